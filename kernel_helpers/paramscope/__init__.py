@@ -1,0 +1,84 @@
+"""paramscope: explore, re-initialize, set, tie and untie the parameters of PyTorch, Keras 3 and MXNet models.
+
+Importing paramscope imports no framework: adapters load only for frameworks the user already imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import actions as _actions
+from . import session as _session
+from . import stats as _stats
+from . import tree as _tree
+from ._errors import ActionError
+from .actions import history, set_value, tie, undo, untie
+from .tree import Node
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionError",
+    "Node",
+    "__version__",
+    "history",
+    "inspect",
+    "models",
+    "reinit",
+    "set_value",
+    "show",
+    "stats",
+    "tie",
+    "undo",
+    "untie",
+]
+
+
+def _root(model: Any, name: str | None) -> str:
+    return name or _session.name_of(model) or "net"
+
+
+def inspect(model: Any, depth: int | None = None, *, name: str | None = None) -> Node:
+    """Tree of blocks, parameters and buffers of `model` (metadata only; no tensor value is read).
+
+    `depth` limits how many levels are expanded (None: all); `name` is the variable name used in each
+    node's `code` (default: found in the notebook namespace)."""
+    adapter = _actions.require_adapter(model)
+    return _tree.build(adapter.index(model, _root(model, name)), "", depth)
+
+
+def models(namespace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Live models in `namespace` (default: the IPython user namespace), by variable name."""
+    return _session.models(namespace)
+
+
+def stats(model: Any, path: str, bins: int = 64) -> dict[str, Any]:
+    """Statistics and a histogram of the parameter/buffer at `path`, or of its gradient (`path + "#grad"`).
+
+    When values cannot be read (meta device, lazy, no gradient yet) the result has `available: False` and a
+    `reason`."""
+    adapter = _actions.require_adapter(model)
+    index = adapter.index(model, _root(model, None))
+    grad = path.endswith("#grad")
+    found = _actions.resolve(index, path[: -len("#grad")] if grad else path)
+    if found not in index.tensors:
+        raise ActionError(f"{found or 'the model'!r} is a block; stats are for a parameter or buffer")
+    return _stats.tensor_stats(adapter, index.tensors[found], grad=grad, bins=bins)
+
+
+def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, **args: Any) -> dict[str, Any]:
+    """Re-initialize the block or parameter at `path` ("" is the whole model).
+
+    `init` is a catalogue name ("normal", "constant", "xavier_uniform", ...; "normal(0, 0.02)" also works),
+    with its arguments as keywords (`value=42`), or a custom initializer: a callable or framework initializer
+    object, or the name of one defined in the notebook. `seed` makes the values reproducible and leaves the
+    global random state untouched."""
+    return _actions.reinit(model, path, init, seed, namespace=_session.user_namespace(),
+                           root=_root(model, None), **args)
+
+
+def show(model: Any, *, name: str | None = None) -> Any:
+    """An inline widget with the live tree of `model`: statistics, plots and actions."""
+    from .widget import show as _show
+
+    return _show(model, name=_root(model, name))

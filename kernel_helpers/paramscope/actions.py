@@ -1,0 +1,327 @@
+"""reinit / set_value / tie / untie, each atomic, with a bounded undo history and a revision per model."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import initializers
+from ._errors import ActionError
+from .adapters import Adapter, Snapshot, adapter_for, format_index
+from .tree import ModelIndex, TensorEntry
+
+# Undo keeps CPU copies of what an action overwrote. Past these bounds the oldest entries are dropped (and
+# history() says how many); an action whose own copy exceeds the byte bound is done but cannot be undone.
+HISTORY_LIMIT_BYTES = 512 * 1024 * 1024
+HISTORY_LIMIT_ENTRIES = 100
+
+
+@dataclass
+class _Entry:
+    op: str
+    description: str
+    paths: list[str]
+    snapshot: Snapshot | None
+    nbytes: int
+    time: float
+
+    def to_json(self, index: int) -> dict[str, Any]:
+        return {
+            "index": index,
+            "op": self.op,
+            "description": self.description,
+            "paths": self.paths,
+            "bytes": self.nbytes,
+            "undoable": self.snapshot is not None,
+            "time": self.time,
+        }
+
+
+@dataclass
+class _State:
+    revision: int = 0
+    entries: list[_Entry] = field(default_factory=list)
+    dropped: int = 0
+    note: str | None = None
+
+
+_STATES: dict[int, _State] = {}
+
+
+def _state(model: Any) -> _State:
+    key = id(model)
+    if key not in _STATES:
+        _STATES[key] = _State()
+        try:
+            weakref.finalize(model, _STATES.pop, key, None)
+        except TypeError:
+            pass  # not weak-referenceable: the state lives as long as the kernel
+    return _STATES[key]
+
+
+def revision(model: Any) -> int:
+    """Number of changes paramscope has made to `model` (and undone); front ends refresh when it moves."""
+    return _STATES[id(model)].revision if id(model) in _STATES else 0
+
+
+def require_adapter(model: Any) -> Adapter:
+    adapter = adapter_for(model)
+    if adapter is None:
+        raise ActionError(
+            f"{type(model).__module__}.{type(model).__name__} is not a model paramscope knows: pass a PyTorch "
+            "nn.Module, a Keras 3 model or layer, or an MXNet Gluon block (with parameters)"
+        )
+    return adapter
+
+
+def resolve(index: ModelIndex, path: str) -> str:
+    """The index path for `path` (accepting the framework's alternative names); ActionError if unknown."""
+    if not isinstance(path, str):
+        raise ActionError(f"a path is a string such as '0.weight', got {type(path).__name__}")
+    if path in index.blocks or path in index.tensors:
+        return path
+    if path in index.alt_names:
+        return index.alt_names[path]
+    known = list(index.tensors) + [p for p in index.blocks if p] + list(index.alt_names)
+    close = difflib.get_close_matches(path, known, n=3)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return _raise(f"no block or parameter at {path!r}{hint} (paths are as in named_parameters(), "
+                  "e.g. '0.weight'; '' is the whole model)")
+
+
+def _raise(message: str) -> str:
+    raise ActionError(message)
+
+
+def _param(index: ModelIndex, path: str) -> TensorEntry:
+    found = resolve(index, path)
+    if found not in index.tensors:
+        raise ActionError(f"{found!r} is a block; this action needs a parameter such as {found + '.weight'!r}")
+    entry = index.tensors[found]
+    if entry.kind != "param":
+        raise ActionError(f"{found!r} is a buffer (running statistics, not learned); only parameters can be tied")
+    return entry
+
+
+def _run(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: str, paths: list[str],
+         paths_to_save: list[str], action: Callable[[], Any]) -> Any:
+    """Run `action` with everything in `paths_to_save` saved first; on any error put it back and raise."""
+    snapshot = adapter.snapshot(index, paths_to_save)
+    try:
+        result = action()
+    except BaseException as error:
+        snapshot.restore()
+        if isinstance(error, ActionError):
+            raise ActionError(f"{description}: {error} (nothing was changed)") from error
+        if not isinstance(error, Exception):
+            raise
+        raise ActionError(
+            f"{description} failed with {type(error).__name__}: {error} (nothing was changed)"
+        ) from error
+    _record(model, _Entry(op, description, paths, snapshot, snapshot.nbytes, time.time()))
+    return result
+
+
+def _record(model: Any, entry: _Entry) -> None:
+    state = _state(model)
+    state.revision += 1
+    state.note = None
+    if entry.nbytes > HISTORY_LIMIT_BYTES:
+        entry.snapshot = None
+        state.note = (f"'{entry.description}' saved {entry.nbytes / 2**20:.0f} MiB, more than the undo limit of "
+                      f"{HISTORY_LIMIT_BYTES / 2**20:.0f} MiB, so it cannot be undone")
+    state.entries.append(entry)
+    dropped = 0
+    while len(state.entries) > HISTORY_LIMIT_ENTRIES or (
+        sum(e.nbytes for e in state.entries if e.snapshot) > HISTORY_LIMIT_BYTES and len(state.entries) > 1
+    ):
+        state.entries.pop(0)
+        dropped += 1
+    if dropped:
+        state.dropped += dropped
+        state.note = (f"the oldest {dropped} undo step(s) were dropped to keep the history under "
+                      f"{HISTORY_LIMIT_BYTES / 2**20:.0f} MiB / {HISTORY_LIMIT_ENTRIES} steps")
+
+
+def _done(model: Any, result: dict[str, Any]) -> dict[str, Any]:
+    state = _state(model)
+    out = {**result, "revision": state.revision, "action": state.entries[-1].to_json(len(state.entries) - 1)}
+    if state.note:
+        out["note"] = state.note
+    return out
+
+
+def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, *,
+           namespace: Mapping[str, Any] | None = None, root: str = "net", **args: Any) -> dict[str, Any]:
+    """Re-initialize the block or parameter at `path` (all parameters under a block, each tied one once)."""
+    adapter = require_adapter(model)
+    index = adapter.index(model, root)
+    target = resolve(index, path)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ActionError(f"seed must be an integer between 0 and 2**32 - 1, got {seed!r}")
+    spec = initializers.resolve(init, args, adapter, namespace)
+    entries = index.unique_params(target)
+    if not entries:
+        raise ActionError(f"{target or 'the model'!r} has no parameters to initialize")
+    if target in index.tensors:
+        save = [p for p, e in index.tensors.items() if e.owner == index.tensors[target].owner]
+        save += index.aliases(target)
+    else:
+        save = [e.path for e in index.subtree_tensors(target)]
+    description = f"reinit {target or 'model'} with {spec.describe()}" + (f" (seed {seed})" if seed is not None else "")
+
+    def action() -> Any:
+        result = adapter.reinit(index, target, entries, spec, seed)
+        if not result.changed:
+            reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in result.skipped)
+            raise ActionError(f"nothing to initialize ({reasons})")
+        return result
+
+    result = _run(model, adapter, index, "reinit", description, [target], list(dict.fromkeys(save)), action)
+    return _done(model, {"changed": result.changed, "skipped": result.skipped})
+
+
+def set_value(model: Any, path: str, value: Any, index: Any = None, *, mode: str = "set",
+              root: str = "net") -> dict[str, Any]:
+    """Set a whole parameter/buffer or the element/slice `index` to `value` (number, array, or fn(old))."""
+    if mode not in ("set", "add", "mul"):
+        raise ActionError(f"mode must be 'set', 'add' or 'mul', got {mode!r}")
+    adapter = require_adapter(model)
+    model_index = adapter.index(model, root)
+    target = resolve(model_index, path)
+    if target not in model_index.tensors:
+        raise ActionError(f"{target or 'the model'!r} is a block; set_value needs a parameter or buffer path")
+    entry = model_index.tensors[target]
+    where = parse_index(index)
+    what = {"set": "set", "add": "add to", "mul": "multiply"}[mode]
+    shown = "a function" if callable(value) else _short(value)
+    where_text = "" if where is None else format_index(where)
+    description = f"{what} {target}{where_text} {'by' if mode == 'mul' else 'with'} {shown}"
+    _run(model, adapter, model_index, "set_value", description, [target], model_index.aliases(target),
+         lambda: adapter.set_value(entry, value, where, mode))
+    return _done(model, {"changed": [target]})
+
+
+def tie(model: Any, path: str, to: str, *, root: str = "net") -> dict[str, Any]:
+    """Make the parameter at `path` the same parameter object as the one at `to` (gradients then add up)."""
+    adapter = require_adapter(model)
+    index = adapter.index(model, root)
+    entry, other = _param(index, path), _param(index, to)
+    if entry.obj is other.obj:
+        raise ActionError(f"{entry.path} and {other.path} are already the same parameter")
+    a, b = entry.meta, other.meta
+    if a.shape is None or b.shape is None or None in a.shape or None in b.shape:
+        raise ActionError(f"cannot tie {entry.path} to {other.path}: a shape is not known yet ({a.state}/{b.state}); "
+                          "run a forward pass first")
+    if a.shape != b.shape:
+        raise ActionError(f"cannot tie {entry.path} {tuple(a.shape)} to {other.path} {tuple(b.shape)}: shapes differ")
+    if a.dtype != b.dtype or a.device != b.device:
+        raise ActionError(f"cannot tie {entry.path} ({a.dtype} on {a.device}) to {other.path} ({b.dtype} on "
+                          f"{b.device}): convert one first so dtype and device match")
+    description = f"tie {entry.path} to {other.path}"
+    _run(model, adapter, index, "tie", description, [entry.path], [entry.path],
+         lambda: adapter.tie(index, entry, other))
+    return _done(model, {"changed": [entry.path]})
+
+
+def untie(model: Any, path: str, *, root: str = "net") -> dict[str, Any]:
+    """Give the parameter use at `path` its own copy again (values kept, no longer shared)."""
+    adapter = require_adapter(model)
+    index = adapter.index(model, root)
+    entry = _param(index, path)
+    if len(index.aliases(entry.path)) < 2:
+        raise ActionError(f"{entry.path} is not tied to anything; nothing to untie")
+    _run(model, adapter, index, "untie", f"untie {entry.path}", [entry.path], [entry.path],
+         lambda: adapter.untie(index, entry))
+    return _done(model, {"changed": [entry.path]})
+
+
+def undo(model: Any) -> dict[str, Any]:
+    """Revert the most recent paramscope action on `model`."""
+    require_adapter(model)
+    state = _state(model)
+    if not state.entries:
+        more = f" ({state.dropped} older step(s) were dropped to bound memory)" if state.dropped else ""
+        raise ActionError(f"nothing to undo{more}")
+    entry = state.entries[-1]
+    if entry.snapshot is None:
+        raise ActionError(f"'{entry.description}' cannot be undone: its saved copy was larger than the undo limit")
+    entry.snapshot.restore()
+    state.entries.pop()
+    state.revision += 1
+    return {"undone": entry.to_json(len(state.entries)), "revision": state.revision}
+
+
+def history(model: Any) -> dict[str, Any]:
+    """The actions that can be undone, oldest first, and how many were dropped."""
+    require_adapter(model)
+    state = _state(model)
+    return {
+        "entries": [e.to_json(i) for i, e in enumerate(state.entries)],
+        "dropped": state.dropped,
+        "bytes": sum(e.nbytes for e in state.entries if e.snapshot),
+        "limit_bytes": HISTORY_LIMIT_BYTES,
+        "limit_entries": HISTORY_LIMIT_ENTRIES,
+        "revision": state.revision,
+    }
+
+
+def parse_index(index: Any) -> tuple[Any, ...] | None:
+    """None, an int, a slice, a tuple, a JSON list (ints, null for ':', [start, stop, step], "...") or text
+    such as "0, :3" -> a tuple of ints/slices/Ellipsis. Nothing is evaluated."""
+    if index is None:
+        return None
+    if isinstance(index, str):
+        return tuple(_parse_index_text(part) for part in index.strip().strip("[]").split(","))
+    items = index if isinstance(index, (tuple, list)) else (index,)
+    return tuple(_index_item(i) for i in items)
+
+
+def _index_item(item: Any) -> Any:
+    if item is None:
+        return slice(None)
+    if item is Ellipsis or item == "...":
+        return Ellipsis
+    if isinstance(item, bool):
+        raise ActionError(f"an index is an integer or a slice, got {item!r}")
+    if isinstance(item, int):
+        return item
+    if isinstance(item, slice):
+        return item
+    if isinstance(item, str):
+        return _parse_index_text(item)
+    if isinstance(item, (list, tuple)) and 1 <= len(item) <= 3 and all(x is None or isinstance(x, int) for x in item):
+        return slice(*item)
+    raise ActionError(f"cannot use {item!r} as an index: give integers, slices such as '1:3', or ':'")
+
+
+def _parse_index_text(part: str) -> Any:
+    part = part.strip()
+    if part == "...":
+        return Ellipsis
+    try:
+        if ":" in part:
+            bits = [b.strip() for b in part.split(":")]
+            if len(bits) > 3:
+                raise ValueError
+            return slice(*[int(ast.literal_eval(b)) if b else None for b in bits])
+        return int(ast.literal_eval(part))
+    except (ValueError, SyntaxError, TypeError) as e:
+        raise ActionError(f"cannot read index {part!r}: write integers and slices, e.g. '0, 0' or '1:3, :'") from e
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value) if math.isfinite(value) else str(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"an array of shape {tuple(shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    return type(value).__name__

@@ -1,0 +1,169 @@
+"""The Adapter protocol every framework implements, and `adapter_for(obj)`, which never imports a framework.
+
+An adapter is found from the module of the object's type (and its bases): a `torch.nn.Module` subclass defined
+in the user's notebook still has `torch.nn.modules.module.Module` in its MRO. An adapter module is imported
+only when its framework is already in `sys.modules`, so `import paramscope` stays free of frameworks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..tree import ModelIndex, TensorEntry
+
+# Top-level module of a type -> (framework module that must be loaded, adapter module).
+_ADAPTERS: dict[str, tuple[str, str]] = {
+    # PyTorch modules and parameters.
+    "torch": ("torch", "paramscope.adapters.torch"),
+    # Keras 3, standalone or as tf.keras (whose classes live in the keras package).
+    "keras": ("keras", "paramscope.adapters.keras"),
+    # MXNet Gluon blocks.
+    "mxnet": ("mxnet", "paramscope.adapters.mxnet"),
+}
+
+
+class Snapshot(Protocol):
+    """Saved values and slot bindings of some tensor uses; `restore()` puts them back bit for bit."""
+
+    nbytes: int
+
+    def restore(self) -> None: ...
+
+
+@dataclass
+class InitSpec:
+    """A resolved initializer: a catalogue name with its arguments, or a user's callable/initializer object."""
+
+    name: str  # catalogue name, or the custom object's name for messages
+    args: dict[str, Any] = field(default_factory=dict)
+    custom: Any = None
+
+    def describe(self) -> str:
+        if self.custom is not None or not self.args:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.args.items())})"
+
+
+@dataclass
+class ReinitResult:
+    changed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+
+
+@dataclass
+class Moments:
+    """Partial statistics of one chunk (or of several, merged)."""
+
+    count: int = 0  # finite values
+    mean: float = 0.0
+    m2: float = 0.0  # sum of squared deviations from mean
+    min: float = float("inf")
+    max: float = float("-inf")
+    zeros: int = 0
+    nan: int = 0
+    inf: int = 0
+
+
+class Adapter(Protocol):
+    """What paramscope needs from a framework. Each method name is the same in every adapter."""
+
+    framework: str
+
+    def is_model(self, obj: Any) -> bool:
+        """True for a block/layer/module with parameters (or able to get them, e.g. lazy/unbuilt)."""
+
+    def index(self, model: Any, root: str = "net") -> ModelIndex:
+        """Blocks and tensor uses with metadata, in the framework's own order, reading no values; `root` is the
+        variable name that starts every node's `code`."""
+
+    def snapshot(self, index: ModelIndex, paths: list[str]) -> Snapshot:
+        """Save values and the slot binding of each tensor use in `paths` (for atomicity and undo)."""
+
+    def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
+        """1-D chunks of the tensor (or its grad) on its own device, each small enough to convert to float64.
+
+        Raises `ActionError`-free `Unavailable(reason)` when values cannot be read (meta, lazy, no grad)."""
+
+    def chunk_moments(self, chunk: Any) -> Moments: ...
+
+    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
+        """Counts of the finite values of `chunk` in `bins` equal bins over [lo, hi]."""
+
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int, cstep: int) -> list[list[float]]:
+        """Values of the tensor viewed as (shape[0], prod(shape[1:])), strided by (rstep, cstep)."""
+
+    def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+               seed: int | None) -> ReinitResult:
+        """Re-initialize `entries` (unique params under `target`); raise ActionError on bad input."""
+
+    def set_value(self, entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
+        """Write `value` (scalar, array-like, or callable of the old values) into the tensor or its slice."""
+
+    def tie(self, index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+        """Bind the slot of `entry` to the parameter object of `to`."""
+
+    def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
+        """Bind the slot of `entry` to a fresh copy of its parameter."""
+
+    def is_initializer(self, obj: Any) -> bool:
+        """True for a custom initializer this framework can apply (a callable or initializer object)."""
+
+
+class Unavailable(Exception):
+    """Values cannot be read (meta device, lazy or deferred shape, no gradient yet); the message says why."""
+
+
+def adapter_for(obj: Any) -> Adapter | None:
+    """The adapter for `obj`'s framework, or None. Imports nothing the user has not imported."""
+    for cls in type(obj).__mro__:
+        top = (cls.__module__ or "").split(".", 1)[0]
+        found = _ADAPTERS.get(top)
+        if found is None or found[0] not in sys.modules:
+            continue
+        adapter = _load(found[1])
+        if adapter is not None and adapter.is_model(obj):
+            return adapter
+    return None
+
+
+_LOADED: dict[str, Adapter | None] = {}
+
+
+def _load(module: str) -> Adapter | None:
+    if module not in _LOADED:
+        try:
+            _LOADED[module] = importlib.import_module(module).ADAPTER
+        except ImportError:
+            # The adapter exists but its framework is not importable in this kernel: no adapter.
+            _LOADED[module] = None
+    return _LOADED[module]
+
+
+def format_index(where: tuple[Any, ...]) -> str:
+    """(0, slice(1, 3), Ellipsis) -> "[0, 1:3, ...]", as the user would write it."""
+
+    def one(item: Any) -> str:
+        if item is Ellipsis:
+            return "..."
+        if isinstance(item, slice):
+            text = f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}"
+            return text + (f":{item.step}" if item.step is not None else "")
+        return str(item)
+
+    return "[" + ", ".join(one(i) for i in where) + "]"
+
+
+def python_name(name: str) -> bool:
+    """Whether `name` can follow a dot in Python source."""
+    import keyword
+
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def attr_code(base: str, name: str) -> str:
+    """`base.name`, or `getattr(base, 'name')` when `name` is not an identifier."""
+    return f"{base}.{name}" if python_name(name) else f"getattr({base}, {name!r})"

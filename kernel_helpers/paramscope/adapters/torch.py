@@ -1,0 +1,491 @@
+"""PyTorch adapter: modules, parameters and buffers of `torch.nn.Module` models.
+
+Quirks written down here so that nobody has to find them again:
+- `named_parameters()` and `named_children()` drop repeated objects; tied params and modules used twice are
+  read from `_parameters` / `_modules` so that every use gets its own path (as `remove_duplicate=False` does).
+- `UninitializedParameter.shape` raises before the first forward (lazy modules); meta tensors have shape and
+  dtype but no storage (`data_ptr() == 0`), so tying is detected with `is`, never by pointer.
+- `torch.random.fork_rng` restores the CPU and the listed CUDA generators, which is how `seed=` leaves the
+  user's global RNG state as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+from .._errors import ActionError
+from ..initializers import NEEDS_MATRIX
+from ..stats import CHUNK_ELEMS
+from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
+from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
+
+_MODULE_ARG_NAMES = frozenset({"m", "module", "mod", "layer", "block", "net", "model", "submodule"})
+_TENSOR_ARG_NAMES = frozenset({"t", "tensor", "w", "weight", "x", "p", "param", "parameter", "data", "a", "arr"})
+
+
+@dataclass
+class _Slot:
+    owner: nn.Module
+    name: str
+    kind: str  # "param" | "buffer"
+    obj: Any
+
+
+@dataclass
+class TorchSnapshot:
+    """Slot bindings plus CPU copies of values; restore() rebinds slots and copies the values back."""
+
+    slots: list[_Slot] = field(default_factory=list)
+    values: dict[int, tuple[torch.Tensor, torch.Tensor, bool]] = field(default_factory=dict)
+    nbytes: int = 0
+
+    def restore(self) -> None:
+        for slot in self.slots:
+            table = slot.owner._parameters if slot.kind == "param" else slot.owner._buffers
+            table[slot.name] = slot.obj
+        with torch.no_grad():
+            for tensor, saved, requires_grad in self.values.values():
+                if tensor.shape == saved.shape and tensor.dtype == saved.dtype:
+                    tensor.copy_(saved)
+                else:  # a custom initializer replaced .data with another shape: put the old storage back
+                    tensor.data = saved.to(tensor.device)
+                if isinstance(tensor, nn.Parameter):
+                    tensor.requires_grad_(requires_grad)
+
+
+class TorchAdapter:
+    framework = "pytorch"
+
+    def is_model(self, obj: Any) -> bool:
+        if not isinstance(obj, nn.Module):
+            return False
+        return any(True for _ in obj.parameters()) or any(True for _ in obj.buffers())
+
+    def index(self, model: nn.Module, root: str = "net") -> ModelIndex:
+        blocks: dict[str, BlockEntry] = {}
+        tensors: dict[str, TensorEntry] = {}
+        root_entry = BlockEntry("", root, root, model, type(model).__name__)
+        blocks[""] = root_entry
+        stack: list[BlockEntry] = [root_entry]
+        while stack:
+            block = stack.pop()
+            module: nn.Module = block.obj
+            prefix = block.path + "." if block.path else ""
+            for kind, table in (("param", module._parameters), ("buffer", module._buffers)):
+                for name, tensor in table.items():
+                    if tensor is None:
+                        continue
+                    path = prefix + name
+                    tensors[path] = TensorEntry(
+                        path=path,
+                        name=name,
+                        kind=kind,  # type: ignore[arg-type]
+                        owner=block.path,
+                        code=_child_code(block.code, module, name),
+                        obj=tensor,
+                        type=type(tensor).__name__ if kind == "param" else "Buffer",
+                        meta=_meta(tensor, module, name, kind),
+                    )
+                    block.children.append(path)
+            children = []
+            for name, child in module._modules.items():
+                if child is None:
+                    continue
+                path = prefix + name
+                entry = BlockEntry(path, name, _child_code(block.code, module, name), child, type(child).__name__)
+                blocks[path] = entry
+                block.children.append(path)
+                children.append(entry)
+            stack.extend(reversed(children))
+        # Blocks were added parent-by-parent; named_modules() order is depth-first pre-order.
+        ordered = {p: blocks[p] for p in _preorder(blocks)}
+        return ModelIndex("pytorch", ordered, {p: tensors[p] for p in _tensor_order(ordered, tensors)})
+
+    # -- snapshots -------------------------------------------------------------------------------------------
+
+    def snapshot(self, index: ModelIndex, paths: list[str]) -> TorchSnapshot:
+        snap = TorchSnapshot()
+        for path in paths:
+            entry = index.tensors[path]
+            snap.slots.append(_Slot(index.blocks[entry.owner].obj, entry.name, entry.kind, entry.obj))
+            tensor = entry.obj
+            if id(tensor) in snap.values or _unmaterialized(tensor):
+                continue
+            saved = tensor.detach().to("cpu", copy=True)
+            snap.values[id(tensor)] = (tensor, saved, bool(tensor.requires_grad))
+            snap.nbytes += saved.numel() * saved.element_size()
+        return snap
+
+    # -- reading values --------------------------------------------------------------------------------------
+
+    def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[torch.Tensor]:
+        tensor = _readable(entry, grad)
+        flat = tensor.detach()
+        if flat.is_contiguous():
+            flat = flat.view(-1)
+            for start in range(0, flat.numel(), CHUNK_ELEMS):
+                yield flat[start : start + CHUNK_ELEMS]
+        else:
+            rows = flat.reshape(flat.shape[0], -1) if flat.dim() > 1 else flat.reshape(1, -1)
+            per = max(1, CHUNK_ELEMS // max(1, rows.shape[1]))
+            for start in range(0, rows.shape[0], per):
+                yield rows[start : start + per].reshape(-1)
+
+    def chunk_moments(self, chunk: torch.Tensor) -> Moments:
+        x = _as_float64(chunk)
+        finite = torch.isfinite(x)
+        count = finite.sum()
+        safe = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
+        mean = safe.sum() / count.clamp(min=1)
+        m2 = torch.where(finite, (x - mean) ** 2, torch.zeros((), dtype=x.dtype, device=x.device)).sum()
+        inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
+        lo = torch.where(finite, x, inf).min()
+        hi = torch.where(finite, x, -inf).max()
+        scalars = torch.stack(
+            [count.to(x.dtype), mean, m2, lo, hi, (x == 0).sum().to(x.dtype), torch.isnan(x).sum().to(x.dtype),
+             torch.isinf(x).sum().to(x.dtype)]
+        ).tolist()  # one device -> host transfer per chunk
+        c, mu, m2v, mn, mx, zeros, nan, n_inf = scalars
+        return Moments(int(c), mu if c else 0.0, m2v, mn, mx, int(zeros), int(nan), int(n_inf))
+
+    def chunk_hist(self, chunk: torch.Tensor, lo: float, hi: float, bins: int) -> list[int]:
+        x = _as_float64(chunk)
+        x = x[torch.isfinite(x)]
+        if x.device.type != "cpu":
+            x = x.float()  # histc on CUDA has no float64 kernel
+        return [int(c) for c in torch.histc(x, bins=bins, min=lo, max=hi).tolist()]
+
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int, cstep: int) -> list[list[float]]:
+        tensor = _readable(entry, grad).detach()
+        if tensor.dim() == 0:
+            view = tensor.reshape(1, 1)
+        elif tensor.dim() == 1:
+            view = tensor.reshape(1, -1)
+        else:
+            view = tensor.reshape(tensor.shape[0], -1)
+        sample = view[::rstep, ::cstep]
+        result: list[list[float]] = _as_float64(sample).cpu().tolist()
+        return result
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+               seed: int | None) -> ReinitResult:
+        result = ReinitResult()
+        ready = []
+        for entry in entries:
+            why = _not_writable(entry)
+            if why:
+                result.skipped.append({"path": entry.path, "reason": why})
+            else:
+                ready.append(entry)
+        with _seeded(seed, [e.obj for e in ready]), torch.no_grad():
+            if init.custom is not None:
+                self._reinit_custom(index, target, ready, init, result)
+            elif init.name == "default":
+                self._reinit_default(index, target, ready, result)
+            else:
+                for entry in ready:
+                    why = _catalogue_refusal(entry, init.name)
+                    if why:
+                        result.skipped.append({"path": entry.path, "reason": why})
+                        continue
+                    _CATALOGUE[init.name](entry.obj, **init.args)
+                    result.changed.append(entry.path)
+        return result
+
+    def _reinit_default(self, index: ModelIndex, target: str, entries: list[TensorEntry], result: ReinitResult) -> None:
+        owners: dict[int, tuple[nn.Module, list[TensorEntry]]] = {}
+        for entry in entries:
+            module = index.blocks[entry.owner].obj
+            owners.setdefault(id(module), (module, []))[1].append(entry)
+        for module, owned in owners.values():
+            reset = getattr(module, "reset_parameters", None)
+            if not callable(reset):
+                for entry in owned:
+                    result.skipped.append({"path": entry.path, "reason": f"{type(module).__name__} has no "
+                                           "reset_parameters(), so it has no default initializer; pick one"})
+                continue
+            keep = self._others_of_owner(index, module, owned)
+            reset()
+            keep.restore()
+            result.changed.extend(e.path for e in owned)
+
+    def _reinit_custom(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+                       result: ReinitResult) -> None:
+        fn = init.custom
+        before = {id(e.obj): e.obj.detach().clone() for e in entries}
+        if _custom_form(fn, is_block=target in index.blocks) == "module":
+            if target in index.blocks:
+                index.blocks[target].obj.apply(fn)
+            else:
+                owned = [index.tensors[target]]
+                module = index.blocks[owned[0].owner].obj
+                keep = self._others_of_owner(index, module, owned)
+                fn(module)
+                keep.restore()
+        else:
+            for entry in entries:
+                out = fn(entry.obj)
+                if out is None or out is entry.obj:
+                    continue
+                if not isinstance(out, torch.Tensor):
+                    raise ActionError(f"{init.name}({entry.path}) returned a {type(out).__name__}: return None "
+                                      "(change the tensor in place) or a tensor of the same shape")
+                if tuple(out.shape) != tuple(entry.obj.shape):
+                    raise ActionError(f"{init.name}({entry.path}) returned shape {tuple(out.shape)} but "
+                                      f"{entry.path} has shape {tuple(entry.obj.shape)}")
+                entry.obj.copy_(out)
+        for entry in entries:
+            old = before[id(entry.obj)]
+            if entry.obj.shape != old.shape:
+                raise ActionError(f"{init.name} changed the shape of {entry.path} from {tuple(old.shape)} to "
+                                  f"{tuple(entry.obj.shape)}; an initializer must keep the shape")
+            if torch.equal(entry.obj.detach(), old) and not torch.isnan(old).any():
+                result.skipped.append({"path": entry.path, "reason": f"{init.name} left it unchanged"})
+            else:
+                result.changed.append(entry.path)
+
+    def _others_of_owner(self, index: ModelIndex, module: nn.Module, owned: list[TensorEntry]) -> TorchSnapshot:
+        """Snapshot of the owner's tensors that are not being reinitialized (reset_parameters touches all)."""
+        owned_ids = {id(e.obj) for e in owned}
+        paths = [p for p, e in index.tensors.items()
+                 if index.blocks[e.owner].obj is module and id(e.obj) not in owned_ids]
+        return self.snapshot(index, paths)
+
+    def set_value(self, entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
+        why = _not_writable(entry)
+        if why:
+            raise ActionError(f"cannot set {entry.path}: {why}")
+        tensor: torch.Tensor = entry.obj
+        label = entry.path + (format_index(where) if where is not None else "")
+        with torch.no_grad():
+            try:
+                old = tensor[where] if where is not None else tensor
+            except (IndexError, TypeError) as e:
+                raise ActionError(f"index {format_index(where)} does not fit {entry.path} of shape "
+                                  f"{tuple(tensor.shape)}: {e}") from e
+            if callable(value):
+                new = value(old.detach().clone())
+                if not isinstance(new, (torch.Tensor, int, float, bool)):
+                    raise ActionError(f"the function given for {label} returned a {type(new).__name__}; "
+                                      "return a tensor or a number")
+            else:
+                new = value
+            try:
+                new_t = torch.as_tensor(new, device=tensor.device)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise ActionError(f"cannot use {new!r} as a value for {label}: give a number or a (nested) "
+                                  "list / array of numbers") from e
+            if mode == "add":
+                new_t = old + new_t
+            elif mode == "mul":
+                new_t = old * new_t
+            try:
+                shape = torch.broadcast_shapes(new_t.shape, old.shape)
+            except RuntimeError:
+                shape = None
+            if shape != old.shape:
+                raise ActionError(f"value of shape {tuple(new_t.shape)} does not fit {label} of shape "
+                                  f"{tuple(old.shape)}")
+            if not tensor.dtype.is_floating_point and new_t.is_floating_point():
+                if not torch.isfinite(new_t).all():
+                    raise ActionError(f"{label} is {str(tensor.dtype).replace('torch.', '')}; NaN and Inf do not fit")
+            if where is None:
+                tensor.copy_(new_t.to(tensor.dtype).expand_as(tensor))
+            else:
+                tensor[where] = new_t.to(tensor.dtype)
+
+    def tie(self, index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+        owner: nn.Module = index.blocks[entry.owner].obj
+        owner._parameters[entry.name] = to.obj
+
+    def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
+        owner: nn.Module = index.blocks[entry.owner].obj
+        old = entry.obj
+        if isinstance(old, UninitializedParameter):
+            raise ActionError(f"{entry.path} is lazy (not initialized yet): run a forward pass, then untie it")
+        owner._parameters[entry.name] = nn.Parameter(old.detach().clone(), requires_grad=old.requires_grad)
+
+    def is_initializer(self, obj: Any) -> bool:
+        if isinstance(obj, (type, nn.Module, torch.Tensor)) or inspect.isbuiltin(obj) or inspect.ismodule(obj):
+            return False
+        if not callable(obj):
+            return False
+        try:
+            sig = inspect.signature(obj)
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in sig.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        required = [p for p in positional if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
+        return bool(positional) and len(required) <= 1
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+_CATALOGUE = {
+    "zeros": lambda t: nn.init.zeros_(t),
+    "ones": lambda t: nn.init.ones_(t),
+    "constant": lambda t, value: nn.init.constant_(t, value),
+    "normal": lambda t, mean, std: nn.init.normal_(t, mean, std),
+    "uniform": lambda t, low, high: nn.init.uniform_(t, low, high),
+    "xavier_uniform": lambda t, gain: nn.init.xavier_uniform_(t, gain),
+    "xavier_normal": lambda t, gain: nn.init.xavier_normal_(t, gain),
+    "kaiming_uniform": lambda t, a: nn.init.kaiming_uniform_(t, a=a),
+    "kaiming_normal": lambda t, a: nn.init.kaiming_normal_(t, a=a),
+    "orthogonal": lambda t, gain: nn.init.orthogonal_(t, gain),
+}
+
+
+def _catalogue_refusal(entry: TensorEntry, name: str) -> str | None:
+    tensor: torch.Tensor = entry.obj
+    if name in NEEDS_MATRIX and tensor.dim() < 2:
+        return f"{name} needs a tensor with at least 2 dimensions (fan-in and fan-out); it has shape {tuple(tensor.shape)}"
+    if name not in ("zeros", "ones", "constant") and not tensor.dtype.is_floating_point:
+        return f"{name} draws real numbers and {entry.path} is {_dtype(tensor)}; use zeros, ones, constant or set_value"
+    return None
+
+
+def _custom_form(fn: Any, is_block: bool) -> str:
+    """"module" for fn(module) initializers (net.apply style), "tensor" for fn(tensor) ones."""
+    if (getattr(fn, "__module__", "") or "").startswith("torch.nn.init"):
+        return "tensor"
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values() if p.kind != p.KEYWORD_ONLY]
+    except (TypeError, ValueError):
+        params = []
+    if params:
+        first = params[0]
+        note = first.annotation if isinstance(first.annotation, str) else getattr(first.annotation, "__name__", "")
+        if "Module" in note:
+            return "module"
+        if "Tensor" in note or "Parameter" in note:
+            return "tensor"
+        if first.name in _MODULE_ARG_NAMES:
+            return "module"
+        if first.name in _TENSOR_ARG_NAMES:
+            return "tensor"
+    return "module" if is_block else "tensor"
+
+
+def _unmaterialized(tensor: torch.Tensor) -> bool:
+    return isinstance(tensor, (UninitializedParameter, UninitializedBuffer)) or tensor.is_meta
+
+
+def _not_writable(entry: TensorEntry) -> str | None:
+    if isinstance(entry.obj, (UninitializedParameter, UninitializedBuffer)):
+        return "it is lazy (shape unknown until the first forward pass): run net(X) once first"
+    if entry.obj.is_meta:
+        return ("it is on the meta device and has no values: allocate it with net.to_empty(device='cpu') "
+                "and then reinitialize")
+    return None
+
+
+def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
+    why = _not_writable(entry)
+    if why:
+        raise Unavailable(f"no values: {why}")
+    if not grad:
+        return entry.obj
+    if entry.kind != "param":
+        raise Unavailable(f"{entry.path} is a buffer; buffers have no gradient")
+    if entry.obj.grad is None:
+        if not entry.obj.requires_grad:
+            raise Unavailable(f"{entry.path} is frozen (requires_grad=False), so no gradient is computed")
+        raise Unavailable("no gradient yet: run loss.backward() first")
+    grad_tensor: torch.Tensor = entry.obj.grad
+    return grad_tensor
+
+
+def _as_float64(x: torch.Tensor) -> torch.Tensor:
+    if x.is_complex():
+        x = x.abs()
+    return x.to(torch.float64)
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")
+
+
+def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> TensorMeta:
+    is_param = kind == "param"
+    if isinstance(tensor, (UninitializedParameter, UninitializedBuffer)):
+        return TensorMeta(
+            shape=_lazy_shape(module, name), dtype=_dtype(tensor), device=str(tensor.device),
+            trainable=is_param and tensor.requires_grad, state="lazy", numel=0, nbytes=0, has_grad=False,
+        )
+    numel = tensor.numel()
+    return TensorMeta(
+        shape=list(tensor.shape),
+        dtype=_dtype(tensor),
+        device=str(tensor.device),
+        trainable=is_param and tensor.requires_grad,
+        state="meta" if tensor.is_meta else "ready",
+        numel=numel,
+        nbytes=numel * tensor.element_size(),
+        has_grad=is_param and tensor.grad is not None,
+    )
+
+
+def _lazy_shape(module: nn.Module, name: str) -> list[int | None] | None:
+    """The known part of a lazy parameter's shape (LazyLinear knows out_features, LazyConv out_channels)."""
+    out = getattr(module, "out_features", None) or getattr(module, "out_channels", None)
+    if not out:
+        return None
+    if name == "bias":
+        return [out]
+    if name == "weight":
+        kernel = list(getattr(module, "kernel_size", ()))
+        groups = getattr(module, "groups", 1)
+        transposed = getattr(module, "transposed", False)
+        if transposed:
+            return [None, out // groups, *kernel]
+        return [out, None, *kernel]
+    return None
+
+
+def _child_code(parent: str, module: nn.Module, name: str) -> str:
+    if isinstance(module, nn.Sequential) and name in module._modules:
+        return f"{parent}[{list(module._modules).index(name)}]"
+    if isinstance(module, (nn.ModuleList, nn.ParameterList)) and name.isdigit():
+        return f"{parent}[{name}]"
+    if isinstance(module, (nn.ModuleDict, nn.ParameterDict)):
+        return f"{parent}[{name!r}]"
+    return attr_code(parent, name)
+
+
+def _preorder(blocks: dict[str, BlockEntry]) -> list[str]:
+    out = []
+    stack = [""]
+    while stack:
+        path = stack.pop()
+        out.append(path)
+        stack.extend(reversed([c for c in blocks[path].children if c in blocks]))
+    return out
+
+
+def _tensor_order(blocks: dict[str, BlockEntry], tensors: dict[str, TensorEntry]) -> list[str]:
+    return [c for b in blocks.values() for c in b.children if c in tensors]
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, tensors: list[torch.Tensor]) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+ADAPTER = TorchAdapter()

@@ -1,0 +1,118 @@
+"""The initializer catalogue: names and arguments shared by every framework, and custom initializers."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import ActionError
+from .adapters import Adapter, InitSpec
+
+# name -> ordered (argument, default). Every adapter maps each name to its framework's own initializer.
+CATALOGUE: dict[str, tuple[tuple[str, float], ...]] = {
+    "default": (),  # the layer's own initializer (torch reset_parameters, Keras *_initializer, MXNet init)
+    "zeros": (),
+    "ones": (),
+    "constant": (("value", 0.0),),
+    "normal": (("mean", 0.0), ("std", 0.01)),
+    "uniform": (("low", -0.05), ("high", 0.05)),
+    "xavier_uniform": (("gain", 1.0),),
+    "xavier_normal": (("gain", 1.0),),
+    "kaiming_uniform": (("a", 0.0),),
+    "kaiming_normal": (("a", 0.0),),
+    "orthogonal": (("gain", 1.0),),
+}
+
+# Initializers that only make sense for tensors of rank >= 2 (they need fan-in and fan-out).
+NEEDS_MATRIX = frozenset({"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"})
+
+
+def describe_catalogue() -> list[dict[str, Any]]:
+    """The catalogue as the front ends show it."""
+    return [
+        {"name": name, "args": [{"name": a, "default": d} for a, d in args], "needs_matrix": name in NEEDS_MATRIX}
+        for name, args in CATALOGUE.items()
+    ]
+
+
+def resolve(init: Any, args: Mapping[str, Any], adapter: Adapter, namespace: Mapping[str, Any] | None) -> InitSpec:
+    """Turn `init` (catalogue name, "name(arg, ...)" text, callable, initializer object, or the name of one in
+    `namespace`) and keyword `args` into an InitSpec, checking names and argument types."""
+    if isinstance(init, str):
+        name, parsed = _parse_call(init)
+        if name in CATALOGUE:
+            return InitSpec(name, _bind(name, parsed, dict(args)))
+        if namespace is not None and name in namespace and not parsed[0] and not parsed[1]:
+            return _custom(namespace[name], name, args, adapter)
+        custom = ", ".join(custom_initializers(namespace or {}, adapter)) or "none found"
+        raise ActionError(
+            f"unknown initializer {init!r}: use one of {', '.join(CATALOGUE)} "
+            f"or a custom initializer defined in the notebook ({custom})"
+        )
+    return _custom(init, getattr(init, "__name__", type(init).__name__), args, adapter)
+
+
+def _custom(obj: Any, name: str, args: Mapping[str, Any], adapter: Adapter) -> InitSpec:
+    if args:
+        raise ActionError(f"custom initializer {name!r} takes no extra arguments; got {', '.join(args)}")
+    if not adapter.is_initializer(obj):
+        raise ActionError(
+            f"{name!r} is a {type(obj).__name__}, not an initializer for {adapter.framework}: pass a function "
+            "or the framework's initializer object"
+        )
+    return InitSpec(name, {}, custom=obj)
+
+
+def custom_initializers(namespace: Mapping[str, Any], adapter: Adapter) -> list[str]:
+    """Names in `namespace` that look like custom initializers for this adapter's framework."""
+    out = []
+    for name, obj in namespace.items():
+        if name.startswith("_") or isinstance(obj, type):
+            continue
+        try:
+            if adapter.is_initializer(obj):
+                out.append(name)
+        except Exception:  # noqa: BLE001 - a user object whose attribute access raises is just not one
+            continue
+    return out
+
+
+def _parse_call(text: str) -> tuple[str, tuple[list[Any], dict[str, Any]]]:
+    """"normal(0, 0.02)" -> ("normal", ([0, 0.02], {})); literals only, nothing is evaluated."""
+    text = text.strip()
+    if "(" not in text:
+        return text, ([], {})
+    try:
+        call = ast.parse(text, mode="eval").body
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+            raise ValueError
+        pos = [ast.literal_eval(a) for a in call.args]
+        kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+    except (SyntaxError, ValueError) as e:
+        raise ActionError(f"cannot read initializer {text!r}: write it as name(number, ...), e.g. normal(0, 0.01)") from e
+    return call.func.id, (pos, kw)
+
+
+def _bind(name: str, parsed: tuple[list[Any], dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    spec = CATALOGUE[name]
+    names = [a for a, _ in spec]
+    pos, kw = parsed
+    if len(pos) > len(names):
+        raise ActionError(f"{name} takes {len(names)} argument(s) ({', '.join(names) or 'none'}), got {len(pos)}")
+    bound: dict[str, Any] = dict(zip(names, pos, strict=False))
+    for key, value in {**kw, **args}.items():
+        if key not in names:
+            raise ActionError(f"{name} has no argument {key!r}; it takes: {', '.join(names) or 'no arguments'}")
+        bound[key] = value
+    out = {}
+    for arg, default in spec:
+        value = bound.get(arg, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ActionError(f"{name}: {arg} must be a number, got {value!r}")
+        out[arg] = float(value)
+    if name == "uniform" and out["low"] > out["high"]:
+        raise ActionError(f"uniform: low ({out['low']}) must not exceed high ({out['high']})")
+    if name == "normal" and out["std"] < 0:
+        raise ActionError(f"normal: std must be >= 0, got {out['std']}")
+    return out
