@@ -12,7 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
-from . import actions, initializers, session, stats, tree
+# `paramscope.stats` is the public function (it shadows the submodule on the package), so import from the module.
+from . import actions, initializers, session, tree
+from .stats import tensor_stats, tensor_values
 from ._errors import ActionError
 from .adapters import adapter_for
 
@@ -87,8 +89,8 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             path, grad = _split_grad(_field(req, "path", str))
             entry = _tensor(index, path)
             if op == "stats":
-                return stats.tensor_stats(adapter, entry, grad=grad, bins=_field(req, "bins", int, 64))
-            return stats.tensor_values(adapter, entry, grad=grad, max_elems=_field(req, "max_elems", int, 4096))
+                return tensor_stats(adapter, entry, grad=grad, bins=_field(req, "bins", int, 64))
+            return tensor_values(adapter, entry, grad=grad, max_elems=_field(req, "max_elems", int, 4096))
         case "initializers":
             adapter = actions.require_adapter(model)
             return {"catalogue": initializers.describe_catalogue(),
