@@ -13,8 +13,8 @@ from typing import Any
 from .adapters import Adapter, Moments, Unavailable
 from .tree import TensorEntry
 
-# 2M elements: a float64 copy of one chunk is 16 MB, so the extra memory for any tensor stays well under 64 MB.
-CHUNK_ELEMS = 1 << 21
+# 1M elements: a float64 copy of one chunk is 8 MB, so the extra memory for any tensor stays well under 64 MB.
+CHUNK_ELEMS = 1 << 20
 
 
 def merge(a: Moments, b: Moments) -> Moments:

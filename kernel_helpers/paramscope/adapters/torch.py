@@ -140,25 +140,29 @@ class TorchAdapter:
                 yield rows[start : start + per].reshape(-1)
 
     def chunk_moments(self, chunk: torch.Tensor) -> Moments:
-        x = _as_float64(chunk)
-        finite = torch.isfinite(x)
-        count = finite.sum()
-        safe = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
-        mean = safe.sum() / count.clamp(min=1)
-        m2 = torch.where(finite, (x - mean) ** 2, torch.zeros((), dtype=x.dtype, device=x.device)).sum()
-        inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
-        lo = torch.where(finite, x, inf).min()
-        hi = torch.where(finite, x, -inf).max()
-        scalars = torch.stack(
-            [count.to(x.dtype), mean, m2, lo, hi, (x == 0).sum().to(x.dtype), torch.isnan(x).sum().to(x.dtype),
-             torch.isinf(x).sum().to(x.dtype)]
-        ).tolist()  # one device -> host transfer per chunk
-        c, mu, m2v, mn, mx, zeros, nan, n_inf = scalars
-        return Moments(int(c), mu if c else 0.0, m2v, mn, mx, int(zeros), int(nan), int(n_inf))
+        # In-place work on one float64 copy keeps the extra memory to that copy plus a few 1-byte masks.
+        x = _as_float64(chunk, copy=True)
+        n = x.numel()
+        nan = int(torch.isnan(x).sum())
+        inf = int(torch.isinf(x).sum())
+        zeros = int((x == 0).sum())
+        if nan or inf:
+            x = x[torch.isfinite(x)]
+        count = x.numel()
+        if count == 0:
+            return Moments(0, 0.0, 0.0, float("inf"), float("-inf"), zeros, nan, inf)
+        lo, hi = torch.aminmax(x)
+        mean = x.mean()
+        m2 = x.sub_(mean).square_().sum()
+        mean_v, m2_v, lo_v, hi_v = torch.stack([mean, m2, lo, hi]).tolist()  # one device -> host transfer
+        assert count + nan + inf == n
+        return Moments(count, mean_v, m2_v, lo_v, hi_v, zeros, nan, inf)
 
     def chunk_hist(self, chunk: torch.Tensor, lo: float, hi: float, bins: int) -> list[int]:
-        x = _as_float64(chunk)
-        x = x[torch.isfinite(x)]
+        x = _as_float64(chunk, copy=False)
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            x = x[finite]
         if x.device.type != "cpu":
             x = x.float()  # histc on CUDA has no float64 kernel
         return [int(c) for c in torch.histc(x, bins=bins, min=lo, max=hi).tolist()]
@@ -214,9 +218,12 @@ class TorchAdapter:
                     result.skipped.append({"path": entry.path, "reason": f"{type(module).__name__} has no "
                                            "reset_parameters(), so it has no default initializer; pick one"})
                 continue
-            keep = self._others_of_owner(index, module, owned)
+            # reset_parameters() resets the whole module (BatchNorm: running stats too); for one parameter,
+            # put the module's other tensors back.
+            keep = self._others_of_owner(index, module, owned) if target in index.tensors else None
             reset()
-            keep.restore()
+            if keep is not None:
+                keep.restore()
             result.changed.extend(e.path for e in owned)
 
     def _reinit_custom(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
@@ -406,10 +413,10 @@ def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
     return grad_tensor
 
 
-def _as_float64(x: torch.Tensor) -> torch.Tensor:
+def _as_float64(x: torch.Tensor, copy: bool = False) -> torch.Tensor:
     if x.is_complex():
         x = x.abs()
-    return x.to(torch.float64)
+    return x.to(torch.float64, copy=copy)
 
 
 def _dtype(tensor: torch.Tensor) -> str:
