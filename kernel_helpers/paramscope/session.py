@@ -28,10 +28,10 @@ def models(namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
     ns = user_namespace() if namespace is None else namespace
     found = {}
     for name, obj in list(ns.items()):
-        if name.startswith("_") or isinstance(obj, type):
+        if name.startswith("_"):
             continue
         try:
-            if adapter_for(obj) is not None:
+            if not isinstance(obj, type) and adapter_for(obj) is not None:
                 found[name] = obj
         except Exception:  # noqa: BLE001 - a half-built user object must not break the listing
             continue

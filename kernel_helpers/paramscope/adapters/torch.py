@@ -67,7 +67,13 @@ class TorchAdapter:
     def is_model(self, obj: Any) -> bool:
         if not isinstance(obj, nn.Module):
             return False
-        return any(True for _ in obj.parameters()) or any(True for _ in obj.buffers())
+        stack = [obj]  # iterative: Module.parameters() recurses and fails on very deep nesting
+        while stack:
+            module = stack.pop()
+            if any(t is not None for t in (*module._parameters.values(), *module._buffers.values())):
+                return True
+            stack.extend(m for m in module._modules.values() if m is not None)
+        return False
 
     def index(self, model: nn.Module, root: str = "net") -> ModelIndex:
         blocks: dict[str, BlockEntry] = {}
