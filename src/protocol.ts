@@ -1,0 +1,204 @@
+/** Message types of the paramscope protocol (mirroring kernel_helpers/paramscope/protocol.py) and the
+ * Transport interface every host implements: anywidget messages, a kernel execute, a VS Code postMessage. */
+
+export type Kind = "model" | "block" | "param" | "buffer";
+export type State = "ready" | "lazy" | "meta" | "deferred" | "unbuilt";
+
+/** One row of the tree: a model, block, parameter or buffer, addressed by the framework's own path. */
+export interface Node {
+  path: string;
+  name: string;
+  kind: Kind;
+  type: string;
+  shape: (number | null)[] | null; // null entries: unknown dims; null: even the rank is unknown (or a block)
+  dtype: string | null;
+  device: string | null;
+  trainable: boolean | null;
+  state: State;
+  numel: number;
+  nbytes: number;
+  n_params: number; // unique: a tied parameter is counted once
+  n_params_with_aliases: number;
+  tied_to: string | null; // canonical path when this use is an alias
+  aliases: string[];
+  has_grad: boolean;
+  n_children: number;
+  code: string; // Python expression reaching the node from the variable, for "copy as code"
+  alt_name: string | null;
+  children?: Node[]; // present only when expanded: children[i] is child number children_offset + i
+  children_offset: number;
+}
+
+export interface ModelSummary {
+  name: string;
+  framework: string;
+  type: string;
+  n_params: number;
+  nbytes: number;
+  device: string | null;
+  dtype: string | null;
+  state: State;
+  revision: number;
+}
+
+export interface Unavailable {
+  path: string;
+  available: false;
+  reason: string;
+}
+
+export interface Stats {
+  path: string;
+  available: true;
+  shape: (number | null)[] | null;
+  dtype: string | null;
+  device: string | null;
+  numel: number;
+  mean: number | null; // null: no finite value
+  std: number | null;
+  min: number | null;
+  max: number | null;
+  zeros: number; // fraction of all elements
+  nan: number;
+  inf: number;
+  hist: { edges: number[]; counts: number[] };
+}
+
+export interface Values {
+  path: string;
+  available: true;
+  shape: (number | null)[] | null;
+  rows: number;
+  cols: number;
+  row_step: number;
+  col_step: number;
+  data: (number | null)[][]; // rows x cols; null for NaN/Inf
+  min: number | null;
+  max: number | null;
+}
+
+export interface Initializer {
+  name: string;
+  args: { name: string; default: number }[];
+  needs_matrix: boolean;
+}
+
+export interface HistoryEntry {
+  index: number;
+  op: string;
+  description: string;
+  paths: string[];
+  bytes: number;
+  undoable: boolean;
+  time: number;
+}
+
+export interface ActionResult {
+  changed: string[];
+  skipped?: { path: string; reason: string }[];
+  revision: number;
+  action: HistoryEntry;
+  note?: string;
+}
+
+export type SetMode = "set" | "add" | "mul";
+/** A value the kernel can write: a number, or nested lists of numbers matching the shape of the target. */
+export type ArrayValue = number | ArrayValue[];
+
+/** Each op with its request fields (besides id) and its result. */
+export interface Ops {
+  models: { request: { op: "models" }; result: { models: ModelSummary[]; version: number } };
+  tree: {
+    request: { op: "tree"; model: string; path: string; depth?: number | null; offset?: number; limit?: number | null };
+    result: { node: Node; framework: string };
+  };
+  stats: { request: { op: "stats"; model: string; path: string; bins?: number }; result: Stats | Unavailable };
+  values: {
+    request: { op: "values"; model: string; path: string; max_elems?: number };
+    result: Values | Unavailable;
+  };
+  initializers: {
+    request: { op: "initializers"; model: string };
+    result: { catalogue: Initializer[]; custom: string[] };
+  };
+  reinit: {
+    request: { op: "reinit"; model: string; path: string; init: string; args: Record<string, number>; seed: number | null };
+    result: ActionResult;
+  };
+  set_value: {
+    request:
+      | { op: "set_value"; model: string; path: string; value: ArrayValue; index: string | null; mode: SetMode }
+      | { op: "set_value"; model: string; path: string; fn: string; index: string | null; mode: SetMode };
+    result: ActionResult;
+  };
+  tie: { request: { op: "tie"; model: string; path: string; to: string }; result: ActionResult };
+  untie: { request: { op: "untie"; model: string; path: string }; result: ActionResult };
+  undo: { request: { op: "undo"; model: string }; result: { undone: HistoryEntry; revision: number } };
+  history: {
+    request: { op: "history"; model: string };
+    result: {
+      entries: HistoryEntry[];
+      dropped: number;
+      bytes: number;
+      limit_bytes: number;
+      limit_entries: number;
+      revision: number;
+    };
+  };
+}
+
+export type Op = keyof Ops;
+export type RequestBody<O extends Op = Op> = Ops[O]["request"];
+/** The result type of a request body, read off its `op`. */
+export type ResultOf<R extends RequestBody> = R extends { op: infer O extends Op } ? Ops[O]["result"] : never;
+/** What goes over the wire: a request body with the id its answer will carry. */
+export type Request = RequestBody & { id: number };
+
+export interface ErrorBody {
+  type: string;
+  message: string;
+}
+
+export type Response =
+  | { id: number | null; ok: true; result: unknown; revision: number | null }
+  | { id: number | null; ok: false; error: ErrorBody; revision: number | null };
+
+/** How a host carries one request to the kernel and its answer back; the only thing a host must provide. */
+export interface Transport {
+  request(req: Request): Promise<Response>;
+}
+
+/** The kernel refused or failed a request; `type` is "ActionError" for user mistakes, "BadRequest" for bugs. */
+export class KernelError extends Error {
+  readonly type: string;
+
+  constructor(body: ErrorBody) {
+    super(body.message);
+    this.name = "KernelError";
+    this.type = body.type;
+  }
+}
+
+/** Numbers requests, unwraps answers and reports every revision the kernel mentions. */
+export class Client {
+  private nextId = 1;
+  private readonly revisionListeners = new Set<(revision: number) => void>();
+
+  constructor(private readonly transport: Transport) {}
+
+  /** The result of one request; rejects with KernelError when the kernel answers `ok: false`. */
+  async call<R extends RequestBody>(body: R): Promise<ResultOf<R>> {
+    const id = this.nextId++;
+    const response = await this.transport.request({ ...body, id } as Request);
+    if (typeof response.revision === "number") {
+      for (const listener of this.revisionListeners) listener(response.revision);
+    }
+    if (!response.ok) throw new KernelError(response.error);
+    return response.result as ResultOf<R>;
+  }
+
+  onRevision(listener: (revision: number) => void): () => void {
+    this.revisionListeners.add(listener);
+    return () => this.revisionListeners.delete(listener);
+  }
+}

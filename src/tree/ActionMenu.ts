@@ -1,0 +1,117 @@
+/** The actions of a block or parameter, as a context menu at the pointer and as buttons in the details panel. */
+
+import type { Node } from "../protocol";
+import { cls, h } from "./format";
+
+export type ActionName = "reinit" | "set_value" | "tie" | "untie" | "undo" | "copy";
+
+export interface ActionItem {
+  name: ActionName;
+  label: string;
+  enabled: boolean;
+  hint: string; // why it is disabled, or what it does
+}
+
+/** The actions that apply to `node`, in menu order (disabled ones say why). */
+export function actionsFor(node: Node): ActionItem[] {
+  const isTensor = node.kind === "param" || node.kind === "buffer";
+  const where = node.path || "the whole model";
+  const tied = node.tied_to !== null || node.aliases.length > 0;
+  return [
+    {
+      name: "reinit",
+      label: "Reinitialize…",
+      enabled: node.n_params > 0,
+      hint: node.n_params > 0 ? `new values for every parameter in ${where}` : "no parameters here",
+    },
+    {
+      name: "set_value",
+      label: "Set value…",
+      enabled: isTensor,
+      hint: isTensor ? "set, add to or multiply all values or one element/slice" : "pick a parameter or buffer",
+    },
+    {
+      name: "tie",
+      label: "Tie to…",
+      enabled: node.kind === "param",
+      hint: node.kind === "param" ? "share one parameter with another of the same shape" : "pick a parameter",
+    },
+    {
+      name: "untie",
+      label: "Untie",
+      enabled: node.kind === "param" && tied,
+      hint: node.kind === "param" && tied ? "give this use its own copy of the values" : "not tied",
+    },
+    { name: "undo", label: "Undo last action", enabled: true, hint: "revert the last paramscope action on this model" },
+    { name: "copy", label: "Copy as code", enabled: true, hint: node.code },
+  ];
+}
+
+/** A popup menu; `open` places it at client (x, y) inside `host`, keyboard: Up/Down, Enter, Escape. */
+export class ActionMenu {
+  readonly element: HTMLDivElement;
+  private onPick: ((name: ActionName) => void) | null = null;
+  private readonly outside = (e: Event) => {
+    if (!this.element.contains(e.target as globalThis.Node)) this.close();
+  };
+
+  constructor(private readonly host: HTMLElement) {
+    this.element = h("div", { class: cls("menu"), role: "menu", hidden: true, tabindex: -1 });
+    this.element.addEventListener("click", (e) => {
+      const item = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
+      if (item && !item.disabled) this.pick(item.dataset.action as ActionName);
+    });
+    this.element.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  get isOpen(): boolean {
+    return !this.element.hidden;
+  }
+
+  open(node: Node, x: number, y: number, onPick: (name: ActionName) => void): void {
+    this.onPick = onPick;
+    const items = actionsFor(node).map((item) =>
+      h("button", { role: "menuitem", class: cls("menu-item"), "data-action": item.name, disabled: !item.enabled,
+        title: item.hint }, item.label));
+    this.element.replaceChildren(
+      h("div", { class: cls("menu-title") }, node.path || node.name), ...items);
+    this.element.hidden = false;
+    const frame = this.host.getBoundingClientRect();
+    // Keep the menu inside the widget: flip left/up when it would overflow.
+    const left = Math.max(0, Math.min(x - frame.left, frame.width - (this.element.offsetWidth || 180)));
+    const top = Math.max(0, Math.min(y - frame.top, frame.height - (this.element.offsetHeight || 200)));
+    this.element.style.left = `${left}px`;
+    this.element.style.top = `${top}px`;
+    this.element.querySelector<HTMLButtonElement>("button:not([disabled])")?.focus();
+    document.addEventListener("mousedown", this.outside, true);
+  }
+
+  close(): void {
+    if (this.element.hidden) return;
+    this.element.hidden = true;
+    this.onPick = null;
+    document.removeEventListener("mousedown", this.outside, true);
+  }
+
+  dispose(): void {
+    this.close();
+  }
+
+  private pick(name: ActionName): void {
+    const onPick = this.onPick;
+    this.close();
+    onPick?.(name);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const items = [...this.element.querySelectorAll<HTMLButtonElement>("button:not([disabled])")];
+    const at = items.indexOf(document.activeElement as HTMLButtonElement);
+    if (e.key === "ArrowDown") items[(at + 1) % items.length]?.focus();
+    else if (e.key === "ArrowUp") items[(at - 1 + items.length) % items.length]?.focus();
+    else if (e.key === "Escape") this.close();
+    else if (e.key === "Enter" && at >= 0) this.pick(items[at].dataset.action as ActionName);
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+  }
+}

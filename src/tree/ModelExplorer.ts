@@ -1,0 +1,310 @@
+/** The whole explorer for one model: toolbar, message banner, virtualized tree, details panel, action menu and
+ * forms. Host-agnostic: give it an element and a Transport (widget messages, kernel execute, postMessage). */
+
+import { type ActionResult, Client, type Node, type Transport } from "../protocol";
+import { Dialog, openReinit, openSetValue } from "./ActionForms";
+import { type ActionName, ActionMenu } from "./ActionMenu";
+import { ErrorBanner } from "./ErrorBanner";
+import { cls, formatBytes, formatCount, h } from "./format";
+import { StatsPanel } from "./StatsPanel";
+import { TreeState } from "./TreeState";
+import { TreeView } from "./TreeView";
+
+export interface ExplorerOptions {
+  transport: Transport;
+  /** The model's variable name in the kernel (what requests carry as `model`). */
+  model: string;
+}
+
+export class ModelExplorer {
+  readonly element: HTMLDivElement;
+  readonly banner = new ErrorBanner();
+  readonly tree: TreeState;
+  readonly view: TreeView;
+  readonly panel: StatsPanel;
+  readonly menu: ActionMenu;
+  readonly dialog = new Dialog();
+  private readonly client: Client;
+  private readonly model: string;
+  private readonly title: HTMLDivElement;
+  private readonly revisionLabel: HTMLSpanElement;
+  private selected: string | null = null;
+  private tieSource: string | null = null;
+  private framework = "";
+  private revision: number | null = null;
+  private refreshing: Promise<void> | null = null;
+  private stale = false;
+  private busy = 0;
+  private readonly disposers: (() => void)[] = [];
+
+  constructor(host: HTMLElement, options: ExplorerOptions) {
+    this.model = options.model;
+    this.client = new Client(options.transport);
+    this.tree = new TreeState(async (path, offset, limit) => {
+      const result = await this.request(() =>
+        this.client.call({ op: "tree", model: this.model, path, depth: 1, offset, limit }));
+      this.framework = result.framework;
+      return result.node;
+    });
+    this.view = new TreeView({
+      toggle: (path) => void this.toggle(path),
+      select: (path) => this.select(path),
+      menu: (path, x, y) => this.openMenu(path, x, y),
+      jump: (path) => void this.jump(path),
+      needRows: (from, to) => {
+        this.tree.ensureLoaded(from, to).then(() => this.update(), (e) => this.banner.showError(e, "load more rows"));
+      },
+    });
+    this.panel = new StatsPanel({
+      stats: (path) => this.request(() => this.client.call({ op: "stats", model: this.model, path, bins: 48 })),
+      values: (path) => this.request(() => this.client.call({ op: "values", model: this.model, path, max_elems: 4096 })),
+    }, {
+      action: (name, path) => void this.runAction(name, path),
+      jump: (path) => void this.jump(path),
+      error: (error, doing) => this.banner.showError(error, doing),
+    });
+    this.title = h("div", { class: cls("title") }, this.model);
+    this.revisionLabel = h("span", { class: cls("revision"), title: "changes made through paramscope" });
+    const refresh = h("button", { class: cls("button", "icon-button"), title: "Refresh: read the model again (after changes from code)" }, "↻ Refresh");
+    const undo = h("button", { class: cls("button", "icon-button"), title: "Undo the last paramscope action on this model" }, "↶ Undo");
+    refresh.addEventListener("click", () => void this.refresh());
+    undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
+    const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
+      h("span", { class: cls("spinner"), "aria-hidden": "true" }), refresh, undo);
+    this.menu = new ActionMenu(host);
+    this.element = h("div", { class: cls("explorer") }, toolbar, this.banner.element,
+      h("div", { class: cls("body") }, this.view.element, this.panel.element),
+      this.menu.element, this.dialog.element);
+    this.element.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.tieSource !== null) {
+        this.cancelTie();
+        e.preventDefault();
+      }
+    });
+    this.disposers.push(this.client.onRevision((revision) => this.onRevision(revision)));
+    host.classList.add("jp-ParamScope");
+    host.append(this.element);
+  }
+
+  /** Load the model row and its children; resolves when shown (errors go to the banner). */
+  async start(): Promise<void> {
+    try {
+      await this.tree.load();
+      this.select("");
+    } catch (error) {
+      this.banner.showError(error, `show ${this.model}`);
+    }
+    this.update();
+  }
+
+  /** Read the model again, keeping what is expanded and selected where it still exists. */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.stale = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      try {
+        do {
+          this.stale = false;
+          await this.tree.refresh();
+        } while (this.stale);
+        if (this.selected !== null && !this.tree.node(this.selected)) this.selected = "";
+        this.update();
+        this.panel.show(this.selected === null ? null : this.tree.node(this.selected) ?? null);
+      } catch (error) {
+        this.banner.showError(error, "refresh");
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  /** After an action: its answer's new revision has started a refresh; wait for it (or refresh now). */
+  private caughtUp(): Promise<void> {
+    return this.refreshing ?? this.refresh();
+  }
+
+  /** Resolves once the tree, the plots and any refresh in flight are done (for hosts and tests). */
+  async settled(): Promise<void> {
+    while (this.refreshing) await this.refreshing;
+    await this.panel.settled;
+  }
+
+  dispose(): void {
+    this.disposers.forEach((d) => d());
+    this.panel.dispose();
+    this.menu.dispose();
+    this.banner.dispose();
+    this.element.remove();
+  }
+
+  private async request<T>(call: () => Promise<T>): Promise<T> {
+    this.busy++;
+    this.element.classList.add("jp-mod-busy");
+    try {
+      return await call();
+    } finally {
+      if (--this.busy === 0) this.element.classList.remove("jp-mod-busy");
+    }
+  }
+
+  /** Any answer with a revision other than the one shown means the model changed: refresh. */
+  private onRevision(revision: number): void {
+    const previous = this.revision;
+    this.revision = revision;
+    this.revisionLabel.textContent = `rev ${revision}`;
+    if (previous !== null && previous !== revision) void this.refresh();
+  }
+
+  private update(): void {
+    const root = this.tree.root;
+    if (root) {
+      this.title.replaceChildren(h("strong", {}, this.model), " ", h("span", { class: cls("type") }, root.type),
+        h("span", { class: cls("summary") },
+          `${formatCount(root.n_params)} params · ${formatBytes(root.nbytes)}${this.framework ? ` · ${this.framework}` : ""}`));
+    }
+    this.view.update(this.tree.rows(), (path) => this.tree.isExpanded(path));
+  }
+
+  private async toggle(path: string): Promise<void> {
+    try {
+      if (this.tree.isExpanded(path)) this.tree.collapse(path);
+      else await this.tree.expand(path);
+    } catch (error) {
+      this.banner.showError(error, `expand ${path || this.model}`);
+    }
+    this.update();
+  }
+
+  private select(path: string): void {
+    if (this.tieSource !== null) {
+      void this.finishTie(path);
+      return;
+    }
+    if (path === this.selected) return;
+    this.selected = path;
+    this.view.setSelected(path);
+    this.panel.show(this.tree.node(path) ?? null);
+  }
+
+  private async jump(path: string): Promise<void> {
+    try {
+      if (!(await this.tree.reveal(path))) {
+        this.banner.show("error", `${path} is not in the tree any more; refresh`, { title: "Not found" });
+        return;
+      }
+    } catch (error) {
+      this.banner.showError(error, `find ${path}`);
+      return;
+    }
+    this.update();
+    this.select(path);
+    this.view.scrollTo(path);
+  }
+
+  private openMenu(path: string, x: number, y: number): void {
+    const node = this.tree.node(path);
+    if (!node || this.tieSource !== null) return;
+    this.menu.open(node, x, y, (name) => void this.runAction(name, path));
+  }
+
+  private async runAction(name: ActionName, path: string): Promise<void> {
+    const node = this.tree.node(path);
+    if (!node) return;
+    try {
+      switch (name) {
+        case "reinit": {
+          const available = await this.request(() => this.client.call({ op: "initializers", model: this.model }));
+          openReinit(this.dialog, this.model, node, available, (body) => this.act(() => this.client.call(body), "reinitialize"));
+          break;
+        }
+        case "set_value":
+          openSetValue(this.dialog, this.model, node, (body) => this.act(() => this.client.call(body), "set the value"));
+          break;
+        case "tie":
+          this.startTie(node);
+          break;
+        case "untie":
+          await this.act(() => this.client.call({ op: "untie", model: this.model, path }), "untie");
+          break;
+        case "undo": {
+          const result = await this.request(() => this.client.call({ op: "undo", model: this.model }));
+          await this.caughtUp();
+          this.banner.show("success", `undid "${result.undone.description}"`);
+          break;
+        }
+        case "copy":
+          await copyText(node.code);
+          this.banner.show("success", `copied ${node.code}`);
+          break;
+      }
+    } catch (error) {
+      this.banner.showError(error, name === "undo" ? "undo" : name === "copy" ? "copy to the clipboard" : name);
+    }
+  }
+
+  /** Run an action request; on success refresh and report, on failure report and rethrow (forms stay open). */
+  private async act(call: () => Promise<ActionResult>, doing: string): Promise<void> {
+    let result: ActionResult;
+    try {
+      result = await this.request(call);
+    } catch (error) {
+      this.banner.showError(error, doing);
+      throw error;
+    }
+    await this.caughtUp();
+    const skipped = result.skipped?.length ? ` (skipped ${result.skipped.map((s) => `${s.path}: ${s.reason}`).join("; ")})` : "";
+    this.banner.show(result.note ? "info" : "success", `${result.action.description}${skipped}${result.note ? ` — ${result.note}` : ""}`);
+  }
+
+  private startTie(node: Node): void {
+    this.tieSource = node.path;
+    this.view.setPicking(true);
+    const cancel = h("button", { class: cls("button") }, "Cancel");
+    cancel.addEventListener("click", () => this.cancelTie());
+    this.banner.show("info", `click the parameter that ${node.path} should share (same shape); Esc cancels`,
+      { title: "Tie to…", actions: [cancel] });
+    this.view.focus();
+  }
+
+  private cancelTie(): void {
+    this.tieSource = null;
+    this.view.setPicking(false);
+    this.banner.clear();
+  }
+
+  private async finishTie(target: string): Promise<void> {
+    const source = this.tieSource as string;
+    const node = this.tree.node(target);
+    if (!node || node.kind !== "param") {
+      this.banner.show("info", `${target || this.model} is a ${node?.kind ?? "row"}: pick a parameter (Esc cancels)`,
+        { title: "Tie to…" });
+      return;
+    }
+    this.tieSource = null;
+    this.view.setPicking(false);
+    this.banner.clear();
+    await this.act(() => this.client.call({ op: "tie", model: this.model, path: source, to: target }), `tie ${source}`)
+      .catch(() => undefined); // already shown in the banner
+  }
+}
+
+async function copyText(text: string): Promise<void> {
+  if (navigator.clipboard?.writeText) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch {
+      // Not allowed here (no focus, insecure context): fall back to a selection copy.
+    }
+  }
+  const area = h("textarea", { class: cls("offscreen") });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw new Error("the browser refused clipboard access; copy it from the details panel instead");
+}

@@ -1,0 +1,165 @@
+/** Details of the selected row: metadata, the action bar, and for a parameter or buffer its statistics,
+ * histogram and heatmap, then the same for its gradient. */
+
+import type { Node, Stats, Unavailable, Values } from "../protocol";
+import { type ActionName, actionsFor } from "./ActionMenu";
+import { cls, formatBytes, formatNumber, formatPercent, formatShape, h } from "./format";
+import { renderHeatmap } from "./Heatmap";
+import { renderHistogram } from "./Histogram";
+
+export interface TensorSource {
+  stats(path: string): Promise<Stats | Unavailable>;
+  values(path: string): Promise<Values | Unavailable>;
+}
+
+export interface StatsPanelEvents {
+  action(name: ActionName, path: string): void;
+  jump(path: string): void;
+  error(error: unknown, doing: string): void;
+}
+
+// Moving through the tree with the arrow keys asks for statistics only where the selection rests.
+const SETTLE_MS = 120;
+
+export class StatsPanel {
+  readonly element: HTMLDivElement;
+  private node: Node | null = null;
+  private generation = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private loading: Promise<void> = Promise.resolve();
+
+  constructor(private readonly source: TensorSource, private readonly events: StatsPanelEvents) {
+    this.element = h("div", { class: cls("details"), "aria-live": "polite" });
+    this.element.addEventListener("click", (e) => {
+      const target = e.target as HTMLElement;
+      const button = target.closest<HTMLButtonElement>("button[data-action]");
+      if (button && this.node) this.events.action(button.dataset.action as ActionName, this.node.path);
+      const jump = target.closest<HTMLElement>("[data-jump]");
+      if (jump) this.events.jump(jump.dataset.jump as string);
+    });
+    this.showEmpty();
+  }
+
+  /** Resolves when the plots for the current selection are in (or failed). */
+  get settled(): Promise<void> {
+    return this.loading;
+  }
+
+  /** Show `node` (null: nothing selected); statistics are fetched again even for the same node. */
+  show(node: Node | null): void {
+    clearTimeout(this.timer);
+    const generation = ++this.generation;
+    this.node = node;
+    if (node === null) {
+      this.showEmpty();
+      this.loading = Promise.resolve();
+      return;
+    }
+    const isTensor = node.kind === "param" || node.kind === "buffer";
+    const plots = h("div", { class: cls("plots") });
+    this.element.replaceChildren(this.header(node), this.actionBar(node), this.meta(node), plots);
+    if (!isTensor) {
+      this.loading = Promise.resolve();
+      return;
+    }
+    const sections = [this.section("values", node.path)];
+    if (node.has_grad) sections.push(this.section("gradient", `${node.path}#grad`));
+    plots.append(...sections.map((s) => s.element));
+    if (!node.has_grad) {
+      plots.append(h("div", { class: cls("muted") }, node.kind === "param"
+        ? "No gradient yet: run loss.backward() (or the framework's equivalent) and refresh."
+        : ""));
+    }
+    this.loading = new Promise<void>((resolve) => {
+      this.timer = setTimeout(() => {
+        Promise.all(sections.map((s) => s.load(generation))).finally(resolve);
+      }, SETTLE_MS);
+    });
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.generation++;
+  }
+
+  private showEmpty(): void {
+    this.node = null;
+    this.element.replaceChildren(h("div", { class: cls("placeholder-text") },
+      "Select a block or parameter to see its statistics. Right-click (or ⋯) for actions."));
+  }
+
+  private header(node: Node): HTMLElement {
+    return h("div", { class: cls("details-header") },
+      h("span", { class: cls("icon", `icon-${node.kind}`), "aria-hidden": "true" }),
+      h("span", { class: cls("details-name") }, node.path || node.name),
+      h("span", { class: cls("type") }, node.type),
+      h("code", { class: cls("code"), title: "Python expression for this node" }, node.code));
+  }
+
+  private actionBar(node: Node): HTMLElement {
+    return h("div", { class: cls("actionbar"), role: "toolbar", "aria-label": "Actions" },
+      ...actionsFor(node).filter((a) => a.name !== "undo").map((a) =>
+        h("button", { class: cls("button"), "data-action": a.name, disabled: !a.enabled, title: a.hint },
+          a.label.replace("…", "").replace("Reinitialize", "Reinit"))));
+  }
+
+  private meta(node: Node): HTMLElement {
+    const rows: [string, string | HTMLElement][] = [];
+    if (node.shape !== null) rows.push(["shape", formatShape(node.shape)]);
+    if (node.dtype) rows.push(["dtype", node.dtype]);
+    if (node.device) rows.push(["device", node.device]);
+    if (node.kind !== "buffer") {
+      rows.push(["params", node.n_params.toLocaleString("en-US") + (node.n_params_with_aliases !== node.n_params
+        ? ` unique (${node.n_params_with_aliases.toLocaleString("en-US")} with every tied use)` : "")]);
+    }
+    rows.push(["size", formatBytes(node.nbytes)]);
+    if (node.trainable !== null) rows.push(["trainable", node.trainable ? "yes" : "no (frozen)"]);
+    if (node.state !== "ready") rows.push(["state", node.state]);
+    if (node.n_children) rows.push(["children", node.n_children.toLocaleString("en-US")]);
+    if (node.alt_name) rows.push(["also named", node.alt_name]);
+    if (node.tied_to !== null) {
+      rows.push(["tied to", h("button", { class: cls("link"), "data-jump": node.tied_to }, node.tied_to || "model")]);
+    }
+    if (node.aliases.length) {
+      const links = node.aliases.map((p) => h("button", { class: cls("link"), "data-jump": p }, p));
+      rows.push([node.tied_to === null ? "also used at" : "shared with", h("span", {}, ...links)]);
+    }
+    return h("dl", { class: cls("meta") }, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  }
+
+  private section(title: string, path: string): { element: HTMLElement; load(generation: number): Promise<void> } {
+    const body = h("div", { class: cls("section-body") }, h("div", { class: cls("muted") }, "loading…"));
+    const element = h("section", { class: cls("tensor"), "data-tensor": path }, h("h4", {}, title), body);
+    const load = async (generation: number) => {
+      try {
+        const [stats, values] = await Promise.all([this.source.stats(path), this.source.values(path)]);
+        if (generation !== this.generation) return;
+        body.replaceChildren(...renderTensor(stats, values, path));
+      } catch (error) {
+        if (generation !== this.generation) return;
+        body.replaceChildren(h("div", { class: cls("muted") }, "statistics unavailable (see the message above)"));
+        this.events.error(error, `read ${path}`);
+      }
+    };
+    return { element, load };
+  }
+}
+
+function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, label: string): HTMLElement[] {
+  if (!stats.available) return [h("div", { class: cls("unavailable") }, stats.reason)];
+  const cells: [string, string, boolean][] = [
+    ["mean", formatNumber(stats.mean), false],
+    ["std", formatNumber(stats.std), false],
+    ["min", formatNumber(stats.min), false],
+    ["max", formatNumber(stats.max), false],
+    ["zeros", formatPercent(stats.zeros), false],
+    ["NaN", stats.nan.toLocaleString("en-US"), stats.nan > 0],
+    ["Inf", stats.inf.toLocaleString("en-US"), stats.inf > 0],
+  ];
+  const grid = h("div", { class: cls("stats") }, ...cells.map(([k, v, bad]) =>
+    h("div", { class: cls("stat") + (bad ? " jp-mod-warn" : ""), "data-stat": k },
+      h("span", { class: cls("stat-label") }, k), h("span", { class: cls("stat-value") }, v))));
+  const out: HTMLElement[] = [grid, renderHistogram(stats.hist, label)];
+  out.push(values.available ? renderHeatmap(values, label) : h("div", { class: cls("unavailable") }, values.reason));
+  return out;
+}

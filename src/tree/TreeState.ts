@@ -1,0 +1,203 @@
+/** What is loaded and expanded of one model's tree, and the flat list of visible rows it makes.
+ *
+ * Children are requested one page at a time (op `tree`, depth 1, offset/limit), only for expanded blocks and
+ * only where rows come into view; rows not loaded yet are placeholders that the view asks to fill. */
+
+import type { Node } from "../protocol";
+
+/** Children per request: a screenful many times over, yet a small answer even for 10,000-child blocks. */
+export const PAGE = 200;
+
+/** Asks the kernel for `path` with children [offset, offset + limit). */
+export type FetchPage = (path: string, offset: number, limit: number) => Promise<Node>;
+
+export interface Row {
+  depth: number;
+  node: Node | null; // null: child `index` of `parent` is not loaded yet
+  parent: string | null; // null for the model row
+  index: number;
+}
+
+interface Block {
+  node: Node;
+  children: (string | undefined)[]; // child paths by position; undefined: that page is not loaded
+}
+
+export class TreeState {
+  private nodes = new Map<string, Node>();
+  private blocks = new Map<string, Block>();
+  private expanded = new Set<string>();
+  private pending = new Map<string, Promise<void>>();
+  private cache: Row[] | null = null;
+
+  constructor(private readonly fetchPage: FetchPage) {}
+
+  get root(): Node | null {
+    return this.nodes.get("") ?? null;
+  }
+
+  node(path: string): Node | undefined {
+    return this.nodes.get(path);
+  }
+
+  isExpanded(path: string): boolean {
+    return this.expanded.has(path);
+  }
+
+  /** Load the model row and its first page of children, expanded. */
+  async load(): Promise<void> {
+    const fresh = new TreeState(this.fetchPage);
+    await fresh.loadPage("", 0);
+    fresh.expanded.add("");
+    this.adopt(fresh);
+  }
+
+  /** Reload everything that is loaded now into a new state and swap it in whole: a failure changes nothing.
+   * Expanded blocks that no longer exist are dropped. */
+  async refresh(): Promise<void> {
+    const fresh = new TreeState(this.fetchPage);
+    await fresh.loadPage("", 0);
+    const queue = [""];
+    fresh.expanded.add("");
+    while (queue.length) {
+      const path = queue.shift() as string;
+      const old = this.blocks.get(path);
+      const pages = new Set<number>();
+      old?.children.forEach((child, i) => child !== undefined && pages.add(Math.floor(i / PAGE)));
+      for (const page of pages) {
+        if (page > 0 && page * PAGE < (fresh.nodes.get(path)?.n_children ?? 0)) await fresh.loadPage(path, page);
+      }
+      for (const child of fresh.blocks.get(path)?.children ?? []) {
+        if (child === undefined || !this.expanded.has(child)) continue;
+        if (!fresh.blocks.has(child)) await fresh.loadPage(child, 0);
+        fresh.expanded.add(child);
+        queue.push(child);
+      }
+    }
+    this.adopt(fresh);
+  }
+
+  async expand(path: string): Promise<void> {
+    const node = this.nodes.get(path);
+    if (!node || node.n_children === 0) return;
+    if (!this.blocks.has(path)) await this.loadPage(path, 0);
+    this.expanded.add(path);
+    this.cache = null;
+  }
+
+  collapse(path: string): void {
+    if (this.expanded.delete(path)) this.cache = null;
+  }
+
+  /** Fill the placeholder rows among rows[from, to). */
+  async ensureLoaded(from: number, to: number): Promise<void> {
+    const rows = this.rows();
+    const wanted = new Map<string, [string, number]>();
+    for (let i = Math.max(0, from); i < Math.min(rows.length, to); i++) {
+      const row = rows[i];
+      if (row.node === null && row.parent !== null) {
+        const page = Math.floor(row.index / PAGE);
+        wanted.set(`${row.parent}\u0000${page}`, [row.parent, page]);
+      }
+    }
+    await Promise.all([...wanted.values()].map(([parent, page]) => this.loadPage(parent, page)));
+  }
+
+  /** Expand the blocks above `path` (loading pages as needed) so that its row exists; false if not found. */
+  async reveal(path: string): Promise<boolean> {
+    let current = "";
+    for (;;) {
+      if (this.nodes.has(path) && this.parentOf(path) === current) {
+        await this.expand(current);
+        return true;
+      }
+      const block = this.blocks.get(current);
+      if (!block) return false;
+      const next = this.containing(block, path);
+      if (next !== undefined) {
+        await this.expand(current);
+        current = next;
+        if (!this.blocks.has(current)) await this.loadPage(current, 0);
+        continue;
+      }
+      const missing = block.children.findIndex((c) => c === undefined);
+      if (missing < 0) return false;
+      await this.loadPage(current, Math.floor(missing / PAGE));
+    }
+  }
+
+  /** The visible rows, depth first, as the view lists them. */
+  rows(): Row[] {
+    if (this.cache) return this.cache;
+    const rows: Row[] = [];
+    const root = this.nodes.get("");
+    if (root) {
+      rows.push({ depth: 0, node: root, parent: null, index: 0 });
+      this.flatten("", 1, rows);
+    }
+    this.cache = rows;
+    return rows;
+  }
+
+  private flatten(path: string, depth: number, rows: Row[]): void {
+    if (!this.expanded.has(path)) return;
+    const block = this.blocks.get(path);
+    if (!block) return;
+    // Walk by index, not forEach (which skips holes): unloaded children are placeholder rows.
+    for (let index = 0; index < block.children.length; index++) {
+      const child = block.children[index];
+      rows.push({ depth, node: child === undefined ? null : (this.nodes.get(child) as Node), parent: path, index });
+      if (child !== undefined) this.flatten(child, depth + 1, rows);
+    }
+  }
+
+  private parentOf(path: string): string | null {
+    for (const [parent, block] of this.blocks) if (block.children.includes(path)) return parent;
+    return null;
+  }
+
+  /** The loaded child block whose path is a prefix of `path` (PyTorch/MXNet "a.b", Keras "a/b"). */
+  private containing(block: Block, path: string): string | undefined {
+    let best: string | undefined;
+    for (const child of block.children) {
+      if (child === undefined || child === "") continue;
+      const under = path.startsWith(child + ".") || path.startsWith(child + "/");
+      if (under && (this.nodes.get(child)?.n_children ?? 0) > 0 && (!best || child.length > best.length)) best = child;
+    }
+    return best;
+  }
+
+  private loadPage(path: string, page: number): Promise<void> {
+    const key = `${path}\u0000${page}`;
+    const running = this.pending.get(key);
+    if (running) return running;
+    const done = this.fetchPage(path, page * PAGE, PAGE)
+      .then((node) => this.store(node))
+      .finally(() => this.pending.delete(key));
+    this.pending.set(key, done);
+    return done;
+  }
+
+  private store(node: Node): void {
+    const { children, ...own } = node;
+    this.nodes.set(node.path, own);
+    let block = this.blocks.get(node.path);
+    if (!block || block.children.length !== node.n_children) {
+      block = { node: own, children: new Array<string | undefined>(node.n_children) };
+      this.blocks.set(node.path, block);
+    }
+    block.node = own;
+    children?.forEach((child, i) => {
+      this.nodes.set(child.path, child);
+      block.children[node.children_offset + i] = child.path;
+    });
+    this.cache = null;
+  }
+
+  private adopt(fresh: TreeState): void {
+    this.nodes = fresh.nodes;
+    this.blocks = fresh.blocks;
+    this.expanded = fresh.expanded;
+    this.cache = null;
+  }
+}

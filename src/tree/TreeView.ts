@@ -1,0 +1,302 @@
+/** The virtualized tree: only the rows in view (plus a margin) exist in the DOM, whatever the row count.
+ * Keyboard: Up/Down move, Right expands or enters, Left collapses or goes to the parent, Home/End,
+ * Enter toggles a block or opens the actions of a parameter, Space selects, the context-menu key opens actions. */
+
+import type { Node } from "../protocol";
+import { cls, formatBytes, formatCount, formatShape, h } from "./format";
+import type { Row } from "./TreeState";
+
+export const ROW_HEIGHT = 24;
+const OVERSCAN = 8;
+// Used until the browser has laid the list out (and in DOMs without layout).
+const FALLBACK_VIEWPORT = 480;
+let views = 0;
+
+export interface TreeViewEvents {
+  toggle(path: string): void;
+  select(path: string): void;
+  /** Open the action menu of `path` at client position (x, y). */
+  menu(path: string, x: number, y: number): void;
+  /** Select and show the canonical parameter of a tie marker. */
+  jump(path: string): void;
+  /** Rows [from, to) are in view and some of them are placeholders. */
+  needRows(from: number, to: number): void;
+}
+
+export class TreeView {
+  readonly element: HTMLDivElement;
+  private readonly scroller: HTMLDivElement;
+  private readonly canvas: HTMLDivElement;
+  private rows: Row[] = [];
+  private selected: string | null = null;
+  private highlighted: string | null = null;
+  private expanded: (path: string) => boolean = () => false;
+  private picking = false;
+  private pendingIndex: number | null = null; // keyboard target that was still loading
+  private readonly idPrefix = `jp-ParamScope-${++views}-row`;
+
+  constructor(private readonly events: TreeViewEvents) {
+    this.canvas = h("div", { class: cls("rows") });
+    this.scroller = h("div", { class: cls("scroller"), role: "tree", tabindex: 0, "aria-label": "Blocks and parameters" },
+      this.canvas);
+    const header = h("div", { class: cls("header"), "aria-hidden": "true" },
+      h("span", {}, "name"), h("span", {}, "shape"), h("span", {}, "dtype"), h("span", {}, "device"),
+      h("span", { class: cls("num") }, "params"), h("span", {}));
+    this.element = h("div", { class: cls("tree") }, header, this.scroller);
+    this.scroller.addEventListener("scroll", () => this.render());
+    this.scroller.addEventListener("keydown", (e) => this.onKey(e));
+    this.canvas.addEventListener("click", (e) => this.onClick(e));
+    this.canvas.addEventListener("contextmenu", (e) => this.onContextMenu(e));
+    this.canvas.addEventListener("mouseover", (e) => this.onHover(e, true));
+    this.canvas.addEventListener("mouseout", (e) => this.onHover(e, false));
+  }
+
+  /** Show `rows`; `expanded` tells which block rows are open. */
+  update(rows: Row[], expanded: (path: string) => boolean): void {
+    this.rows = rows;
+    this.expanded = expanded;
+    this.render();
+    const pending = this.pendingIndex === null ? null : rows[this.pendingIndex]?.node;
+    if (pending) {
+      this.pendingIndex = null;
+      this.events.select(pending.path);
+    }
+  }
+
+  setSelected(path: string | null): void {
+    this.selected = path;
+    this.render();
+  }
+
+  /** Tie picking mode: rows show as targets and a click picks instead of selecting. */
+  setPicking(on: boolean): void {
+    this.picking = on;
+    this.element.classList.toggle("jp-mod-picking", on);
+  }
+
+  get isPicking(): boolean {
+    return this.picking;
+  }
+
+  scrollTo(path: string): void {
+    const i = this.rows.findIndex((r) => r.node?.path === path);
+    if (i >= 0) this.scrollToIndex(i);
+  }
+
+  private scrollToIndex(i: number): void {
+    const top = i * ROW_HEIGHT;
+    const height = this.viewport();
+    if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
+    else if (top + ROW_HEIGHT > this.scroller.scrollTop + height) this.scroller.scrollTop = top + ROW_HEIGHT - height;
+    this.render();
+  }
+
+  focus(): void {
+    this.scroller.focus({ preventScroll: true });
+  }
+
+  /** Number of row elements in the DOM (what virtualization keeps small). */
+  get renderedRows(): number {
+    return this.canvas.childElementCount;
+  }
+
+  private viewport(): number {
+    return this.scroller.clientHeight || FALLBACK_VIEWPORT;
+  }
+
+  private render(): void {
+    const total = this.rows.length;
+    this.canvas.style.height = `${total * ROW_HEIGHT}px`;
+    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(total, Math.ceil((this.scroller.scrollTop + this.viewport()) / ROW_HEIGHT) + OVERSCAN);
+    const elements: HTMLElement[] = [];
+    let placeholders = false;
+    for (let i = first; i < last; i++) {
+      const row = this.rows[i];
+      placeholders ||= row.node === null;
+      elements.push(this.renderRow(row, i));
+    }
+    this.canvas.replaceChildren(...elements);
+    const active = this.selected === null ? -1 : this.rows.findIndex((r) => r.node?.path === this.selected);
+    if (active >= 0) this.scroller.setAttribute("aria-activedescendant", this.rowId(active));
+    else this.scroller.removeAttribute("aria-activedescendant");
+    if (placeholders) this.events.needRows(first, last);
+  }
+
+  private renderRow(row: Row, i: number): HTMLElement {
+    const style = `top:${i * ROW_HEIGHT}px;height:${ROW_HEIGHT}px`;
+    const indent = h("span", { class: cls("indent"), style: `width:${row.depth * 16}px` });
+    const node = row.node;
+    if (node === null) {
+      return h("div", { class: cls("row", "placeholder"), style, id: this.rowId(i), role: "treeitem", "aria-level": row.depth + 1 },
+        h("span", { class: cls("cell", "main") }, indent, h("span", { class: cls("loading") }, "loading…")));
+    }
+    const isBlock = node.kind === "model" || node.kind === "block";
+    const open = isBlock && this.expanded(node.path);
+    const twisty = h("span", { class: cls("twisty"), "aria-hidden": "true" },
+      isBlock && node.n_children > 0 ? (open ? "▾" : "▸") : "");
+    const tied = node.tied_to !== null
+      ? h("button", { class: cls("tie"), "data-jump": node.tied_to, title: `tied to ${node.tied_to}: the same ` +
+        `${isBlock ? "block" : "parameter"}, counted once (click to go there)` }, `⇄ ${node.tied_to || "model"}`)
+      : node.aliases.length > 0
+        ? h("span", { class: cls("tie", "canonical"), title: `also used at ${node.aliases.join(", ")}` },
+          `⇄ ×${node.aliases.length + 1}`)
+        : null;
+    const main = h("span", { class: cls("cell", "main") }, indent, twisty,
+      h("span", { class: cls("icon", `icon-${node.kind}`), "aria-hidden": "true" }),
+      h("span", { class: cls("name"), title: node.path || node.name }, node.name),
+      h("span", { class: cls("type") }, node.type),
+      tied,
+      node.state !== "ready" ? h("span", { class: cls("badge", `state-${node.state}`), title: stateHelp[node.state] },
+        node.state) : null,
+      node.trainable === false ? h("span", { class: cls("badge", "frozen"), title: "not trainable" }, "frozen") : null);
+    const count = node.kind === "buffer" ? "" : formatCount(node.n_params);
+    const countTitle = node.kind === "buffer"
+      ? `buffer: ${formatBytes(node.nbytes)}, not a parameter`
+      : `${node.n_params.toLocaleString("en-US")} parameters` +
+        (node.n_params_with_aliases !== node.n_params
+          ? ` (${node.n_params_with_aliases.toLocaleString("en-US")} counting every use of tied ones)` : "") +
+        `, ${formatBytes(node.nbytes)}`;
+    const el = h("div", {
+      class: cls("row", `kind-${node.kind}`),
+      style,
+      id: this.rowId(i),
+      role: "treeitem",
+      "aria-level": row.depth + 1,
+      "aria-expanded": isBlock && node.n_children > 0 ? String(open) : undefined,
+      "aria-selected": String(node.path === this.selected),
+      "data-path": node.path,
+    },
+      main,
+      h("span", { class: cls("cell", "shape") }, formatShape(node.shape)),
+      h("span", { class: cls("cell", "dtype") }, node.dtype ?? ""),
+      h("span", { class: cls("cell", "device") }, node.device ?? ""),
+      h("span", { class: cls("cell", "num"), title: countTitle }, count),
+      h("button", { class: cls("more"), title: "Actions", "aria-label": `Actions for ${node.path || node.name}` }, "⋯"));
+    if (node.path === this.selected) el.classList.add("jp-mod-selected");
+    if (node.path === this.highlighted) el.classList.add("jp-mod-highlighted");
+    return el;
+  }
+
+  private rowAt(target: EventTarget | null): { el: HTMLElement; node: Node } | null {
+    const el = (target as HTMLElement | null)?.closest<HTMLElement>(".jp-ParamScope-row[data-path]");
+    if (!el) return null;
+    const node = this.rows.find((r) => r.node?.path === el.dataset.path)?.node;
+    return node ? { el, node } : null;
+  }
+
+  private onClick(e: MouseEvent): void {
+    const target = e.target as HTMLElement;
+    const hit = this.rowAt(target);
+    if (!hit) return;
+    const jump = target.closest<HTMLElement>("[data-jump]");
+    if (jump && !this.picking) {
+      this.events.jump(jump.dataset.jump as string);
+    } else if (target.closest(".jp-ParamScope-more")) {
+      const box = target.getBoundingClientRect();
+      this.events.menu(hit.node.path, box.left, box.bottom);
+    } else if (target.closest(".jp-ParamScope-twisty") && !this.picking) {
+      this.events.toggle(hit.node.path);
+    } else {
+      this.events.select(hit.node.path);
+    }
+    this.focus();
+  }
+
+  private onContextMenu(e: MouseEvent): void {
+    const hit = this.rowAt(e.target);
+    if (!hit) return;
+    e.preventDefault();
+    this.events.select(hit.node.path);
+    this.events.menu(hit.node.path, e.clientX, e.clientY);
+  }
+
+  /** Hovering a tie marker highlights the canonical row. */
+  private onHover(e: MouseEvent, on: boolean): void {
+    const jump = (e.target as HTMLElement).closest<HTMLElement>("[data-jump]");
+    if (!jump) return;
+    this.highlighted = on ? (jump.dataset.jump as string) : null;
+    for (const el of this.canvas.querySelectorAll<HTMLElement>(".jp-ParamScope-row[data-path]")) {
+      el.classList.toggle("jp-mod-highlighted", el.dataset.path === this.highlighted);
+    }
+  }
+
+  private openMenu(index: number, node: Node): void {
+    const box = this.canvas.querySelector<HTMLElement>(`#${this.rowId(index)}`)?.getBoundingClientRect();
+    this.events.menu(node.path, box?.left ?? 0, box?.bottom ?? 0);
+  }
+
+  /** Row ids are unique per view, since several widgets can share a page. */
+  private rowId(i: number): string {
+    return `${this.idPrefix}-${i}`;
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const index = this.rows.findIndex((r) => r.node !== null && r.node.path === this.selected);
+    const node = index >= 0 ? this.rows[index].node : null;
+    const isBlock = node !== null && (node.kind === "model" || node.kind === "block") && node.n_children > 0;
+    const move = (to: number) => {
+      const at = Math.max(0, Math.min(this.rows.length - 1, to));
+      const row = this.rows[at];
+      if (row?.node) {
+        this.events.select(row.node.path);
+        this.scrollTo(row.node.path);
+      } else if (row) {
+        // Not loaded yet: scroll there (which asks for its page) and select it when it arrives.
+        this.pendingIndex = at;
+        this.scrollToIndex(at);
+      }
+    };
+    switch (e.key) {
+      case "ArrowDown":
+        move(index + 1);
+        break;
+      case "ArrowUp":
+        move(index < 0 ? 0 : index - 1);
+        break;
+      case "Home":
+        move(0);
+        break;
+      case "End":
+        move(this.rows.length - 1);
+        break;
+      case "ArrowRight":
+        if (node && isBlock && !this.expanded(node.path)) this.events.toggle(node.path);
+        else if (node && isBlock) move(index + 1);
+        break;
+      case "ArrowLeft":
+        if (node && isBlock && this.expanded(node.path)) this.events.toggle(node.path);
+        else if (index >= 0 && this.rows[index].parent !== null) {
+          const parent = this.rows[index].parent;
+          move(this.rows.findIndex((r) => r.node?.path === parent));
+        }
+        break;
+      case "Enter":
+        if (node && isBlock && !this.picking) this.events.toggle(node.path);
+        else if (node && this.picking) this.events.select(node.path);
+        else if (node) this.openMenu(index, node);
+        break;
+      case " ":
+        if (node) this.events.select(node.path);
+        else move(0);
+        break;
+      case "ContextMenu":
+      case "F10":
+        if (e.key === "F10" && !e.shiftKey) return;
+        if (node) this.openMenu(index, node);
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  }
+}
+
+
+const stateHelp: Record<Node["state"], string> = {
+  ready: "",
+  lazy: "lazy: the shape is known only after the first forward pass",
+  meta: "meta device: shapes without values (materialize with to_empty())",
+  deferred: "deferred initialization: run a forward pass to create the values",
+  unbuilt: "not built yet: call the model on data (or build()) to create its weights",
+};

@@ -1,0 +1,72 @@
+/** Short, readable text for counts, sizes, shapes and statistics, plus the DOM helper every part uses. */
+
+/** 1234 -> "1,234"; 124439808 -> "124.4M" (exact value goes in the title). */
+export function formatCount(n: number): string {
+  if (n < 100_000) return n.toLocaleString("en-US");
+  const units: [number, string][] = [
+    [1e12, "T"],
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "k"],
+  ];
+  for (const [size, unit] of units) if (n >= size) return `${(n / size).toFixed(n / size < 10 ? 2 : 1)}${unit}`;
+  return String(n);
+}
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** [8, 4] -> "8×4"; unknown dims as "?"; a scalar as "scalar". */
+export function formatShape(shape: (number | null)[] | null): string {
+  if (shape === null) return "";
+  if (shape.length === 0) return "scalar";
+  return shape.map((d) => (d === null ? "?" : String(d))).join("×");
+}
+
+/** Four significant digits, exponent form for very small or large values; "—" for missing. */
+export function formatNumber(x: number | null | undefined): string {
+  if (x === null || x === undefined) return "—";
+  if (x === 0) return "0";
+  const abs = Math.abs(x);
+  if (abs >= 1e5 || abs < 1e-3) return x.toExponential(3);
+  return Number(x.toPrecision(4)).toString();
+}
+
+export function formatPercent(fraction: number): string {
+  if (fraction === 0) return "0%";
+  if (fraction < 0.001) return "<0.1%";
+  return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
+}
+
+type Child = Node | string | null | undefined | false;
+
+/** `h("span", {class: "x", title: "y"}, "text", child)`: a small element builder; falsy children are left out. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child);
+  }
+  return el;
+}
+
+/** CSS class of a part: `cls("row")` -> "jp-ParamScope-row". */
+export function cls(...parts: string[]): string {
+  return parts.map((p) => `jp-ParamScope-${p}`).join(" ");
+}

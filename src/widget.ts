@@ -1,0 +1,73 @@
+/** The anywidget entry: `render({model, el})` shows a ModelExplorer whose requests travel as widget messages. */
+
+import type { Request, Response, Transport } from "./protocol";
+import { ModelExplorer } from "./tree/ModelExplorer";
+import "./style.css";
+
+/** The traits of paramscope.widget.ParamScopeWidget (synced from Python). */
+export interface WidgetModel {
+  model_name: string;
+}
+
+/** The part of anywidget's model API this entry uses (see @anywidget/types AnyModel). */
+export interface AnyModel<T> {
+  get<K extends keyof T>(key: K): T[K];
+  send(content: unknown): void;
+  on(event: "msg:custom", callback: (msg: unknown) => void): void;
+  off(event: "msg:custom", callback: (msg: unknown) => void): void;
+}
+
+// A kernel busy with a long cell answers only when the cell is done; past this, say so instead of waiting forever.
+const TIMEOUT_MS = 120_000;
+
+/** Requests as custom messages to the Python widget, answers matched back by id. */
+export class WidgetTransport implements Transport {
+  private readonly waiting = new Map<number, { resolve(r: Response): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly listener = (msg: unknown) => this.receive(msg);
+
+  constructor(private readonly model: AnyModel<WidgetModel>, private readonly timeoutMs = TIMEOUT_MS) {
+    model.on("msg:custom", this.listener);
+  }
+
+  request(req: Request): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(req.id);
+        reject(new Error(`no answer from the kernel after ${this.timeoutMs / 1000} s: is it busy running a cell, or was it restarted?`));
+      }, this.timeoutMs);
+      this.waiting.set(req.id, { resolve, reject, timer });
+      this.model.send(req);
+    });
+  }
+
+  dispose(): void {
+    this.model.off("msg:custom", this.listener);
+    for (const { reject, timer } of this.waiting.values()) {
+      clearTimeout(timer);
+      reject(new Error("the widget was closed"));
+    }
+    this.waiting.clear();
+  }
+
+  private receive(msg: unknown): void {
+    const response = msg as Response;
+    if (typeof response !== "object" || response === null || typeof response.id !== "number") return;
+    const waiter = this.waiting.get(response.id);
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    this.waiting.delete(response.id);
+    waiter.resolve(response);
+  }
+}
+
+function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }): () => void {
+  const transport = new WidgetTransport(model);
+  const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
+  void explorer.start();
+  return () => {
+    explorer.dispose();
+    transport.dispose();
+  };
+}
+
+export default { render };
