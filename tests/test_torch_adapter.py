@@ -283,3 +283,17 @@ def test_stats_of_a_1gib_tensor_use_at_most_64mb_extra():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["numel"] == 2**28 and result["max"] <= 1
     assert result["extra"] <= 64 * 2**20, result
+
+
+def test_untie_a_module_used_twice_gives_that_use_its_own_copy():
+    shared = nn.Linear(8, 8)
+    net = nn.Sequential(nn.Linear(4, 8), shared, nn.ReLU(), shared)
+    with pytest.raises(ps.ActionError, match="untie the block"):
+        ps.untie(net, "3.weight")
+    ps.untie(net, "3")
+    assert net[3] is not net[1] and torch.equal(net[3].weight, net[1].weight)
+    assert nodes(net)["3"].tied_to is None and nodes(net)[""].n_params == 40 + 72 * 2
+    ps.undo(net)
+    assert net[3] is net[1]
+    with pytest.raises(ps.ActionError, match="only once"):
+        ps.untie(net, "0")

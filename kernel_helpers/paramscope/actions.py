@@ -231,12 +231,28 @@ def tie(model: Any, path: str, to: str, *, root: str = "net") -> dict[str, Any]:
 
 
 def untie(model: Any, path: str, *, root: str = "net") -> dict[str, Any]:
-    """Give the parameter use at `path` its own copy again (values kept, no longer shared)."""
+    """Give the parameter use at `path` its own copy again (values kept, no longer shared); for a block used
+    at several places, give that use its own deep copy of the block."""
     adapter = require_adapter(model)
     index = adapter.index(model, root)
-    entry = _param(index, path)
+    found = resolve(index, path)
+    if found in index.blocks:
+        if len(index.block_uses(found)) < 2:
+            raise ActionError(f"block {found or 'model'!r} is used only once; nothing to untie")
+        if found == "":
+            raise ActionError("the model itself cannot be untied; untie one of its blocks")
+        _run(model, adapter, index, "untie", f"untie block {found}", [found], [found],
+             lambda: adapter.untie_block(index, found))
+        return _done(model, {"changed": [found]})
+    entry = _param(index, found)
     if len(index.aliases(entry.path)) < 2:
         raise ActionError(f"{entry.path} is not tied to anything; nothing to untie")
+    owner_uses = index.block_uses(entry.owner)
+    if len(owner_uses) > 1:
+        raise ActionError(
+            f"{entry.path} is shared because block {entry.owner!r} is one module used at "
+            f"{', '.join(repr(u) for u in owner_uses)}; untie the block instead: untie(model, {entry.owner!r})"
+        )
     _run(model, adapter, index, "untie", f"untie {entry.path}", [entry.path], [entry.path],
          lambda: adapter.untie(index, entry))
     return _done(model, {"changed": [entry.path]})

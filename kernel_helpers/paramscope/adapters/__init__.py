@@ -81,7 +81,8 @@ class Adapter(Protocol):
         variable name that starts every node's `code`."""
 
     def snapshot(self, index: ModelIndex, paths: list[str]) -> Snapshot:
-        """Save values and the slot binding of each tensor use in `paths` (for atomicity and undo)."""
+        """Save values and the slot binding of each tensor use in `paths`, and the slot binding of each block
+        path in `paths` (which child object sits at it), for atomicity and undo."""
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
         """1-D chunks of the tensor (or its grad) on its own device, each small enough to convert to float64.
@@ -108,6 +109,9 @@ class Adapter(Protocol):
 
     def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
         """Bind the slot of `entry` to a fresh copy of its parameter."""
+
+    def untie_block(self, index: ModelIndex, path: str) -> None:
+        """Bind the block slot at `path` (a block used at several places) to a deep copy of that block."""
 
     def is_initializer(self, obj: Any) -> bool:
         """True for a custom initializer this framework can apply (a callable or initializer object)."""

@@ -12,6 +12,7 @@ Quirks written down here so that nobody has to find them again:
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,10 +45,13 @@ class TorchSnapshot:
     """Slot bindings plus CPU copies of values; restore() rebinds slots and copies the values back."""
 
     slots: list[_Slot] = field(default_factory=list)
+    module_slots: list[_Slot] = field(default_factory=list)
     values: dict[int, tuple[torch.Tensor, torch.Tensor, bool]] = field(default_factory=dict)
     nbytes: int = 0
 
     def restore(self) -> None:
+        for slot in self.module_slots:
+            slot.owner._modules[slot.name] = slot.obj
         for slot in self.slots:
             table = slot.owner._parameters if slot.kind == "param" else slot.owner._buffers
             table[slot.name] = slot.obj
@@ -120,6 +124,12 @@ class TorchAdapter:
     def snapshot(self, index: ModelIndex, paths: list[str]) -> TorchSnapshot:
         snap = TorchSnapshot()
         for path in paths:
+            if path in index.blocks:
+                block = index.blocks[path]
+                parent = index.blocks[path.rpartition(".")[0]] if path else None
+                if parent is not None:
+                    snap.module_slots.append(_Slot(parent.obj, block.name, "module", block.obj))
+                continue
             entry = index.tensors[path]
             snap.slots.append(_Slot(index.blocks[entry.owner].obj, entry.name, entry.kind, entry.obj))
             tensor = entry.obj
@@ -327,6 +337,11 @@ class TorchAdapter:
         if isinstance(old, UninitializedParameter):
             raise ActionError(f"{entry.path} is lazy (not initialized yet): run a forward pass, then untie it")
         owner._parameters[entry.name] = nn.Parameter(old.detach().clone(), requires_grad=old.requires_grad)
+
+    def untie_block(self, index: ModelIndex, path: str) -> None:
+        block = index.blocks[path]
+        parent: nn.Module = index.blocks[path.rpartition(".")[0]].obj
+        parent._modules[block.name] = copy.deepcopy(block.obj)
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, (type, nn.Module, torch.Tensor)) or inspect.isbuiltin(obj) or inspect.ismodule(obj):
