@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import weakref
@@ -34,12 +35,12 @@ class ParamScopeWidget(anywidget.AnyWidget):
     def __init__(self, model: Any, name: str, **kwargs: Any) -> None:
         framework = require_adapter(model).framework
         super().__init__(model_name=name, framework=framework, **kwargs)
-        # The widget lives in the notebook's output; it must not keep a deleted model alive.
-        self._model: Callable[[], Any]
-        try:
-            self._model = weakref.ref(model)
-        except TypeError:
-            self._model = lambda: model
+        # A model that is a notebook variable is held weakly, so that `del net` frees it even while its widget
+        # is still on screen; an unnamed one (`ps.show(make_net())`) lives as long as its widget.
+        self._model: Callable[[], Any] = lambda: model
+        if session.name_of(model) is not None:
+            with contextlib.suppress(TypeError):  # not weak-referenceable: held like an unnamed one
+                self._model = weakref.ref(model)
         self.on_msg(self._answer)
 
     def _answer(self, _widget: Any, content: Any, _buffers: Any) -> None:
