@@ -1,0 +1,783 @@
+"""Keras 3 adapter (TensorFlow backend): layers and variables of `keras.layers.Layer` / `keras.Model` models.
+
+Quirks written down here so that nobody has to find them again:
+- Paths. A block is a layer, at `layer.path` (names joined by "/", set when the layer is built: a Sequential's
+  layers are "sequential/dense", a functional model's have no model prefix, "dense"); a parameter is a
+  variable, at `variable.path` ("sequential/dense/kernel"). Where Keras gives none (an unbuilt layer) or gives
+  one taken already, the path is structural: the parent's path, "/", the layer's name or the variable's
+  attribute name ("kernel" for Dense's `_kernel`). All Keras variables are parameters; `trainable` tells
+  BatchNorm's moving statistics and frozen weights apart, as `layer.non_trainable_weights` does.
+- A layer used at two places. A functional model may call one layer several times (one `Node` per call in
+  `layer._inbound_nodes`, listed in `model._nodes`); the n-th call of it (n >= 2) is shown as a second block
+  at "<path of the first call>@n" (e.g. "dense_1@2", its kernel at "dense_1@2/kernel"), so the path stays the
+  same as long as the model's graph does. A subclassed model's layer is shown once, at its tracked attribute,
+  as PyTorch shows a module called twice in `forward`.
+- Unbuilt layers have no variables at all (`layer.kernel` raises). Dense, Conv*, Embedding, BatchNormalization
+  and LayerNormalization get placeholder parameters with the known part of the shape (None for the input size)
+  and state "unbuilt"; other unbuilt layers show as an unbuilt block without parameters until the first call.
+- Initializers. A Keras initializer built with `seed=None` draws its seed once, at construction, and then
+  returns the same values on every call, so calling `layer.kernel_initializer` again is not a reinit.
+  paramscope clones every seeded Keras initializer with a fresh integer seed per variable, drawn from a
+  private numpy Generator (seeded by `seed=` or by the OS), so integer seeds take Keras' stateless random ops
+  and no global state moves. `default` is the layer's `<name>_initializer` (`kernel_initializer`,
+  `moving_mean_initializer`, ...). A custom initializer (`keras.initializers.Initializer` subclass or
+  `fn(shape, dtype)`) that draws from global generators runs, when `seed=` is given, with numpy's, Python's,
+  TensorFlow's (op seed and global `tf.random.Generator`) and Keras' global SeedGenerator set from the seed,
+  and all of them put back afterwards.
+- Tying. Keras 3 layers keep variables in attributes (`Dense._kernel`, `Dense.bias`) and in their tracker
+  lists (`_trainable_variables`, `_non_trainable_variables`, locked after build). `tie` rebinds both to the
+  other variable (bypassing the locked tracker and fixing its id sets), so forward passes use the shared
+  variable, `model.trainable_variables` lists it once and a tape's gradient adds up over its uses. `untie`
+  gives the slot back the variable it had before the tie (with the shared values), so an optimizer built
+  before the tie still knows it; a slot that never had another one gets a new variable of the same name.
+  Functions traced before a tie or untie captured the old variables: the model's train/test/predict functions
+  are re-made for that; a `tf.function` of the user's own must be re-created. Two variables of one layer
+  cannot be tied (one slot would then hide the other in the layer's tracker).
+- Gradients come from the user's GradientTape and live nowhere on the variable; `keras_grads` records those a
+  Keras optimizer applies (custom loops with `apply_gradients` and `model.fit`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import random
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.backend.common import global_state
+from keras.src.models.functional import Functional
+from keras.src.ops.function import make_node_key
+from keras.src.utils.tracking import DotNotTrackScope
+from tensorflow.python.eager import context as tf_context
+from tensorflow.python.ops import stateful_random_ops
+
+from .._errors import ActionError
+from ..initializers import NEEDS_MATRIX
+from ..stats import CHUNK_ELEMS
+from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
+from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, keras_grads
+
+keras_grads.install()
+
+# Variable name -> attribute of its layer holding the initializer, where it is not "<name>_initializer".
+_INITIALIZER_ATTRS = {
+    "recurrent_kernel": "recurrent_initializer",
+    "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer",
+}
+# Trainer functions that capture variables when traced; re-made after a tie or untie.
+_TRACED_FUNCTIONS = (("train_function", "make_train_function"), ("test_function", "make_test_function"),
+                     ("predict_function", "make_predict_function"))
+# Seeds for unseeded reinits: a private generator, so numpy's global state never moves.
+_ENTROPY = np.random.default_rng()
+# (id(layer), slot name) -> the variable a slot had before it was tied; untie gives it back.
+_BEFORE_TIE: dict[tuple[int, str], Any] = {}
+# Models whose train function paramscope re-made because it was traced before gradients were recorded.
+_RETRACED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@dataclass
+class _Pending:
+    """A variable that an unbuilt layer will create: name, known part of the shape, trainability."""
+
+    layer: Any
+    name: str
+    shape: list[int | None]
+    trainable: bool
+
+
+@dataclass
+class _Slot:
+    """Where one use of a variable sits in its layer: attribute names and tracker-list positions."""
+
+    layer: Any
+    attrs: list[str]
+    lists: list[tuple[list[Any], int]]
+    var: Any
+
+
+@dataclass
+class KerasSnapshot:
+    """Slot bindings plus host copies of values; restore() rebinds slots and assigns the values back."""
+
+    root: Any
+    slots: list[_Slot] = field(default_factory=list)
+    values: dict[int, tuple[Any, np.ndarray, bool]] = field(default_factory=dict)
+    nbytes: int = 0
+
+    def restore(self) -> None:
+        rebound = False
+        for slot in self.slots:
+            current = _slot_of(slot.layer, slot.attrs, slot.lists)
+            if current is not slot.var:
+                _bind(slot, slot.var)
+                rebound = True
+        for var, saved, trainable in self.values.values():
+            var.assign(saved)
+            var.trainable = trainable
+        if rebound:
+            _remake_traced_functions(self.root)
+
+
+class KerasAdapter:
+    framework = "keras"
+
+    def is_model(self, obj: Any) -> bool:
+        if not isinstance(obj, keras.layers.Layer) or isinstance(obj, keras.layers.InputLayer):
+            return False
+        if not obj.built:
+            return isinstance(obj, keras.Model) or bool(_pending_specs(obj)) or bool(_children(obj))
+        return bool(obj.weights)
+
+    def index(self, model: Any, root: str = "net") -> ModelIndex:
+        blocks: dict[str, BlockEntry] = {}
+        slots: list[tuple[BlockEntry, Any, str, str, int]] = []  # (owner, var, slot name, structural path, j)
+        seen_layers: dict[int, int] = {}
+        root_entry = BlockEntry("", root, root, model, type(model).__name__, state=_layer_state(model))
+        blocks[""] = root_entry
+        prefix = "" if isinstance(model, Functional) else (model.path or model.name)
+        seen_layers[id(model)] = 1
+        self._visit(root_entry, model, prefix, blocks, slots, seen_layers)
+        tensors = self._tensors(blocks, slots)
+        # Blocks were visited depth first with their own variables before their children: named order.
+        order = _preorder(blocks)
+        ordered_blocks = {p: blocks[p] for p in order}
+        ordered_tensors = {c: tensors[c] for p in order for c in blocks[p].children if c in tensors}
+        _retrace_unrecorded(model)
+        return ModelIndex("keras", ordered_blocks, ordered_tensors)
+
+    def _visit(self, start: BlockEntry, layer: Any, prefix: str, blocks: dict[str, BlockEntry],
+               slots: list[tuple[BlockEntry, Any, str, str, int]], seen_layers: dict[int, int]) -> None:
+        stack: list[tuple[BlockEntry, Any, str]] = [(start, layer, prefix)]
+        while stack:
+            block, owner, base = stack.pop()
+            for j, (var, name) in enumerate(_own_variables(owner)):
+                structural = f"{base}/{name}" if base else name
+                slots.append((block, var, name, structural, j))
+            children = []
+            for child, code in _children(owner, block.code):
+                uses = seen_layers.get(id(child), 0) + 1
+                seen_layers[id(child)] = uses
+                structural = f"{base}/{child.name}" if base else child.name
+                path = child.path if uses == 1 and child.path and child.path not in blocks else structural
+                path = _free(path, blocks, uses)
+                entry = BlockEntry(path, child.name, code, child, type(child).__name__,
+                                   state=_layer_state(child))
+                blocks[path] = entry
+                block.children.append(path)
+                children.append((entry, child, path))
+            stack.extend(reversed(children))
+
+    def _tensors(self, blocks: dict[str, BlockEntry],
+                 slots: list[tuple[BlockEntry, Any, str, str, int]]) -> dict[str, TensorEntry]:
+        # A variable's own path goes to the use that sits where Keras says it is, else to its first use.
+        home: dict[int, int] = {}
+        for i, (_, var, _, structural, _) in enumerate(slots):
+            if id(var) not in home or structural == getattr(var, "path", None) != slots[home[id(var)]][3]:
+                home[id(var)] = i
+        taken: set[str] = set(blocks)
+        tensors: dict[str, TensorEntry] = {}
+        own: dict[str, list[str]] = {}
+        for i, (block, var, name, structural, j) in enumerate(slots):
+            keras_path = getattr(var, "path", None)
+            path = keras_path if home[id(var)] == i and keras_path and keras_path not in taken else structural
+            path = _free(path, taken, 1)
+            taken.add(path)
+            tensors[path] = TensorEntry(
+                path=path, name=name, kind="param", owner=block.path, code=f"{block.code}.weights[{j}]",
+                obj=var, type="Pending" if isinstance(var, _Pending) else type(var).__name__, meta=_meta(var),
+            )
+            own.setdefault(block.path, []).append(path)
+        for path, paths in own.items():
+            blocks[path].children[:0] = paths  # own variables before the sublayers', as in `layer.weights`
+        return tensors
+
+    # -- snapshots -------------------------------------------------------------------------------------------
+
+    def snapshot(self, index: ModelIndex, paths: list[str]) -> KerasSnapshot:
+        snap = KerasSnapshot(root=index.blocks[""].obj)
+        for path in paths:
+            entry = index.tensors[path]
+            if isinstance(entry.obj, _Pending):
+                continue
+            layer = index.blocks[entry.owner].obj
+            snap.slots.append(_find_slot(layer, entry.obj))
+            var = entry.obj
+            if id(var) in snap.values:
+                continue
+            saved = np.array(var.numpy(), copy=True)
+            snap.values[id(var)] = (var, saved, bool(var.trainable))
+            snap.nbytes += saved.nbytes
+        return snap
+
+    # -- reading values --------------------------------------------------------------------------------------
+
+    def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[tf.Tensor]:
+        tensor = _readable(entry, grad)
+        with tf.device(_device_of(tensor)):
+            flat = tf.reshape(tensor, [-1])
+            n = int(flat.shape[0])
+            for start in range(0, n, CHUNK_ELEMS):
+                yield flat[start : start + CHUNK_ELEMS]
+
+    def chunk_moments(self, chunk: tf.Tensor) -> Moments:
+        with tf.device(chunk.device):
+            x = _as_float64(chunk)
+            finite = tf.math.is_finite(x)
+            zero = tf.zeros_like(x)
+            count = tf.reduce_sum(tf.cast(finite, tf.float64))
+            mean = tf.reduce_sum(tf.where(finite, x, zero)) / tf.maximum(count, 1.0)
+            m2 = tf.reduce_sum(tf.where(finite, tf.square(x - mean), zero))
+            inf = tf.constant(math.inf, tf.float64)
+            lo = tf.reduce_min(tf.where(finite, x, inf + zero))
+            hi = tf.reduce_max(tf.where(finite, x, -inf + zero))
+            scalars = tf.stack([
+                count, mean, m2, lo, hi, tf.reduce_sum(tf.cast(tf.equal(x, 0.0), tf.float64)),
+                tf.reduce_sum(tf.cast(tf.math.is_nan(x), tf.float64)),
+                tf.reduce_sum(tf.cast(tf.math.is_inf(x), tf.float64)),
+            ]).numpy().tolist()  # one device -> host transfer per chunk
+        c, mu, m2v, mn, mx, zeros, nan, n_inf = scalars
+        return Moments(int(c), mu if c else 0.0, m2v, mn, mx, int(zeros), int(nan), int(n_inf))
+
+    def chunk_hist(self, chunk: tf.Tensor, lo: float, hi: float, bins: int) -> list[int]:
+        with tf.device(chunk.device):
+            x = _as_float64(chunk)
+            x = tf.boolean_mask(x, tf.math.is_finite(x))
+            counts = tf.histogram_fixed_width(x, tf.constant([lo, hi], tf.float64), nbins=bins)
+            return [int(c) for c in counts.numpy().tolist()]
+
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
+                  cstep: int) -> list[list[float]]:
+        tensor = _readable(entry, grad)
+        with tf.device(_device_of(tensor)):
+            value = tf.convert_to_tensor(tensor)
+            if value.shape.rank == 0:
+                view = tf.reshape(value, [1, 1])
+            elif value.shape.rank == 1:
+                view = tf.reshape(value, [1, -1])
+            else:
+                view = tf.reshape(value, [value.shape[0], -1])
+            result: list[list[float]] = _as_float64(view[::rstep, ::cstep]).numpy().tolist()
+        return result
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+               seed: int | None) -> ReinitResult:
+        result = ReinitResult()
+        ready = []
+        for entry in entries:
+            why = _not_writable(entry)
+            if why:
+                result.skipped.append({"path": entry.path, "reason": why})
+            else:
+                ready.append(entry)
+        seeds = np.random.default_rng(seed) if seed is not None else _ENTROPY
+        with _seeded_globals(seed):
+            for entry in ready:
+                var = entry.obj
+                draw = int(seeds.integers(0, 2**31 - 1))
+                if init.custom is not None:
+                    self._reinit_custom(entry, init, draw, result)
+                    continue
+                if init.name == "default":
+                    initializer, why = _default_initializer(index.blocks[entry.owner].obj, entry.name)
+                else:
+                    why = _catalogue_refusal(entry, init.name)
+                    initializer = None if why else _catalogue(init.name, init.args)
+                if why:
+                    result.skipped.append({"path": entry.path, "reason": why})
+                    continue
+                _assign(var, _call_initializer(_reseeded(initializer, draw), var), entry.path, init.name)
+                result.changed.append(entry.path)
+        return result
+
+    def _reinit_custom(self, entry: TensorEntry, init: InitSpec, draw: int, result: ReinitResult) -> None:
+        var = entry.obj
+        before = tf.identity(var.value)
+        _assign(var, _call_initializer(_reseeded(init.custom, draw), var), entry.path, init.name)
+        same = bool(tf.reduce_all(tf.equal(before, var.value)))
+        if same and not bool(tf.reduce_any(tf.math.is_nan(_as_float64(before)))):
+            result.skipped.append({"path": entry.path, "reason": f"{init.name} left it unchanged"})
+        else:
+            result.changed.append(entry.path)
+
+    def set_value(self, entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
+        why = _not_writable(entry)
+        if why:
+            raise ActionError(f"cannot set {entry.path}: {why}")
+        var = _tf_variable(entry.obj)
+        label = entry.path + (format_index(where) if where is not None else "")
+        try:
+            old = var[where] if where is not None else var.read_value()
+        except (IndexError, TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
+            raise ActionError(f"index {format_index(where)} does not fit {entry.path} of shape "
+                              f"{tuple(var.shape)}: {_first_line(e)}") from e
+        if callable(value):
+            new = value(tf.identity(old))
+            if not isinstance(new, (tf.Tensor, tf.Variable, keras.Variable, np.ndarray, int, float, bool)):
+                raise ActionError(f"the function given for {label} returned a {type(new).__name__}; "
+                                  "return a tensor or a number")
+        else:
+            new = value
+        new_t = _numeric_tensor(new, label)
+        if mode == "add":
+            new_t = old + tf.cast(new_t, old.dtype)
+        elif mode == "mul":
+            new_t = old * tf.cast(new_t, old.dtype)
+        try:
+            shape = tf.broadcast_static_shape(new_t.shape, old.shape)
+        except ValueError:
+            shape = None
+        if shape != old.shape:
+            raise ActionError(f"value of shape {tuple(new_t.shape)} does not fit {label} of shape "
+                              f"{tuple(old.shape)}")
+        if not var.dtype.is_floating and new_t.dtype.is_floating and not bool(
+                tf.reduce_all(tf.math.is_finite(new_t))):
+            raise ActionError(f"{label} is {var.dtype.name}; NaN and Inf do not fit")
+        new_t = tf.broadcast_to(tf.cast(new_t, var.dtype), old.shape)
+        if where is None:
+            var.assign(new_t)
+        else:
+            var[where].assign(new_t)
+
+    def tie(self, index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+        layer = index.blocks[entry.owner].obj
+        if any(v is to.obj for v, _ in _own_variables(layer)):
+            raise ActionError(f"{to.path} is already a variable of the layer that holds {entry.path}; Keras "
+                              "cannot tie two variables of one layer (its tracker would list one twice)")
+        slot = _find_slot(layer, entry.obj)
+        _BEFORE_TIE.setdefault((id(layer), entry.name), entry.obj)
+        weakref.finalize(layer, _BEFORE_TIE.pop, (id(layer), entry.name), None)
+        _bind(slot, to.obj)
+        _remake_traced_functions(index.blocks[""].obj)
+
+    def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
+        layer = index.blocks[entry.owner].obj
+        shared = entry.obj
+        slot = _find_slot(layer, shared)
+        in_use = {id(e.obj) for e in index.tensors.values()}
+        own = _BEFORE_TIE.get((id(layer), entry.name))
+        if own is None or id(own) in in_use or own.shape != shared.shape or own.dtype != shared.dtype:
+            own = _new_variable_like(shared, entry.name, index.blocks[entry.owner])
+        own.assign(shared.value)
+        own.trainable = shared.trainable
+        _bind(slot, own)
+        _remake_traced_functions(index.blocks[""].obj)
+
+    def is_initializer(self, obj: Any) -> bool:
+        if isinstance(obj, keras.initializers.Initializer):
+            return True
+        if isinstance(obj, (type, keras.layers.Layer, keras.Variable, tf.Variable, tf.Tensor, np.ndarray)):
+            return False
+        if inspect.isbuiltin(obj) or inspect.ismodule(obj) or not callable(obj):
+            return False
+        try:
+            sig = inspect.signature(obj)
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in sig.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        required = [p for p in positional if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
+        return bool(positional) and len(required) <= 2
+
+
+# -- structure -----------------------------------------------------------------------------------------------
+
+def _children(layer: Any, code: str = "") -> list[tuple[Any, str]]:
+    """(child layer, code) for every use of a child, in the layer's own order; InputLayers left out."""
+    out: list[tuple[Any, str]] = []
+    if isinstance(layer, (keras.Sequential, Functional)):
+        nodes = getattr(layer, "_nodes", None) if isinstance(layer, Functional) else None
+        for i, child in enumerate(layer.layers):
+            if isinstance(child, keras.layers.InputLayer):
+                continue
+            uses = 1
+            if nodes is not None:
+                calls = range(len(child._inbound_nodes))
+                uses = max(1, sum(1 for k in calls if make_node_key(child, k) in nodes))
+            out.extend([(child, f"{code}.layers[{i}]")] * uses)
+        return out
+    for i, child in enumerate(layer._flatten_layers(include_self=False, recursive=False)):
+        if not isinstance(child, keras.layers.InputLayer):
+            out.append((child, _child_code(code, layer, child, i)))
+    return out
+
+
+def _child_code(parent: str, layer: Any, child: Any, i: int) -> str:
+    for name, value in vars(layer).items():
+        if value is child and not name.startswith("_"):
+            return attr_code(parent, name)
+    for name, value in vars(layer).items():
+        if name.startswith("_") or not isinstance(value, (list, tuple, dict)):
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if item is child:
+                return f"{attr_code(parent, name)}[{key!r}]"
+    if isinstance(layer, keras.Model):
+        return f"{parent}.layers[{i}]"
+    return f"{parent}._layers[{i}]"
+
+
+def _own_variables(layer: Any) -> list[tuple[Any, str]]:
+    """(variable or placeholder, slot name) held directly by `layer`, in `layer.weights` order."""
+    if not layer.built:
+        specs = _pending_specs(layer)
+        return [(_Pending(layer, name, shape, trainable), name) for name, shape, trainable in specs]
+    out: list[tuple[Any, str]] = []
+    seen: set[int] = set()
+    for var in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+        if id(var) not in seen:
+            seen.add(id(var))
+            out.append((var, _slot_name(layer, var)))
+    return out
+
+
+def _slot_name(layer: Any, var: Any) -> str:
+    """The public attribute that holds `var` ("kernel" for Dense's `_kernel`), else the variable's name."""
+    names = [n for n, v in vars(layer).items() if v is var]
+    for name in names:
+        if not name.startswith("_"):
+            return name
+    for name in names:
+        public = name.lstrip("_")
+        try:
+            if public and getattr(layer, public, None) is var:
+                return public
+        except Exception:  # a property that raises is just not the public name
+            continue
+    return str(var.name)
+
+
+def _pending_specs(layer: Any) -> list[tuple[str, list[int | None], bool]]:
+    """(name, known part of the shape, trainable) of the variables an unbuilt layer will create."""
+    trainable = bool(layer.trainable)
+    layers = keras.layers
+    if isinstance(layer, layers.Dense):
+        specs = [("kernel", [None, layer.units], trainable)]
+        return specs + ([("bias", [layer.units], trainable)] if layer.use_bias else [])
+    if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
+        specs = [("kernel", [*layer.kernel_size, None, layer.filters], trainable)]
+        return specs + ([("bias", [layer.filters], trainable)] if layer.use_bias else [])
+    if isinstance(layer, (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)):
+        specs = [("kernel", [*layer.kernel_size, layer.filters, None], trainable)]
+        return specs + ([("bias", [layer.filters], trainable)] if layer.use_bias else [])
+    if isinstance(layer, layers.Embedding):
+        return [("embeddings", [layer.input_dim, layer.output_dim], trainable)]
+    if isinstance(layer, layers.BatchNormalization):
+        specs = [("gamma", [None], trainable)] if layer.scale else []
+        specs += [("beta", [None], trainable)] if layer.center else []
+        return [*specs, ("moving_mean", [None], False), ("moving_variance", [None], False)]
+    if isinstance(layer, layers.LayerNormalization):
+        specs = [("gamma", [None], trainable)] if layer.scale else []
+        return specs + ([("beta", [None], trainable)] if layer.center else [])
+    return []
+
+
+def _layer_state(layer: Any) -> str:
+    return "ready" if layer.built else "unbuilt"
+
+
+def _free(path: str, taken: Any, uses: int) -> str:
+    """`path`, or `path@n` (n from the use count up) when another block or tensor already has it."""
+    if path not in taken:
+        return path
+    n = max(2, uses)
+    while f"{path}@{n}" in taken:
+        n += 1
+    return f"{path}@{n}"
+
+
+def _preorder(blocks: dict[str, BlockEntry]) -> list[str]:
+    out = []
+    stack = [""]
+    while stack:
+        path = stack.pop()
+        out.append(path)
+        stack.extend(reversed([c for c in blocks[path].children if c in blocks]))
+    return out
+
+
+def _meta(var: Any) -> TensorMeta:
+    if isinstance(var, _Pending):
+        return TensorMeta(shape=list(var.shape), dtype=_dtype_name(var.layer.variable_dtype), device=None,
+                          trainable=var.trainable, state="unbuilt", numel=0, nbytes=0, has_grad=False)
+    shape = [int(d) for d in var.shape]
+    numel = math.prod(shape)
+    dtype = tf.as_dtype(var.dtype)
+    return TensorMeta(
+        shape=shape, dtype=dtype.name, device=_short_device(_tf_variable(var).device),
+        trainable=bool(var.trainable), state="ready", numel=numel, nbytes=numel * dtype.size,
+        has_grad=keras_grads.latest(var) is not None,
+    )
+
+
+def _short_device(device: str) -> str:
+    """"/job:localhost/replica:0/task:0/device:GPU:0" -> "GPU:0", as `tf.device` accepts it."""
+    spec = tf.DeviceSpec.from_string(device)
+    if spec.device_type is None:
+        return device
+    return f"{spec.device_type}:{spec.device_index or 0}"
+
+
+def _dtype_name(dtype: Any) -> str:
+    return tf.as_dtype(dtype).name
+
+
+def _tf_variable(var: Any) -> Any:
+    return keras_grads._tf_variable(var)
+
+
+def _device_of(tensor: Any) -> str:
+    return str(getattr(tensor, "device", "") or "")
+
+
+# -- slots ---------------------------------------------------------------------------------------------------
+
+def _find_slot(layer: Any, var: Any) -> _Slot:
+    """The attributes and list positions of `layer` (its tracker lists among them) that hold `var`."""
+    attrs = []
+    lists = []
+    for name, value in vars(layer).items():
+        if value is var:
+            attrs.append(name)
+        elif isinstance(value, list):
+            lists.extend((value, i) for i, v in enumerate(value) if v is var)
+    return _Slot(layer, attrs, lists, var)
+
+
+def _slot_of(layer: Any, attrs: list[str], lists: list[tuple[list[Any], int]]) -> Any:
+    if lists:
+        store, i = lists[0]
+        return store[i]
+    return vars(layer)[attrs[0]] if attrs else None
+
+
+def _bind(slot: _Slot, var: Any) -> None:
+    """Put `var` into every attribute and list position of `slot`, keeping the tracker's id sets right."""
+    layer = slot.layer
+    old = _slot_of(layer, slot.attrs, slot.lists)
+    with DotNotTrackScope():
+        for name in slot.attrs:
+            setattr(layer, name, var)
+    for store, i in slot.lists:
+        store[i] = var
+    tracker = layer._tracker
+    for store_name, (_, store) in tracker.config.items():
+        ids = tracker.stored_ids[store_name]
+        if old is not None and not any(v is old for v in store):
+            ids.discard(id(old))
+        if any(v is var for v in store):
+            ids.add(id(var))
+
+
+def _new_variable_like(var: Any, name: str, owner: BlockEntry) -> Any:
+    """A new variable with `var`'s dtype, trainability, constraint and regularizer, at `owner`'s path."""
+    parts = owner.obj.path.split("/") if owner.obj.path else []
+    scope: Any = contextlib.nullcontext()
+    if parts:
+        scope = keras.name_scope(parts[-1], override_parent="/".join(parts[:-1]))
+    with scope:
+        new = keras.Variable(initializer=var.value, shape=var.shape, dtype=var.dtype, trainable=var.trainable,
+                             autocast=var._autocast, aggregation=var.aggregation, name=name)
+    new.constraint = var.constraint
+    new.regularizer = var.regularizer
+    return new
+
+
+def _remake_traced_functions(model: Any) -> None:
+    """A traced train/test/predict function captured the old variables: make it anew (Keras' own advice)."""
+    for attr, make in _TRACED_FUNCTIONS:
+        if getattr(model, attr, None) is not None:
+            getattr(model, make)(force=True)
+
+
+def _retrace_unrecorded(model: Any) -> None:
+    """A model.fit traced before paramscope loaded records no gradients: re-make its train function once."""
+    if getattr(model, "train_function", None) is None or model in _RETRACED:
+        return
+    _RETRACED.add(model)
+    if not any(keras_grads.has_traced_record(v) for v in model.trainable_variables):
+        model.make_train_function(force=True)
+
+
+# -- values --------------------------------------------------------------------------------------------------
+
+def _not_writable(entry: TensorEntry) -> str | None:
+    if isinstance(entry.obj, _Pending):
+        return ("the layer is not built yet (its input size is known only after the first forward pass): run "
+                "net(X) once, or net.build(input_shape), first")
+    return None
+
+
+def _readable(entry: TensorEntry, grad: bool) -> Any:
+    why = _not_writable(entry)
+    if why:
+        raise Unavailable(f"no values: {why}")
+    var = entry.obj
+    if not grad:
+        return _tf_variable(var)
+    if not var.trainable:
+        raise Unavailable(f"{entry.path} is not trainable, so no gradient is computed for it")
+    recorded = keras_grads.latest(var)
+    if recorded is None:
+        raise Unavailable(
+            "no gradient recorded yet: paramscope records the gradients a Keras optimizer applies. Run a "
+            "training step: net.fit(...), or in your own loop `grads = tape.gradient(loss, "
+            "net.trainable_variables)` then `optimizer.apply_gradients(zip(grads, "
+            "net.trainable_variables))`. A tf.function step traced before paramscope was loaded records "
+            "nothing: re-create it"
+        )
+    return recorded
+
+
+def _as_float64(x: Any) -> tf.Tensor:
+    x = tf.convert_to_tensor(x)
+    if x.dtype.is_complex:
+        x = tf.abs(x)
+    return tf.cast(x, tf.float64)
+
+
+def _numeric_tensor(value: Any, label: str) -> tf.Tensor:
+    if isinstance(value, (tf.Tensor, tf.Variable, keras.Variable)):
+        tensor = tf.convert_to_tensor(value)
+        if tensor.dtype.is_numeric or tensor.dtype.is_bool:
+            return tensor
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError):
+            array = None
+        if array is not None and array.dtype.kind in "biuf":
+            return tf.convert_to_tensor(array)
+    raise ActionError(f"cannot use {value!r} as a value for {label}: give a number or a (nested) list / "
+                      "array of numbers")
+
+
+def _assign(var: Any, values: Any, path: str, name: str) -> None:
+    tensor = _numeric_tensor(values, path) if not isinstance(values, tf.Tensor) else values
+    if tuple(tensor.shape) != tuple(var.shape):
+        raise ActionError(f"{name}({path}) returned shape {tuple(tensor.shape)} but {path} has shape "
+                          f"{tuple(var.shape)}; an initializer must return the variable's shape")
+    var.assign(tf.cast(tensor, var.dtype))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+# -- initializers --------------------------------------------------------------------------------------------
+
+def _catalogue(name: str, args: dict[str, float]) -> Any:
+    init = keras.initializers
+    match name:
+        case "zeros":
+            return init.Zeros()
+        case "ones":
+            return init.Ones()
+        case "constant":
+            return init.Constant(args["value"])
+        case "normal":
+            return init.RandomNormal(mean=args["mean"], stddev=args["std"], seed=0)
+        case "uniform":
+            return init.RandomUniform(minval=args["low"], maxval=args["high"], seed=0)
+        case "xavier_uniform":  # GlorotUniform scaled by gain**2, as torch's gain scales the std
+            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "uniform", seed=0)
+        case "xavier_normal":  # GlorotNormal (truncated normal, as Keras draws it)
+            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "truncated_normal", seed=0)
+        case "kaiming_uniform":  # HeUniform with the leaky-ReLU slope a
+            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "uniform", seed=0)
+        case "kaiming_normal":  # HeNormal with the leaky-ReLU slope a
+            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "truncated_normal", seed=0)
+        case "orthogonal":
+            return init.Orthogonal(gain=args["gain"], seed=0)
+    raise ActionError(f"unknown initializer {name!r}")
+
+
+def _catalogue_refusal(entry: TensorEntry, name: str) -> str | None:
+    var = entry.obj
+    if name in NEEDS_MATRIX and len(var.shape) < 2:
+        return (f"{name} needs a tensor with at least 2 dimensions (fan-in and fan-out); it has shape "
+                f"{tuple(var.shape)}")
+    if name not in ("zeros", "ones", "constant") and not tf.as_dtype(var.dtype).is_floating:
+        return (f"{name} draws real numbers and {entry.path} is {var.dtype}; use zeros, ones, constant or "
+                "set_value")
+    return None
+
+
+def _default_initializer(layer: Any, name: str) -> tuple[Any, str | None]:
+    for attr in (_INITIALIZER_ATTRS.get(name), f"{name}_initializer"):
+        found = getattr(layer, attr, None) if attr else None
+        if found is not None:
+            return found, None
+    return None, (f"{type(layer).__name__} has no {name}_initializer, so paramscope knows no default "
+                  "initializer for it; pick one")
+
+
+def _reseeded(initializer: Any, seed: int) -> Any:
+    """A Keras initializer with a seed in its config, cloned with `seed`; anything else as it is."""
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    try:
+        config = initializer.get_config()
+        if "seed" not in config:
+            return initializer
+        return type(initializer).from_config({**config, "seed": seed})
+    except (NotImplementedError, TypeError, ValueError):
+        return initializer
+
+
+def _call_initializer(initializer: Any, var: Any) -> Any:
+    """Call as Keras does, `initializer(shape, dtype=...)`; a plain `fn(shape)` gets the shape alone."""
+    shape = tuple(int(d) for d in var.shape)
+    try:
+        params = list(inspect.signature(initializer).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if len(params) == 1 and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        return initializer(shape)
+    return initializer(shape, dtype=var.dtype)
+
+
+@contextlib.contextmanager
+def _seeded_globals(seed: int | None) -> Iterator[None]:
+    """Set numpy's, Python's, TF's and Keras' global generators from `seed`; put every one back after."""
+    if seed is None:
+        yield
+        return
+    ctx = tf_context.context()
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    tf_seed, tf_rng = ctx._seed, getattr(ctx, "_rng", None)
+    tf_generator = stateful_random_ops.global_generator
+    keras_generator = global_state.get_global_attribute("global_seed_generator")
+    try:
+        np.random.seed(seed)
+        random.seed(seed)
+        tf.random.set_seed(seed)
+        stateful_random_ops.global_generator = tf.random.Generator.from_seed(seed)
+        global_state.set_global_attribute("global_seed_generator", keras.random.SeedGenerator(seed))
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+        ctx._seed = tf_seed
+        if tf_rng is None:
+            if hasattr(ctx, "_rng"):
+                del ctx._rng
+        else:
+            ctx._rng = tf_rng
+        stateful_random_ops.global_generator = tf_generator
+        global_state.set_global_attribute("global_seed_generator", keras_generator)
+
+
+ADAPTER = KerasAdapter()

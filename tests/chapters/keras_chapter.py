@@ -1,0 +1,235 @@
+"""The "Parameter Management" chapter's models in Keras 3 (TensorFlow backend), and Keras-native readers.
+
+Layers get explicit names (the ones a fresh kernel would give them) so that paths do not depend on Keras'
+global name counters, which move with every model the test session builds.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+from keras.src.backend.common import global_state
+from keras.src.ops.function import make_node_key
+from tensorflow.python.eager import context as tf_context
+from tensorflow.python.ops import stateful_random_ops
+
+
+class FancyMLP(keras.Model):
+    """The chapter's custom model: a constant (frozen) weight, a layer used twice, Python control flow."""
+
+    def __init__(self) -> None:
+        super().__init__(name="fancy_mlp")
+        self.flatten = layers.Flatten(name="flatten")
+        self.dense = layers.Dense(20, activation="relu", name="dense")
+
+    def build(self, input_shape: Any) -> None:
+        # Keras' way of holding the chapter's constant: a weight that training leaves alone.
+        self.rand_weight = self.add_weight(shape=(20, 20), initializer="random_uniform", trainable=False,
+                                           name="rand_weight")
+
+    def call(self, X: Any) -> Any:
+        X = self.flatten(X)
+        X = self.dense(X)
+        X = tf.nn.relu(tf.matmul(X, self.rand_weight) + 1)
+        X = self.dense(X)  # the same layer twice: its variables are used twice
+        while tf.reduce_sum(tf.abs(X)) > 1:
+            X /= 2
+        return tf.reduce_sum(X)
+
+
+class MyInit(keras.initializers.Initializer):
+    """The chapter's "strange distribution": U(-10, 10), then zero where |w| < 5."""
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        data = tf.random.uniform(shape, -10, 10, dtype=dtype)
+        factor = tf.cast(tf.abs(data) >= 5, data.dtype)
+        return data * factor
+
+
+def failing_init(shape: Any, dtype: Any = None) -> Any:
+    """Fills weight matrices with 7, then raises on the first bias: atomicity must undo the partial change."""
+    if len(shape) < 2:
+        raise RuntimeError("boom")
+    return tf.fill(shape, tf.constant(7.0, dtype=dtype))
+
+
+def wrong_shape_init(shape: Any, dtype: Any = None) -> Any:
+    return tf.zeros(3)
+
+
+def block1(name: str) -> keras.Model:
+    return keras.Sequential([layers.Flatten(name="flatten"),
+                             layers.Dense(4, activation="relu", name="dense")], name=name)
+
+
+def block2() -> keras.Model:
+    net = keras.Sequential(name="block2")
+    for i in range(4):
+        net.add(block1(name=f"block-{i}"))  # nested here, as in the chapter
+    return net
+
+
+def calls(model: Any, layer: Any) -> int:
+    """How many times a functional `model` calls `layer` (its graph nodes); 1 elsewhere."""
+    nodes = getattr(model, "_nodes", None)
+    if not isinstance(model, keras.Model) or nodes is None or isinstance(model, keras.Sequential):
+        return 1
+    return max(1, sum(1 for k in range(len(layer._inbound_nodes)) if make_node_key(layer, k) in nodes))
+
+
+def walk(layer: Any, path: str | None = None) -> list[tuple[Any, str]]:
+    """(layer, path) of every layer use in Keras' own order (a model's `layers`), InputLayers left out. A
+    layer that a functional model calls n times is listed n times, the k-th call (k >= 2) at "<path>@k"."""
+    out = [(layer, layer.path if path is None else path)]
+    found = layer.layers if isinstance(layer, keras.Model) else layer._layers
+    for child in found:
+        if isinstance(child, keras.layers.InputLayer):
+            continue
+        for k in range(1, calls(layer, child) + 1):
+            out.extend(walk(child, child.path if k == 1 else f"{child.path}@{k}"))
+    return out
+
+
+class KerasChapter:
+    framework = "keras"
+    # Where the chapter's named places are, in Keras' own paths (layer.path, variable.path).
+    mlp_first = "sequential/dense"
+    mlp_first_weight = "sequential/dense/kernel"
+    mlp_last_bias = "sequential/dense_1/bias"
+    mlp_last_bias_code = "net.layers[1].weights[1]"
+    rgnet_deep_bias = "rgnet/block2/block-1/dense/bias"
+    rgnet_deep_bias_code = "rgnet.layers[0].layers[1].layers[1].weights[1]"
+    rgnet_inner_block = "rgnet/block2/block-1"
+    shared_uses = ("shared/kernel", "shared@2/kernel")  # the second call of a shared layer is "<path>@2"
+    tie_pair = ("rgnet/block2/block-0/dense/kernel", "rgnet/block2/block-1/dense/kernel")
+    lazy_state = "unbuilt"
+    # A value of the wrong shape for mlp_first_weight (4x8 here: Keras kernels are (inputs, units)).
+    wrong_shape_value: ClassVar[list[list[float]]] = [[1.0, 2.0, 3.0]]
+    my_init = MyInit()
+    failing_init = staticmethod(failing_init)
+    wrong_shape_init = staticmethod(wrong_shape_init)
+
+    def __init__(self) -> None:
+        self._grads: dict[int, Any] = {}
+
+    def X(self) -> Any:
+        return tf.random.uniform((2, 4))
+
+    def forward(self, net: Any, X: Any) -> Any:
+        return net(X)
+
+    def mlp(self) -> keras.Model:
+        net = keras.Sequential([layers.Dense(8, activation="relu", name="dense"),
+                                layers.Dense(1, name="dense_1")], name="sequential")
+        net(self.X())
+        return net
+
+    def rgnet(self) -> keras.Model:
+        net = keras.Sequential([block2(), layers.Dense(1, name="dense")], name="rgnet")
+        net(self.X())
+        return net
+
+    def fancy(self) -> keras.Model:
+        net = FancyMLP()
+        net(tf.random.uniform((2, 20)))
+        return net
+
+    def shared_net(self) -> keras.Model:
+        inputs = keras.Input((4,), name="input_layer")
+        x = layers.Dense(8, activation="relu", name="dense")(inputs)
+        shared = layers.Dense(8, activation="relu", name="shared")
+        x = shared(x)
+        x = shared(x)  # the same layer called twice: one variable, two uses
+        outputs = layers.Dense(1, name="dense_1")(x)
+        return keras.Model(inputs, outputs, name="functional")
+
+    def lazy_net(self) -> keras.Model:
+        return keras.Sequential([layers.Dense(8, activation="relu", name="dense"),
+                                 layers.Dense(1, name="dense_1")], name="sequential")
+
+    def uses(self, net: Any) -> list[tuple[str, Any, Any, str]]:
+        """(path, variable, layer, slot) of every variable use: a layer's tracked variables, at Keras' path
+        when the variable was made there, else at the layer's path plus its name (a slot tied elsewhere)."""
+        out = []
+        for layer, layer_path in walk(net):
+            seen: set[int] = set()
+            for var in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+                if id(var) in seen:
+                    continue
+                seen.add(id(var))
+                home = var.path.rsplit("/", 1)[0] if "/" in var.path else ""
+                path = var.path if home == layer_path else f"{layer_path}/{var.name}"
+                out.append((path, var, layer, var.name))
+        return out
+
+    def own_param_paths(self, net: Any) -> list[str]:
+        return [path for path, _, _, _ in self.uses(net)]
+
+    def own_block_paths(self, net: Any) -> list[str]:
+        return [""] + [path for _, path in walk(net)[1:]]
+
+    def n_unique_params(self, net: Any) -> int:
+        return sum(int(np.prod(v.shape)) for v in net.weights)
+
+    def param(self, net: Any, path: str) -> Any:
+        return {p: v for p, v, _, _ in self.uses(net)}[path]
+
+    def read(self, net: Any, path: str) -> np.ndarray:
+        return np.array(self.param(net, path).numpy(), copy=True)
+
+    def to_numpy(self, obj: Any) -> np.ndarray:
+        return np.array(keras.ops.convert_to_numpy(obj), copy=True)
+
+    def backward(self, net: Any, X: Any) -> None:
+        """One training step as a user writes it: a GradientTape, then the optimizer applies the gradients."""
+        optimizer = keras.optimizers.SGD(learning_rate=0.01)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(X))
+        grads = tape.gradient(loss, net.trainable_variables)
+        self._grads = {id(v): g.numpy() for v, g in zip(net.trainable_variables, grads, strict=True)}
+        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+
+    def grad(self, net: Any, path: str) -> np.ndarray:
+        """The tape's own gradient of the variable at `path` in the last backward()."""
+        return np.array(self._grads[id(self.param(net, path))], copy=True)
+
+    def same_param(self, net: Any, a: str, b: str) -> bool:
+        return self.param(net, a) is self.param(net, b)
+
+    def state(self, net: Any) -> dict[str, Any]:
+        """Raw bytes of every variable use, which uses share one object, and which variable each layer
+        attribute holds (what the forward pass reads): bit-identity of values and bindings."""
+        first: dict[int, str] = {}
+        out: dict[str, Any] = {}
+        for path, var, _, _ in self.uses(net):
+            value = var.numpy()
+            out[path] = (value.tobytes(), str(value.dtype), tuple(value.shape),
+                         first.setdefault(id(var), path), bool(var.trainable))
+        for layer, layer_path in walk(net):
+            bound = sorted((name, first.get(id(v), "?")) for name, v in vars(layer).items()
+                           if isinstance(v, keras.Variable))
+            out[f"{layer_path}#attrs"] = tuple(bound)
+        return out
+
+    def rng_state(self) -> Any:
+        """numpy's, Python's, TensorFlow's (op seed, global Generator) and Keras' global random state."""
+        ctx = tf_context.context()
+        rng = getattr(ctx, "_rng", None)
+        generator = stateful_random_ops.global_generator
+        keras_gen = global_state.get_global_attribute("global_seed_generator")
+        np_state = np.random.get_state()
+        return (
+            np_state[0], np_state[1].tobytes(), np_state[2:],
+            random.getstate(),
+            ctx._seed, None if rng is None else rng.getstate(),
+            None if generator is None else generator.state.numpy().tobytes(),
+            None if keras_gen is None else keras_gen.state.numpy().tobytes(),
+        )
+
+
+CHAPTER = KerasChapter()
