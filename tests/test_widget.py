@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 
 import pytest
 
@@ -84,7 +83,9 @@ def test_the_widget_does_not_keep_a_deleted_model_alive(torch_nn):
     import paramscope as ps
 
     _, nn = torch_nn
-    namespace = sys.modules["__main__"].__dict__  # the user namespace outside IPython
+    from paramscope import session
+
+    namespace = session.user_namespace()  # IPython's if a shell exists in this process, else __main__
     namespace["net"] = nn.Sequential(nn.Linear(2, 2))
     widget = ps.show(namespace["net"], name="net")
     del namespace["net"]

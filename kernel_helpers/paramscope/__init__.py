@@ -11,6 +11,7 @@ from . import actions as _actions
 from . import session as _session
 from . import stats as _stats
 from . import tree as _tree
+from . import watch as _watch
 from ._errors import ActionError
 from .actions import history, set_value, tie, undo, untie
 from .tree import Node
@@ -31,6 +32,7 @@ __all__ = [
     "tie",
     "undo",
     "untie",
+    "watch",
 ]
 
 
@@ -75,6 +77,12 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
     global random state untouched."""
     return _actions.reinit(model, path, init, seed, namespace=_session.user_namespace(),
                            root=_root(model, None), **args)
+
+
+def watch(model: Any, every: int = 10, *, max_records: int = 1000) -> Any:
+    """Record statistics of every parameter and gradient each `every` training steps (forward passes), in a
+    ring buffer of `max_records`; returns a handle with `.records`, `.poll(since)` and `.stop()`."""
+    return _watch.watch(model, every, max_records=max_records, root=_root(model, None))
 
 
 def show(model: Any, *, name: str | None = None) -> Any:

@@ -12,9 +12,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
-# `paramscope.stats` is the public function (it shadows the submodule on the package), so import from the module.
+# `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
+# so import from the modules.
 from . import actions, initializers, session, tree
 from .stats import tensor_stats, tensor_values
+from .watch import current as current_watch
+from .watch import watch as start_watch
 from ._errors import ActionError
 from .adapters import adapter_for
 
@@ -22,7 +25,7 @@ MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
 Op = Literal["models", "tree", "stats", "values", "initializers", "reinit", "set_value", "tie", "untie", "undo",
-             "history"]
+             "history", "watch_start", "watch_stop", "watch_poll"]
 
 
 class ErrorBody(TypedDict):
@@ -119,6 +122,17 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             return actions.undo(model)
         case "history":
             return actions.history(model)
+        case "watch_start":
+            handle = start_watch(model, _field(req, "every", int, 10), max_records=_field(req, "max_records", int, 1000),
+                                 root=root)
+            return handle.poll(handle.step + 1)
+        case "watch_stop" | "watch_poll":
+            handle = current_watch(model)
+            if handle is None:
+                raise ActionError(f"{name!r} is not being watched: start a watch first")
+            if op == "watch_stop":
+                handle.stop()
+            return handle.poll(_field(req, "since", int, 0))
     raise BadRequest(f"unknown op {op!r}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._errors import ActionError
 from .adapters import Adapter, Moments, Unavailable
 from .tree import TensorEntry
 
@@ -38,10 +39,48 @@ def merge(a: Moments, b: Moments) -> Moments:
     )
 
 
+def _moments(adapter: Adapter, entry: TensorEntry, grad: bool) -> tuple[Moments, int]:
+    """Merged moments over all chunks and the element count; raises Unavailable."""
+    total = Moments()
+    numel = 0
+    for chunk in adapter.chunks(entry, grad):
+        part = adapter.chunk_moments(chunk)
+        numel += part.count + part.nan + part.inf
+        total = merge(total, part)
+    if numel == 0:
+        raise Unavailable("the tensor is empty")
+    return total, numel
+
+
+def _scalars(total: Moments, numel: int) -> dict[str, Any]:
+    nan = float("nan")
+    return {
+        "numel": numel,
+        "mean": _num(total.mean if total.count else nan),
+        "std": _num(math.sqrt(total.m2 / total.count) if total.count else nan),
+        "min": _num(total.min if total.count else nan),
+        "max": _num(total.max if total.count else nan),
+        # Root mean square of the finite values: the "size" of a gradient, comparable across layers.
+        "rms": _num(math.sqrt(total.m2 / total.count + total.mean**2) if total.count else nan),
+        "zeros": total.zeros / numel,
+        "nan": total.nan,
+        "inf": total.inf,
+    }
+
+
+def summary(adapter: Adapter, entry: TensorEntry, *, grad: bool = False) -> dict[str, Any] | None:
+    """The scalar statistics alone (one pass, no histogram), or None when values cannot be read."""
+    try:
+        return _scalars(*_moments(adapter, entry, grad))
+    except Unavailable:
+        return None
+
+
 def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int = 64) -> dict[str, Any]:
-    """`mean std min max zeros nan inf numel hist{edges,counts}` of a param or its grad, or why not available."""
-    if not 1 <= bins <= 4096:
-        raise ValueError(f"bins must be between 1 and 4096, got {bins}")
+    """`mean std min max rms zeros nan inf numel hist{edges,counts}` of a param or its grad, or why not
+    available (`available: False` and a `reason`)."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 4096:
+        raise ActionError(f"bins must be an integer between 1 and 4096, got {bins!r}")
     head: dict[str, Any] = {
         "path": entry.path + ("#grad" if grad else ""),
         "shape": entry.meta.shape,
@@ -49,14 +88,7 @@ def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bi
         "device": entry.meta.device,
     }
     try:
-        total = Moments()
-        numel = 0
-        for chunk in adapter.chunks(entry, grad):
-            part = adapter.chunk_moments(chunk)
-            numel += part.count + part.nan + part.inf
-            total = merge(total, part)
-        if numel == 0:
-            raise Unavailable("the tensor is empty")
+        total, numel = _moments(adapter, entry, grad)
         lo, hi = (total.min, total.max) if total.count else (0.0, 0.0)
         if lo == hi:
             # One distinct value: centre a unit-wide range on it so the bar is visible.
@@ -68,18 +100,10 @@ def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bi
                     counts[i] += c
     except Unavailable as why:
         return {**head, "available": False, "reason": str(why)}
-    std = math.sqrt(total.m2 / total.count) if total.count else float("nan")
     return {
         **head,
         "available": True,
-        "numel": numel,
-        "mean": _num(total.mean if total.count else float("nan")),
-        "std": _num(std),
-        "min": _num(total.min if total.count else float("nan")),
-        "max": _num(total.max if total.count else float("nan")),
-        "zeros": total.zeros / numel,
-        "nan": total.nan,
-        "inf": total.inf,
+        **_scalars(total, numel),
         "hist": {"edges": [lo + (hi - lo) * i / bins for i in range(bins + 1)], "counts": counts},
     }
 
@@ -94,7 +118,7 @@ def plan_2d(shape: list[int], max_elems: int) -> tuple[int, int, int, int]:
 
     0-D is 1x1, 1-D is one row, N-D is (shape[0], prod(shape[1:])) as in a flattened weight matrix."""
     if max_elems < 1:
-        raise ValueError(f"max_elems must be positive, got {max_elems}")
+        raise ActionError(f"max_elems must be positive, got {max_elems}")
     if not shape:
         full_r, full_c = 1, 1
     elif len(shape) == 1:

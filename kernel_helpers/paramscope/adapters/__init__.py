@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,6 +112,11 @@ class Adapter(Protocol):
 
     def untie_block(self, index: ModelIndex, path: str) -> None:
         """Bind the block slot at `path` (a block used at several places) to a deep copy of that block."""
+
+    def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
+                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+        """Call `on_forward()` as each forward pass of `model` starts and `on_grads(entries)` when gradients of
+        those params are final for the step; return a function that removes the hooks."""
 
     def is_initializer(self, obj: Any) -> bool:
         """True for a custom initializer this framework can apply (a callable or initializer object)."""

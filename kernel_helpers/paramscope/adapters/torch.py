@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,6 +342,21 @@ class TorchAdapter:
         block = index.blocks[path]
         parent: nn.Module = index.blocks[path.rpartition(".")[0]].obj
         parent._modules[block.name] = copy.deepcopy(block.obj)
+
+    def hook_steps(self, model: nn.Module, index: ModelIndex, on_forward: Callable[[], None],
+                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+        handles = [model.register_forward_pre_hook(lambda _module, _args: on_forward())]
+        for entry in index.unique_params(""):
+            param = entry.obj
+            if param.requires_grad and not _unmaterialized(param):
+                # Fires once per backward, after the gradients of every use of a tied param are summed.
+                handles.append(param.register_post_accumulate_grad_hook(lambda _p, e=entry: on_grads([e])))
+
+        def remove() -> None:
+            for handle in handles:
+                handle.remove()
+
+        return remove
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, (type, nn.Module, torch.Tensor)) or inspect.isbuiltin(obj) or inspect.ismodule(obj):
