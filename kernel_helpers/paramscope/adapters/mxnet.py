@@ -77,9 +77,20 @@ class _Slot:
 
 
 @dataclass
+class _ChildSlot:
+    """Which block sits at `parent._children[name]` (and the attribute of that name, if it is one)."""
+
+    parent: gluon.Block
+    name: str
+    child: gluon.Block
+    as_attribute: bool
+
+
+@dataclass
 class MXNetSnapshot:
     """Slot bindings plus CPU copies of every context's values; restore() rebinds and copies back."""
 
+    child_slots: list[_ChildSlot] = field(default_factory=list)
     slots: list[_Slot] = field(default_factory=list)
     values: dict[int, tuple[gluon.Parameter, list[_Array]]] = field(default_factory=dict)
     blocks: list[gluon.Block] = field(default_factory=list)  # every block of the model, for cached graphs
@@ -87,6 +98,9 @@ class MXNetSnapshot:
 
     def restore(self) -> None:
         rebound = False
+        for child in self.child_slots:
+            rebound |= child.parent._children.get(child.name) is not child.child
+            _bind_child(child.parent, child.name, child.child, child.as_attribute)
         for slot in self.slots:
             rebound |= slot.block._reg_params.get(slot.name) is not slot.param
             _bind(slot.block, slot.name, slot.param, slot.as_attribute)
@@ -151,6 +165,13 @@ class MXNetAdapter:
     def snapshot(self, index: ModelIndex, paths: list[str]) -> MXNetSnapshot:
         snap = MXNetSnapshot(blocks=[b.obj for b in index.blocks.values()])
         for path in paths:
+            if path in index.blocks:
+                if path:
+                    parent: gluon.Block = index.blocks[path.rpartition(".")[0]].obj
+                    name, child = index.blocks[path].name, index.blocks[path].obj
+                    bound = parent.__dict__.get(name) is child
+                    snap.child_slots.append(_ChildSlot(parent, name, child, bound))
+                continue
             entry = index.tensors[path]
             block: gluon.Block = index.blocks[entry.owner].obj
             param: gluon.Parameter = entry.obj
@@ -303,15 +324,41 @@ class MXNetAdapter:
         if why:
             raise ActionError(f"cannot untie {entry.path}: {why}")
         block: gluon.Block = index.blocks[entry.owner].obj
-        taken = {e.obj.name for e in index.tensors.values() if e.obj is not old} | {old.name}
-        fresh = copy.copy(old)  # same class (Constant too), grad_req, lr_mult, wd_mult, init, dtype, stype
-        fresh.__dict__.update(_var=None, _trainer=None, _data=None, _grad=None, _deferred_init=(),
-                              _ctx_list=None, _ctx_map=None)
-        fresh.name = _free_name(block.prefix + entry.name, taken)
-        fresh.initialize(init=mx.init.Zero(), ctx=old.list_ctx())
-        for target, value in zip(fresh.list_data(), old.list_data(), strict=True):
-            value.copyto(target)
-        _rebind(block, entry.name, old, fresh)
+        taken = {e.obj.name for e in index.tensors.values()}
+        _rebind(block, entry.name, old, _fresh_copy(old, _free_name(block.prefix + entry.name, taken)))
+        _clear_cached_graphs([b.obj for b in index.blocks.values()])
+
+    def untie_block(self, index: ModelIndex, path: str) -> None:
+        entry = index.blocks[path]
+        parent: gluon.Block = index.blocks[path.rpartition(".")[0]].obj
+        inner = _subtree(entry.obj)
+        _clear_cached_graphs(inner)  # a CachedOp cannot be copied; the original re-traces on its next forward
+        taken = {e.obj.name for e in index.tensors.values()}
+        # deepcopy with every parameter already mapped in `memo`: the copy gets fresh parameters with their
+        # own names, values and gradient buffers. Blocks outside the subtree (a name scope's stale
+        # `_old_scope` can point at one) are kept as they are; ParameterDicts shared from outside are dropped.
+        memo: dict[int, Any] = {}
+        for other in index.blocks.values():
+            if not any(other.obj is block for block in inner):
+                memo[id(other.obj)] = other.obj
+                memo[id(other.obj._scope)] = other.obj._scope
+        for block in inner:
+            if block._params._shared is not None:
+                memo[id(block._params._shared)] = None
+            for param in [*block._reg_params.values(), *block._params.values()]:
+                if id(param) not in memo:
+                    if param._data is None:
+                        raise ActionError(f"{path} has parameters without values ({_state(param)}): run a "
+                                          "forward pass first")
+                    memo[id(param)] = _fresh_copy(param, _free_name(param.name, taken))
+                    taken.add(memo[id(param)].name)
+        copied = copy.deepcopy(entry.obj, memo)
+        for block in _subtree(copied):
+            table = block._params._params
+            items = [(param.name, param) for param in table.values()]
+            table.clear()
+            table.update(items)
+        _bind_child(parent, entry.name, copied, parent.__dict__.get(entry.name) is entry.obj)
         _clear_cached_graphs([b.obj for b in index.blocks.values()])
 
     def is_initializer(self, obj: Any) -> bool:
@@ -533,6 +580,34 @@ def _child_code(parent_code: str, parent: gluon.Block, name: str, position: int)
     if parent.__dict__.get(name) is parent._children[name]:
         return attr_code(parent_code, name)
     return f"{parent_code}._children[{name!r}]"
+
+
+def _fresh_copy(param: gluon.Parameter, name: str) -> gluon.Parameter:
+    """A new parameter named `name` like `param` (same class, Constant too; grad_req, lr_mult, wd_mult, init,
+    dtype, stype), with its own copy of the values on the same contexts and its own gradient buffers."""
+    fresh = copy.copy(param)
+    fresh.__dict__.update(_var=None, _trainer=None, _data=None, _grad=None, _deferred_init=(),
+                          _ctx_list=None, _ctx_map=None)
+    fresh.name = name
+    fresh.initialize(init=mx.init.Zero(), ctx=param.list_ctx())
+    for target, value in zip(fresh.list_data(), param.list_data(), strict=True):
+        value.copyto(target)
+    return fresh
+
+
+def _subtree(block: gluon.Block) -> list[gluon.Block]:
+    out, stack = [], [block]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(current._children.values())
+    return out
+
+
+def _bind_child(parent: gluon.Block, name: str, child: gluon.Block, as_attribute: bool) -> None:
+    parent._children[name] = child
+    if as_attribute:
+        object.__setattr__(parent, name, child)
 
 
 def _bind(block: gluon.Block, name: str, param: gluon.Parameter, as_attribute: bool) -> None:
