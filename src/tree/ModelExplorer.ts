@@ -14,6 +14,8 @@ export interface ExplorerOptions {
   transport: Transport;
   /** The model's variable name in the kernel (what requests carry as `model`). */
   model: string;
+  /** Children per request when a block is expanded (default: TreeState's PAGE). */
+  pageSize?: number;
 }
 
 export class ModelExplorer {
@@ -45,7 +47,7 @@ export class ModelExplorer {
         this.client.call({ op: "tree", model: this.model, path, depth: 1, offset, limit }));
       this.framework = result.framework;
       return result.node;
-    });
+    }, options.pageSize);
     this.view = new TreeView({
       toggle: (path) => void this.toggle(path),
       select: (path) => this.select(path),
@@ -119,6 +121,11 @@ export class ModelExplorer {
       }
     })();
     return this.refreshing;
+  }
+
+  /** The host learned the model's revision elsewhere (e.g. a listing of models): refresh if it moved on. */
+  noteRevision(revision: number): void {
+    this.onRevision(revision);
   }
 
   /** After an action: its answer's new revision has started a refresh; wait for it (or refresh now). */

@@ -30,7 +30,8 @@ export class TreeState {
   private pending = new Map<string, Promise<void>>();
   private cache: Row[] | null = null;
 
-  constructor(private readonly fetchPage: FetchPage) {}
+  /** `pageSize`: children per request (hosts let users set it; PAGE by default). */
+  constructor(private readonly fetchPage: FetchPage, private readonly pageSize = PAGE) {}
 
   get root(): Node | null {
     return this.nodes.get("") ?? null;
@@ -46,7 +47,7 @@ export class TreeState {
 
   /** Load the model row and its first page of children, expanded. */
   async load(): Promise<void> {
-    const fresh = new TreeState(this.fetchPage);
+    const fresh = new TreeState(this.fetchPage, this.pageSize);
     await fresh.loadPage("", 0);
     fresh.expanded.add("");
     this.adopt(fresh);
@@ -55,7 +56,7 @@ export class TreeState {
   /** Reload everything that is loaded now into a new state and swap it in whole: a failure changes nothing.
    * Expanded blocks that no longer exist are dropped. */
   async refresh(): Promise<void> {
-    const fresh = new TreeState(this.fetchPage);
+    const fresh = new TreeState(this.fetchPage, this.pageSize);
     await fresh.loadPage("", 0);
     const queue = [""];
     fresh.expanded.add("");
@@ -63,9 +64,9 @@ export class TreeState {
       const path = queue.shift() as string;
       const old = this.blocks.get(path);
       const pages = new Set<number>();
-      old?.children.forEach((child, i) => child !== undefined && pages.add(Math.floor(i / PAGE)));
+      old?.children.forEach((child, i) => child !== undefined && pages.add(Math.floor(i / this.pageSize)));
       for (const page of pages) {
-        if (page > 0 && page * PAGE < (fresh.nodes.get(path)?.n_children ?? 0)) await fresh.loadPage(path, page);
+        if (page > 0 && page * this.pageSize < (fresh.nodes.get(path)?.n_children ?? 0)) await fresh.loadPage(path, page);
       }
       for (const child of fresh.blocks.get(path)?.children ?? []) {
         if (child === undefined || !this.expanded.has(child)) continue;
@@ -96,7 +97,7 @@ export class TreeState {
     for (let i = Math.max(0, from); i < Math.min(rows.length, to); i++) {
       const row = rows[i];
       if (row.node === null && row.parent !== null) {
-        const page = Math.floor(row.index / PAGE);
+        const page = Math.floor(row.index / this.pageSize);
         wanted.set(`${row.parent}\u0000${page}`, [row.parent, page]);
       }
     }
@@ -122,7 +123,7 @@ export class TreeState {
       }
       const missing = block.children.findIndex((c) => c === undefined);
       if (missing < 0) return false;
-      await this.loadPage(current, Math.floor(missing / PAGE));
+      await this.loadPage(current, Math.floor(missing / this.pageSize));
     }
   }
 
@@ -171,7 +172,7 @@ export class TreeState {
     const key = `${path}\u0000${page}`;
     const running = this.pending.get(key);
     if (running) return running;
-    const done = this.fetchPage(path, page * PAGE, PAGE)
+    const done = this.fetchPage(path, page * this.pageSize, this.pageSize)
       .then((node) => this.store(node))
       .finally(() => this.pending.delete(key));
     this.pending.set(key, done);
