@@ -548,6 +548,43 @@ def test_values_are_downsampled_to_a_2d_grid():
     np.testing.assert_allclose(got["data"], w[:: got["row_step"], :: got["col_step"]], rtol=1e-6)
 
 
+# -- watch ---------------------------------------------------------------------------------------------------
+
+def test_watch_records_each_steps_grads_at_the_next_forward_even_after_trainer_step():
+    net = mlp()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    handle = ps.watch(net, every=3)
+    seen = []
+    for _ in range(11):
+        with autograd.record():
+            loss = (net(nd.random.uniform(shape=(4, 4))) ** 2).sum()
+        loss.backward()
+        seen.append(net[0].weight.grad().asnumpy().astype(np.float64).mean())
+        trainer.step(4)  # clears MXNet's fresh-gradient flag
+    handle.stop()
+    records = list(handle.records)
+    assert [r["step"] for r in records] == [1, 4, 7, 10]
+    for record in records:  # step 10's gradients were read as step 11 started
+        assert set(record["grads"]) == set(record["values"]) == {"0.weight", "0.bias", "1.weight", "1.bias"}
+        assert record["grads"]["0.weight"]["mean"] == pytest.approx(seen[record["step"] - 1], rel=1e-6)
+    handle = ps.watch(net, every=1)
+    with autograd.record():
+        loss = net(nd.ones((2, 4))).sum()
+    loss.backward()
+    assert handle.records[-1]["grads"] == {}  # the last step's gradients wait for a next forward
+    handle.stop()
+
+
+def test_watch_of_inference_records_no_grads():
+    net = mlp()
+    handle = ps.watch(net, every=1)
+    for _ in range(3):
+        net(nd.ones((2, 4)))
+    handle.stop()
+    assert [r["grads"] for r in handle.records] == [{}, {}, {}]
+    assert set(handle.records[0]["values"]) == {"0.weight", "0.bias", "1.weight", "1.bias"}
+
+
 # -- the namespace, the protocol, the import -----------------------------------------------------------------
 
 def test_protocol_answers_for_an_mxnet_model_by_parameter_name():

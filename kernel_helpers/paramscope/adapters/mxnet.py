@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,6 +360,27 @@ class MXNetAdapter:
             table.update(items)
         _bind_child(parent, entry.name, copied, parent.__dict__.get(entry.name) is entry.obj)
         _clear_cached_graphs([b.obj for b in index.blocks.values()])
+
+    def hook_steps(self, model: gluon.Block, index: ModelIndex, on_forward: Callable[[], None],
+                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+        # Gluon has no gradient hooks: the previous step's gradients are read as the next forward starts,
+        # before its backward overwrites them. Trainer.step clears MXNet's fresh-gradient flag, so a step
+        # whose forward ran inside autograd.record() counts as having had its backward too.
+        trainable = [e for e in index.unique_params("") if e.meta.trainable]
+        recorded = [False]
+
+        def pre_hook(_block: gluon.Block, _args: Any) -> None:
+            recording = autograd.is_recording()
+            with autograd.pause():  # reading values must not add to the graph being recorded
+                ready = [e for e in trainable if e.obj._data is not None and e.obj._grad is not None
+                         and (recorded[0] or e.obj.list_data()[0]._fresh_grad)]
+                if ready:
+                    on_grads(ready)
+                recorded[0] = recording
+                on_forward()
+
+        handle = model.register_forward_pre_hook(pre_hook)
+        return handle.detach
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, mx.init.Initializer):
