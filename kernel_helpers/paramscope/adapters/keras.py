@@ -44,7 +44,7 @@ import inspect
 import math
 import random
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,9 +204,9 @@ class KerasAdapter:
     def snapshot(self, index: ModelIndex, paths: list[str]) -> KerasSnapshot:
         snap = KerasSnapshot(root=index.blocks[""].obj)
         for path in paths:
-            entry = index.tensors[path]
-            if isinstance(entry.obj, _Pending):
-                continue
+            entry = index.tensors.get(path)
+            if entry is None or isinstance(entry.obj, _Pending):
+                continue  # a block path: Keras blocks never change slots (untie_block refuses)
             layer = index.blocks[entry.owner].obj
             snap.slots.append(_find_slot(layer, entry.obj))
             var = entry.obj
@@ -371,6 +371,20 @@ class KerasAdapter:
         own.trainable = shared.trainable
         _bind(slot, own)
         _remake_traced_functions(index.blocks[""].obj)
+
+    def untie_block(self, index: ModelIndex, path: str) -> None:
+        raise ActionError(
+            f"{path!r} is one more call of the same layer object in the model's graph; giving one call its "
+            "own copy means rebuilding the model: clone the layer (layer.from_config(layer.get_config())), "
+            "call the clone in your model code and copy the weights with set_weights"
+        )
+
+    def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
+                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+        raise ActionError(
+            "ps.watch does not record Keras models yet (model.fit runs a traced step that calls no Python "
+            "per step); ps.stats(net, path + '#grad') shows the gradient of the latest step"
+        )
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, keras.initializers.Initializer):

@@ -1,0 +1,387 @@
+"""Keras-only behaviour of the adapter: unbuilt layers, BatchNorm statistics, shared layers, tying, gradients
+recorded from GradientTape steps and model.fit, initializer seeding, dtypes and devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import require
+
+CHAPTER = require("keras")
+
+import keras  # noqa: E402 - after the skip helper, so a missing Keras skips with its reason
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+from keras.src.optimizers.base_optimizer import BaseOptimizer  # noqa: E402
+
+import paramscope as ps  # noqa: E402
+from paramscope import protocol  # noqa: E402
+from paramscope.adapters import keras as keras_adapter  # noqa: E402
+from paramscope.adapters import keras_grads  # noqa: E402
+
+
+def params(net, name="net"):
+    return {n.path: n for n in ps.inspect(net, name=name).walk() if n.kind == "param"}
+
+
+def X(n=8):
+    return tf.random.uniform((n, 4))
+
+
+def twin_dense_net():
+    """Two Dense layers of one shape (8 -> 8), so their kernels can be tied."""
+    return keras.Sequential([layers.Dense(8, name="a"), layers.Dense(8, name="b"), layers.Dense(8, name="c")],
+                            name="twin")
+
+
+# -- unbuilt models ------------------------------------------------------------------------------------------
+
+def test_unbuilt_layers_show_the_known_part_of_the_shape():
+    net = keras.Sequential([layers.Conv2D(4, 3, name="conv"), layers.BatchNormalization(name="bn"),
+                            layers.Flatten(name="flat"), layers.Dense(2, name="out")], name="cnn")
+    nodes = params(net)
+    assert nodes["cnn/conv/kernel"].shape == [3, 3, None, 4]
+    assert nodes["cnn/conv/bias"].shape == [4]
+    assert nodes["cnn/bn/moving_mean"].trainable is False and nodes["cnn/bn/gamma"].trainable is True
+    assert nodes["cnn/out/kernel"].shape == [None, 2]
+    assert {n.state for n in nodes.values()} == {"unbuilt"}
+    reply = protocol.handle({"id": 1, "op": "models"}, namespace={"net": net})
+    assert reply["ok"] and reply["result"]["models"][0]["state"] == "unbuilt"
+    net(tf.random.uniform((2, 6, 6, 3)))
+    nodes = params(net)
+    assert nodes["cnn/conv/kernel"].shape == [3, 3, 3, 4] and nodes["cnn/out/kernel"].shape == [64, 2]
+    assert {n.state for n in nodes.values()} == {"ready"}
+
+
+def test_unbuilt_set_value_and_tie_are_refused_clearly():
+    net = CHAPTER.lazy_net()
+    with pytest.raises(ps.ActionError, match="forward"):
+        ps.set_value(net, "sequential/dense/bias", 1.0)
+    twin = twin_dense_net()
+    with pytest.raises(ps.ActionError, match="forward"):
+        ps.tie(twin, "twin/c/kernel", "twin/a/kernel")
+
+
+# -- BatchNorm -----------------------------------------------------------------------------------------------
+
+def test_batchnorm_moving_stats_are_non_trainable_params():
+    net = keras.Sequential([keras.Input((3,)), layers.BatchNormalization(name="bn")], name="norm")
+    net(tf.random.uniform((16, 3)) * 10, training=True)  # moves the moving statistics
+    nodes = params(net)
+    frozen = [p for p, n in nodes.items() if not n.trainable]
+    assert frozen == ["norm/bn/moving_mean", "norm/bn/moving_variance"]
+    assert all(n.kind == "param" for n in nodes.values())
+    assert ps.inspect(net).n_params == 12
+    stats = ps.stats(net, "norm/bn/moving_mean#grad")
+    assert stats["available"] is False and "not trainable" in stats["reason"]
+    assert not np.allclose(CHAPTER.to_numpy(net.layers[0].moving_mean), 0)
+    ps.reinit(net, "norm/bn", "default")  # each variable's own initializer: zeros and ones
+    np.testing.assert_array_equal(CHAPTER.to_numpy(net.layers[0].moving_mean), np.zeros(3))
+    np.testing.assert_array_equal(CHAPTER.to_numpy(net.layers[0].moving_variance), np.ones(3))
+
+
+# -- shared layers and tying ---------------------------------------------------------------------------------
+
+def test_functional_shared_layer_is_shown_at_both_calls():
+    net = CHAPTER.shared_net()
+    tree = ps.inspect(net, name="net")
+    first, second = tree.find("shared"), tree.find("shared@2")
+    assert second.tied_to == "shared" and first.aliases == ["shared@2"]
+    assert eval(first.code, {"net": net}) is eval(second.code, {"net": net}) is net.layers[2]
+    for node in tree.walk():
+        if node.kind == "param":
+            assert eval(node.code, {"net": net}) is CHAPTER.param(net, node.path)
+
+
+def test_tie_rebinds_the_forward_pass_and_lists_the_variable_once():
+    net = twin_dense_net()
+    x = tf.random.uniform((2, 8))
+    net(x)
+    n_vars = len(net.trainable_variables)
+    ps.tie(net, "twin/c/kernel", "twin/a/kernel")
+    assert net.layers[2].kernel is net.layers[0].kernel
+    assert len(net.trainable_variables) == n_vars - 1
+    a, b, c = net.layers
+    expected = (x @ a.kernel + a.bias) @ b.kernel + b.bias
+    expected = expected @ a.kernel + c.bias
+    np.testing.assert_allclose(net(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    ps.set_value(net, "twin/a/kernel", 0.5)
+    assert (CHAPTER.to_numpy(c.kernel) == 0.5).all()
+    ps.untie(net, "twin/c/kernel")
+    assert c.kernel is not a.kernel and len(net.trainable_variables) == n_vars
+    assert c.kernel.path == "twin/c/kernel"
+    ps.undo(net)
+    ps.undo(net)
+    ps.undo(net)
+    assert c.kernel is not a.kernel and len(net.trainable_variables) == n_vars
+
+
+def test_tied_param_grad_is_sum():
+    """A variable used twice gets the sum of the gradients of both uses, as with two copies of it."""
+    net = CHAPTER.shared_net()
+    x = X()
+    twin_in = keras.Input((4,))
+    h = layers.Dense(8, activation="relu")(twin_in)
+    one, two = layers.Dense(8, activation="relu"), layers.Dense(8, activation="relu")
+    twin = keras.Model(twin_in, layers.Dense(1)(two(one(h))))
+    twin.set_weights(net.get_weights()[:4] + net.get_weights()[2:])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(twin(x))
+    g_one, g_two = tape.gradient(loss, [one.kernel, two.kernel])
+    CHAPTER.backward(net, x)
+    stats = ps.stats(net, "shared/kernel#grad")
+    summed = (g_one + g_two).numpy()
+    np.testing.assert_allclose(stats["mean"], summed.mean(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose([stats["min"], stats["max"]], [summed.min(), summed.max()], rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_untie_of_a_shared_functional_layer_call_is_refused_with_the_reason():
+    net = CHAPTER.shared_net()
+    before = CHAPTER.state(net)
+    with pytest.raises(ps.ActionError, match="untie the block"):
+        ps.untie(net, "shared@2/kernel")
+    with pytest.raises(ps.ActionError, match="clone the layer"):
+        ps.untie(net, "shared@2")
+    assert CHAPTER.state(net) == before
+
+
+def test_tie_two_variables_of_one_layer_is_refused_and_changes_nothing():
+    net = keras.Sequential([keras.Input((5,)), layers.LayerNormalization(name="ln")], name="m")
+    before = CHAPTER.state(net)
+    with pytest.raises(ps.ActionError, match="one layer"):
+        ps.tie(net, "m/ln/beta", "m/ln/gamma")
+    assert CHAPTER.state(net) == before
+
+
+def test_untie_gives_back_the_variable_the_optimizer_knows():
+    net = twin_dense_net()
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    data, target = tf.random.uniform((16, 8)), tf.random.uniform((16, 8))
+    net.fit(data, target, epochs=1, verbose=0)
+    original = net.layers[2].kernel
+    ps.tie(net, "twin/c/kernel", "twin/a/kernel")
+    net.fit(data, target, epochs=1, verbose=0)  # the train function was re-made for the tied variable
+    ps.untie(net, "twin/c/kernel")
+    assert net.layers[2].kernel is original
+    np.testing.assert_array_equal(CHAPTER.to_numpy(original), CHAPTER.to_numpy(net.layers[0].kernel))
+    net.fit(data, target, epochs=1, verbose=0)  # the optimizer knows every variable again
+
+
+# -- gradients -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_grad_stats_after_model_fit_are_the_applied_gradient(jit_compile):
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="fit")
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse", jit_compile=jit_compile)
+    before = CHAPTER.to_numpy(net.layers[0].kernel)
+    net.fit(X(), tf.random.uniform((8, 3)), batch_size=8, epochs=1, shuffle=False, verbose=0)
+    applied = before - CHAPTER.to_numpy(net.layers[0].kernel)  # plain SGD with rate 1: w -= grad
+    stats = ps.stats(net, "fit/d/kernel#grad")
+    assert stats["available"], stats
+    np.testing.assert_allclose(stats["mean"], applied.mean(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats["max"], applied.max(), rtol=1e-4, atol=1e-6)
+    assert params(net)["fit/d/kernel"].has_grad
+
+
+def test_grad_stats_of_a_tf_function_training_step():
+    net = CHAPTER.mlp()
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    x = X()
+
+    def tape_grad():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(x))
+        return tape.gradient(loss, net.layers[0].kernel).numpy()
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(x))
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+
+    for _ in range(2):  # the second traced step overwrites the recorded gradient with its own
+        expected = tape_grad()
+        step(x)
+        stats = ps.stats(net, "sequential/dense/kernel#grad")
+        assert stats["available"], stats
+        np.testing.assert_allclose(stats["mean"], expected.mean(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(stats["max"], expected.max(), rtol=1e-5, atol=1e-7)
+
+
+def test_fit_traced_before_paramscope_records_after_the_train_function_is_remade(monkeypatch):
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="early")
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    recording = BaseOptimizer.apply
+    monkeypatch.setattr(BaseOptimizer, "apply", recording.__paramscope_original__)
+    net.fit(X(), tf.random.uniform((8, 3)), epochs=1, verbose=0)  # traced with no recording in it
+    monkeypatch.setattr(BaseOptimizer, "apply", recording)
+    stats = ps.stats(net, "early/d/kernel#grad")
+    assert stats["available"] is False and "gradient" in stats["reason"]
+    net.fit(X(), tf.random.uniform((8, 3)), epochs=1, verbose=0)
+    assert ps.stats(net, "early/d/kernel#grad")["available"]
+
+
+def test_recording_never_breaks_training(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("recorder bug")
+
+    monkeypatch.setattr(keras_grads, "_record", broken)
+    net = CHAPTER.mlp()
+    CHAPTER.backward(net, X())  # the optimizer still applies the gradients
+
+
+def test_frozen_weight_has_no_gradient_and_says_so():
+    net = CHAPTER.fancy()
+    stats = ps.stats(net, "fancy_mlp/rand_weight#grad")
+    assert stats["available"] is False and "not trainable" in stats["reason"]
+
+
+# -- initializers --------------------------------------------------------------------------------------------
+
+def test_default_reinit_uses_each_layers_initializer():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, kernel_initializer="ones",
+                                                            bias_initializer=keras.initializers.Constant(3.0),
+                                                            name="d")], name="m")
+    ps.set_value(net, "m/d/kernel", 0.0)
+    ps.set_value(net, "m/d/bias", 0.0)
+    ps.reinit(net, "m/d", "default")
+    assert (CHAPTER.read(net, "m/d/kernel") == 1).all() and (CHAPTER.read(net, "m/d/bias") == 3).all()
+
+
+def test_unseeded_keras_initializer_object_draws_new_values_each_reinit():
+    net = CHAPTER.mlp()
+    init = keras.initializers.RandomNormal(stddev=0.5)  # seed=None: calling it again repeats its values
+    np.testing.assert_array_equal(init((4, 8)), init((4, 8)))
+    path = "sequential/dense/kernel"
+    ps.reinit(net, path, init)
+    a = CHAPTER.read(net, path)
+    ps.reinit(net, path, init)
+    assert not np.array_equal(a, CHAPTER.read(net, path))
+    ps.reinit(net, path, init, seed=1)
+    b = CHAPTER.read(net, path)
+    ps.set_value(net, path, 0.0)
+    ps.reinit(net, path, init, seed=1)
+    np.testing.assert_array_equal(b, CHAPTER.read(net, path))
+    assert 0.3 < b.std() < 0.7
+
+
+def test_seeded_custom_init_drawing_from_global_generators_is_reproducible_and_leaves_them_alone():
+    def noisy(shape, dtype=None):
+        a = tf.random.uniform(shape, dtype=dtype)  # TF's op-seeded global state
+        b = tf.random.get_global_generator().normal(shape, dtype=dtype)
+        c = keras.random.normal(shape, dtype=dtype)  # Keras' global SeedGenerator
+        return a + b + c + np.random.standard_normal(shape).astype(dtype)
+
+    tf.random.set_seed(1234)  # a user's global seed, whose op-seed stream must not move
+    net = CHAPTER.mlp()
+    before = CHAPTER.rng_state()
+    ps.reinit(net, "", noisy, seed=9)
+    first = CHAPTER.read(net, "sequential/dense/kernel")
+    ps.reinit(net, "", "zeros")
+    ps.reinit(net, "", noisy, seed=9)
+    np.testing.assert_array_equal(first, CHAPTER.read(net, "sequential/dense/kernel"))
+    assert CHAPTER.rng_state() == before
+
+
+def test_catalogue_initializers_scale_with_their_arguments():
+    net = keras.Sequential([keras.Input((400,)), layers.Dense(400, name="d")], name="big")
+    path = "big/d/kernel"
+    ps.reinit(net, path, "kaiming_normal", seed=0)
+    he = CHAPTER.read(net, path).std()
+    ps.reinit(net, path, "xavier_uniform", gain=2.0, seed=0)
+    glorot2 = CHAPTER.read(net, path).std()
+    np.testing.assert_allclose(he, np.sqrt(2 / 400), rtol=0.05)
+    np.testing.assert_allclose(glorot2, 2 * np.sqrt(2 / 800), rtol=0.05)
+    ps.reinit(net, path, "orthogonal", seed=0)
+    w = CHAPTER.read(net, path)
+    np.testing.assert_allclose(w.T @ w, np.eye(400), atol=1e-4)
+
+
+# -- dtypes, devices, values ---------------------------------------------------------------------------------
+
+def test_float16_variables():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="float16", name="h")], name="half")
+    node = params(net)["half/h/kernel"]
+    assert node.dtype == "float16" and node.nbytes == 12 * 2
+    ps.set_value(net, "half/h/kernel", 42, index=(0, 0))
+    assert CHAPTER.read(net, "half/h/kernel")[0, 0] == np.float16(42)
+    ps.reinit(net, "half/h/kernel", "normal", std=0.1, seed=0)
+    stats = ps.stats(net, "half/h/kernel")
+    assert stats["available"] and stats["numel"] == 12 and stats["dtype"] == "float16"
+
+
+def test_integer_variable_refuses_nan_and_random_initializers():
+    class Counter(layers.Layer):
+        def build(self, input_shape):
+            self.count = self.add_weight(shape=(3,), dtype="int32", initializer="zeros", trainable=False,
+                                         name="count")
+
+        def call(self, x):
+            return x
+
+    net = keras.Sequential([keras.Input((2,)), Counter(name="counter")], name="ints")
+    ps.set_value(net, "ints/counter/count", 5)
+    assert (CHAPTER.read(net, "ints/counter/count") == 5).all()
+    with pytest.raises(ps.ActionError, match="NaN"):
+        ps.set_value(net, "ints/counter/count", float("nan"))
+    with pytest.raises(ps.ActionError, match="real numbers"):
+        ps.reinit(net, "ints/counter/count", "normal")
+
+
+def test_devices_are_tf_device_strings():
+    with tf.device("CPU:0"):
+        net = CHAPTER.mlp()
+    assert {n.device for n in params(net).values()} == {"CPU:0"}
+
+
+def test_stats_over_many_chunks_match_numpy(monkeypatch):
+    monkeypatch.setattr(keras_adapter, "CHUNK_ELEMS", 7)
+    net = CHAPTER.mlp()
+    values = CHAPTER.read(net, "sequential/dense/kernel")
+    values[0, :3] = [np.nan, np.inf, 0.0]
+    ps.set_value(net, "sequential/dense/kernel", values.tolist())
+    stats = ps.stats(net, "sequential/dense/kernel", bins=5)
+    finite = values[np.isfinite(values)]
+    np.testing.assert_allclose([stats["mean"], stats["std"]], [finite.mean(), finite.std()], rtol=1e-6)
+    assert (stats["nan"], stats["inf"], stats["numel"]) == (1, 1, 32)
+    assert sum(stats["hist"]["counts"]) == finite.size
+
+
+def test_every_code_reaches_its_object():
+    for net in (CHAPTER.rgnet(), CHAPTER.fancy(), CHAPTER.shared_net()):
+        tree = ps.inspect(net, name="net")
+        for node in tree.walk():
+            if node.kind == "param":
+                assert eval(node.code, {"net": net}) is CHAPTER.param(net, node.path), node.path
+            elif node.kind == "block":
+                assert eval(node.code, {"net": net}).name == node.name
+
+
+def test_models_finds_keras_and_pytorch_models_in_one_namespace():
+    torch = pytest.importorskip("torch")
+    namespace = {"net": CHAPTER.mlp(), "tnet": torch.nn.Linear(2, 2), "unbuilt": CHAPTER.lazy_net(),
+                 "dense": layers.Dense(3), "x": X()}
+    found = ps.models(namespace)
+    assert list(found) == ["net", "tnet", "unbuilt", "dense"]
+    reply = protocol.handle({"id": 1, "op": "models"}, namespace=namespace)
+    assert [m["framework"] for m in reply["result"]["models"]] == ["keras", "pytorch", "keras", "keras"]
+
+
+def test_loss_scaled_steps_record_the_unscaled_gradient():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="mixed_float16", name="d")],
+                           name="mixed")
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=64.0)
+    x = X()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.cast(net(x), tf.float32))
+    expected = tape.gradient(loss, net.layers[0].kernel).numpy()
+    with tf.GradientTape() as tape:
+        scaled = optimizer.scale_loss(tf.reduce_sum(tf.cast(net(x), tf.float32)))
+    grads = tape.gradient(scaled, net.trainable_variables)
+    optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+    stats = ps.stats(net, "mixed/d/kernel#grad")
+    assert stats["available"] and stats["dtype"] == "float32"  # mixed precision keeps float32 variables
+    np.testing.assert_allclose(stats["mean"], expected.mean(), rtol=1e-3)
