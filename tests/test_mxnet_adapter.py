@@ -522,7 +522,7 @@ def test_params_on_two_contexts_are_shown_written_and_restored_together():
 # -- stats ---------------------------------------------------------------------------------------------------
 
 def test_stats_match_numpy_across_chunks(monkeypatch):
-    monkeypatch.setattr("paramscope.adapters.mxnet.CHUNK_ELEMS", 7)
+    monkeypatch.setattr("paramscope.adapters.mxnet._CHUNK", 7)
     net = nn.Dense(10, in_units=10)
     net.initialize()
     values = np.random.default_rng(0).normal(size=(10, 10)).astype(np.float32)
@@ -535,6 +535,38 @@ def test_stats_match_numpy_across_chunks(monkeypatch):
                                [finite.mean(), finite.std(), finite.min(), finite.max()], rtol=1e-9)
     counts, _ = np.histogram(finite, bins=16, range=(finite.min(), finite.max()))
     assert got["hist"]["counts"] == counts.tolist()
+
+
+@pytest.mark.slow
+def test_stats_of_a_256mib_parameter_use_at_most_64mb_extra():
+    """Peak resident memory while computing stats of a 256 MiB float32 parameter grows by at most 64 MB."""
+    script = textwrap.dedent(
+        """
+        import json
+        import paramscope.mxnet_compat
+        import mxnet as mx, paramscope as ps
+        from mxnet.gluon import nn
+        def peak():
+            for line in open('/proc/self/status'):
+                if line.startswith('VmHWM'):
+                    return int(line.split()[1]) * 1024
+        net = nn.Dense(2**16, in_units=2**10)  # 2**26 float32 values: 256 MiB
+        net.initialize(init=mx.init.Uniform(1.0))
+        small = nn.Dense(2**10, in_units=2**10)
+        small.initialize()
+        ps.stats(small, 'weight')  # loads MXNet's kernels and starts its threads: not a cost of size
+        mx.nd.waitall()
+        with open('/proc/self/clear_refs', 'w') as f:  # initialize() peaked at twice the size: reset the mark
+            f.write('5')
+        before = peak()
+        s = ps.stats(net, 'weight')
+        print(json.dumps({'extra': peak() - before, 'numel': s['numel'], 'max': s['max']}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["numel"] == 2**26 and result["max"] <= 1
+    assert result["extra"] <= 64 * 2**20, result
 
 
 def test_values_are_downsampled_to_a_2d_grid():

@@ -63,6 +63,9 @@ from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
 
 _Array = Any  # mx.nd.NDArray or mx.np.ndarray
+# Elements per stats chunk: a quarter of the core's, because MXNet keeps up to five float64 temporaries of a
+# chunk alive at once (2 MB each) and its memory pool holds on to them afterwards.
+_CHUNK = CHUNK_ELEMS // 4
 
 
 @dataclass
@@ -188,25 +191,29 @@ class MXNetAdapter:
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[_Array]:
         flat = _legacy(_readable(entry, grad)).reshape(-1)
-        for start in range(0, int(flat.size), CHUNK_ELEMS):
-            yield flat[start : start + CHUNK_ELEMS]
+        for start in range(0, int(flat.size), _CHUNK):
+            yield flat[start : start + _CHUNK]
 
     def chunk_moments(self, chunk: _Array) -> Moments:
         x = chunk.astype("float64")
+        n = int(x.size)
         finite = mx.nd.contrib.isfinite(x)
-        zero = mx.nd.zeros_like(x)
-        inf = mx.nd.ones_like(x) * float("inf")
+        if int(finite.sum().asscalar()) == n:  # the usual case: no NaN or Inf, so no masking
+            mean = x.sum() / n
+            dev = mx.nd.broadcast_sub(x, mean)
+            parts = [mean, mx.nd.square(dev).sum(), x.min(), x.max(), (x == 0).sum()]
+            mu, m2, lo, hi, zeros = mx.nd.concat(*parts, dim=0).asnumpy().tolist()  # one transfer
+            return Moments(n, mu, m2, lo, hi, int(zeros))
+        safe = mx.nd.where(finite, x, finite)  # non-finite values -> 0 (`finite` is 0 there)
         count = finite.sum()
-        mean = mx.nd.where(finite, x, zero).sum() / mx.nd.maximum(count, 1)
-        dev = mx.nd.broadcast_sub(x, mean)
-        m2 = mx.nd.where(finite, dev * dev, zero).sum()
-        lo = mx.nd.where(finite, x, inf).min()
-        hi = mx.nd.where(finite, x, -inf).max()
-        nan, n_inf = mx.nd.contrib.isnan(x).sum(), mx.nd.contrib.isinf(x).sum()
-        parts = [count, mean, m2, lo, hi, (x == 0).sum(), nan, n_inf]
-        scalars = mx.nd.concat(*parts, dim=0).asnumpy().tolist()  # one device -> host transfer per chunk
-        c, mu, m2v, mn, mxv, zeros, nan, n_inf = scalars
-        return Moments(int(c), mu if c else 0.0, m2v, mn, mxv, int(zeros), int(nan), int(n_inf))
+        mean = safe.sum() / mx.nd.maximum(count, 1)
+        dev = mx.nd.where(finite, mx.nd.broadcast_sub(safe, mean), finite)
+        fill = (1 - finite) * float("inf")  # +inf where non-finite (NaN elsewhere, never picked)
+        parts = [count, mean, mx.nd.square(dev).sum(), mx.nd.where(finite, x, fill).min(),
+                 mx.nd.where(finite, x, -fill).max(), (x == 0).sum(), mx.nd.contrib.isnan(x).sum(),
+                 mx.nd.contrib.isinf(x).sum()]
+        c, mu, m2, lo, hi, zeros, nan, inf = mx.nd.concat(*parts, dim=0).asnumpy().tolist()  # one transfer
+        return Moments(int(c), mu if c else 0.0, m2, lo, hi, int(zeros), int(nan), int(inf))
 
     def chunk_hist(self, chunk: _Array, lo: float, hi: float, bins: int) -> list[int]:
         # histogram ignores values outside [lo, hi], NaN and +-Inf included; hi falls in the last bin.
