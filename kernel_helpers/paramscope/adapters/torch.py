@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+# Checking the mixin avoids Parameter's metaclass __instancecheck__, which is slow on 10,000s of tensors.
+from torch.nn.parameter import UninitializedTensorMixin
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
@@ -82,11 +83,12 @@ class TorchAdapter:
     def index(self, model: nn.Module, root: str = "net") -> ModelIndex:
         blocks: dict[str, BlockEntry] = {}
         tensors: dict[str, TensorEntry] = {}
-        root_entry = BlockEntry("", root, root, model, type(model).__name__)
-        blocks[""] = root_entry
-        stack: list[BlockEntry] = [root_entry]
+        # Depth-first pre-order, as named_modules() walks: a block's entry is added when it is popped, its own
+        # parameters and buffers right after it (the order of named_parameters()).
+        stack: list[BlockEntry] = [BlockEntry("", root, root, model, type(model).__name__)]
         while stack:
             block = stack.pop()
+            blocks[block.path] = block
             module: nn.Module = block.obj
             prefix = block.path + "." if block.path else ""
             for kind, table in (("param", module._parameters), ("buffer", module._buffers)):
@@ -99,25 +101,22 @@ class TorchAdapter:
                         name=name,
                         kind=kind,  # type: ignore[arg-type]
                         owner=block.path,
-                        code=_child_code(block.code, module, name),
+                        code=_child_code(block.code, module, name, -1),
                         obj=tensor,
                         type=type(tensor).__name__ if kind == "param" else "Buffer",
                         meta=_meta(tensor, module, name, kind),
                     )
                     block.children.append(path)
             children = []
-            for name, child in module._modules.items():
+            for position, (name, child) in enumerate(module._modules.items()):
                 if child is None:
                     continue
                 path = prefix + name
-                entry = BlockEntry(path, name, _child_code(block.code, module, name), child, type(child).__name__)
-                blocks[path] = entry
+                code = _child_code(block.code, module, name, position)
+                children.append(BlockEntry(path, name, code, child, type(child).__name__))
                 block.children.append(path)
-                children.append(entry)
             stack.extend(reversed(children))
-        # Blocks were added parent-by-parent; named_modules() order is depth-first pre-order.
-        ordered = {p: blocks[p] for p in _preorder(blocks)}
-        return ModelIndex("pytorch", ordered, {p: tensors[p] for p in _tensor_order(ordered, tensors)})
+        return ModelIndex("pytorch", blocks, tensors)
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
@@ -334,7 +333,7 @@ class TorchAdapter:
     def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
         owner: nn.Module = index.blocks[entry.owner].obj
         old = entry.obj
-        if isinstance(old, UninitializedParameter):
+        if isinstance(old, UninitializedTensorMixin):
             raise ActionError(f"{entry.path} is lazy (not initialized yet): run a forward pass, then untie it")
         owner._parameters[entry.name] = nn.Parameter(old.detach().clone(), requires_grad=old.requires_grad)
 
@@ -421,11 +420,11 @@ def _custom_form(fn: Any, is_block: bool) -> str:
 
 
 def _unmaterialized(tensor: torch.Tensor) -> bool:
-    return isinstance(tensor, (UninitializedParameter, UninitializedBuffer)) or tensor.is_meta
+    return isinstance(tensor, UninitializedTensorMixin) or tensor.is_meta
 
 
 def _not_writable(entry: TensorEntry) -> str | None:
-    if isinstance(entry.obj, (UninitializedParameter, UninitializedBuffer)):
+    if isinstance(entry.obj, UninitializedTensorMixin):
         return "it is lazy (shape unknown until the first forward pass): run net(X) once first"
     if entry.obj.is_meta:
         return ("it is on the meta device and has no values: allocate it with net.to_empty(device='cpu') "
@@ -455,24 +454,38 @@ def _as_float64(x: torch.Tensor, copy: bool = False) -> torch.Tensor:
     return x.to(torch.float64, copy=copy)
 
 
+_NAMES: dict[Any, str] = {}  # dtype / device -> its name; str() of them is slow next to the rest of a walk
+
+
 def _dtype(tensor: torch.Tensor) -> str:
-    return str(tensor.dtype).replace("torch.", "")
+    dtype = tensor.dtype
+    if dtype not in _NAMES:
+        _NAMES[dtype] = str(dtype).replace("torch.", "")
+    return _NAMES[dtype]
+
+
+def _device(tensor: torch.Tensor) -> str:
+    device = tensor.device
+    if device not in _NAMES:
+        _NAMES[device] = str(device)
+    return _NAMES[device]
 
 
 def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> TensorMeta:
     is_param = kind == "param"
-    if isinstance(tensor, (UninitializedParameter, UninitializedBuffer)):
+    if isinstance(tensor, UninitializedTensorMixin):
         return TensorMeta(
-            shape=_lazy_shape(module, name), dtype=_dtype(tensor), device=str(tensor.device),
+            shape=_lazy_shape(module, name), dtype=_dtype(tensor), device=_device(tensor),
             trainable=is_param and tensor.requires_grad, state="lazy", numel=0, nbytes=0, has_grad=False,
         )
     numel = tensor.numel()
+    device = _device(tensor)
     return TensorMeta(
         shape=list(tensor.shape),
         dtype=_dtype(tensor),
-        device=str(tensor.device),
+        device=device,
         trainable=is_param and tensor.requires_grad,
-        state="meta" if tensor.is_meta else "ready",
+        state="meta" if device == "meta" else "ready",
         numel=numel,
         nbytes=numel * tensor.element_size(),
         has_grad=is_param and tensor.grad is not None,
@@ -496,28 +509,30 @@ def _lazy_shape(module: nn.Module, name: str) -> list[int | None] | None:
     return None
 
 
-def _child_code(parent: str, module: nn.Module, name: str) -> str:
-    if isinstance(module, nn.Sequential) and name in module._modules:
-        return f"{parent}[{list(module._modules).index(name)}]"
-    if isinstance(module, (nn.ModuleList, nn.ParameterList)) and name.isdigit():
+def _child_code(parent: str, module: nn.Module, name: str, position: int) -> str:
+    """Code for child `name` (at `position` among the module's children; -1 for a parameter or buffer)."""
+    style = _code_style(type(module))
+    if style == "position" and position >= 0:
+        return f"{parent}[{position}]"  # Sequential indexes by position, whatever the child's name
+    if style == "index" and name.isdigit():
         return f"{parent}[{name}]"
-    if isinstance(module, (nn.ModuleDict, nn.ParameterDict)):
+    if style == "key":
         return f"{parent}[{name!r}]"
     return attr_code(parent, name)
 
 
-def _preorder(blocks: dict[str, BlockEntry]) -> list[str]:
-    out = []
-    stack = [""]
-    while stack:
-        path = stack.pop()
-        out.append(path)
-        stack.extend(reversed([c for c in blocks[path].children if c in blocks]))
-    return out
+_STYLES: dict[type, str] = {}
 
 
-def _tensor_order(blocks: dict[str, BlockEntry], tensors: dict[str, TensorEntry]) -> list[str]:
-    return [c for b in blocks.values() for c in b.children if c in tensors]
+def _code_style(kind: type) -> str:
+    if kind not in _STYLES:
+        _STYLES[kind] = (
+            "position" if issubclass(kind, nn.Sequential)
+            else "index" if issubclass(kind, (nn.ModuleList, nn.ParameterList))
+            else "key" if issubclass(kind, (nn.ModuleDict, nn.ParameterDict))
+            else "attr"
+        )
+    return _STYLES[kind]
 
 
 @contextlib.contextmanager
