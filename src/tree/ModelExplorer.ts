@@ -74,7 +74,8 @@ export class ModelExplorer {
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
       h("span", { class: cls("spinner"), "aria-hidden": "true" }), refresh, undo);
     this.menu = new ActionMenu(host);
-    this.element = h("div", { class: cls("explorer") }, toolbar, this.banner.element,
+    // data-lm-suppress-shortcuts: keys typed here are ours, not the notebook's (JupyterLab, Notebook 7).
+    this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true" }, toolbar, this.banner.element,
       h("div", { class: cls("body") }, this.view.element, this.panel.element),
       this.menu.element, this.dialog.element);
     this.element.addEventListener("keydown", (e) => {
@@ -141,6 +142,7 @@ export class ModelExplorer {
 
   dispose(): void {
     this.disposers.forEach((d) => d());
+    this.view.dispose();
     this.panel.dispose();
     this.menu.dispose();
     this.banner.dispose();

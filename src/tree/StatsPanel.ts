@@ -103,28 +103,29 @@ export class StatsPanel {
           a.label.replace("…", "").replace("Reinitialize", "Reinit"))));
   }
 
+  /** The node's facts as one wrapped line of chips: shape, dtype, device, counts, state, ties. */
   private meta(node: Node): HTMLElement {
-    const rows: [string, string | HTMLElement][] = [];
-    if (node.shape !== null) rows.push(["shape", formatShape(node.shape)]);
-    if (node.dtype) rows.push(["dtype", node.dtype]);
-    if (node.device) rows.push(["device", node.device]);
+    const chips: (string | HTMLElement)[] = [];
+    if (node.shape !== null) chips.push(formatShape(node.shape));
+    if (node.dtype) chips.push(node.dtype);
+    if (node.device) chips.push(node.device);
     if (node.kind !== "buffer") {
-      rows.push(["params", node.n_params.toLocaleString("en-US") + (node.n_params_with_aliases !== node.n_params
-        ? ` unique (${node.n_params_with_aliases.toLocaleString("en-US")} with every tied use)` : "")]);
+      chips.push(`${node.n_params.toLocaleString("en-US")} params` + (node.n_params_with_aliases !== node.n_params
+        ? ` (${node.n_params_with_aliases.toLocaleString("en-US")} with every tied use)` : ""));
     }
-    rows.push(["size", formatBytes(node.nbytes)]);
-    if (node.trainable !== null) rows.push(["trainable", node.trainable ? "yes" : "no (frozen)"]);
-    if (node.state !== "ready") rows.push(["state", node.state]);
-    if (node.n_children) rows.push(["children", node.n_children.toLocaleString("en-US")]);
-    if (node.alt_name) rows.push(["also named", node.alt_name]);
+    chips.push(formatBytes(node.nbytes));
+    if (node.trainable !== null) chips.push(node.trainable ? "trainable" : "frozen");
+    if (node.state !== "ready") chips.push(node.state);
+    if (node.n_children) chips.push(`${node.n_children.toLocaleString("en-US")} children`);
+    if (node.alt_name) chips.push(`also named ${node.alt_name}`);
     if (node.tied_to !== null) {
-      rows.push(["tied to", h("button", { class: cls("link"), "data-jump": node.tied_to }, node.tied_to || "model")]);
+      chips.push(h("span", {}, "tied to ", h("button", { class: cls("link"), "data-jump": node.tied_to }, node.tied_to || "model")));
     }
     if (node.aliases.length) {
-      const links = node.aliases.map((p) => h("button", { class: cls("link"), "data-jump": p }, p));
-      rows.push([node.tied_to === null ? "also used at" : "shared with", h("span", {}, ...links)]);
+      chips.push(h("span", {}, node.tied_to === null ? "also used at " : "shared with ",
+        ...node.aliases.map((p) => h("button", { class: cls("link"), "data-jump": p }, p))));
     }
-    return h("dl", { class: cls("meta") }, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+    return h("div", { class: cls("meta") }, ...chips.map((c) => h("span", { class: cls("chip") }, c)));
   }
 
   private section(title: string, path: string): { element: HTMLElement; load(generation: number): Promise<void> } {

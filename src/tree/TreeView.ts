@@ -33,6 +33,9 @@ export class TreeView {
   private expanded: (path: string) => boolean = () => false;
   private picking = false;
   private pendingIndex: number | null = null; // keyboard target that was still loading
+  private readonly windowKeydown = (e: KeyboardEvent) => {
+    if (e.target === this.scroller) this.onKey(e);
+  };
   private readonly idPrefix = `jp-ParamScope-${++views}-row`;
 
   constructor(private readonly events: TreeViewEvents) {
@@ -45,10 +48,18 @@ export class TreeView {
     this.element = h("div", { class: cls("tree") }, header, this.scroller);
     this.scroller.addEventListener("scroll", () => this.render());
     this.scroller.addEventListener("keydown", (e) => this.onKey(e));
+    // Notebook hosts handle the arrow keys in a capture listener on the document (moving between cells), so
+    // while the tree has focus its keys are taken one step earlier, on the window.
+    this.scroller.addEventListener("focus", () => window.addEventListener("keydown", this.windowKeydown, true));
+    this.scroller.addEventListener("blur", () => window.removeEventListener("keydown", this.windowKeydown, true));
     this.canvas.addEventListener("click", (e) => this.onClick(e));
     this.canvas.addEventListener("contextmenu", (e) => this.onContextMenu(e));
     this.canvas.addEventListener("mouseover", (e) => this.onHover(e, true));
     this.canvas.addEventListener("mouseout", (e) => this.onHover(e, false));
+  }
+
+  dispose(): void {
+    window.removeEventListener("keydown", this.windowKeydown, true);
   }
 
   /** Show `rows`; `expanded` tells which block rows are open. */
@@ -125,7 +136,7 @@ export class TreeView {
 
   private renderRow(row: Row, i: number): HTMLElement {
     const style = `top:${i * ROW_HEIGHT}px;height:${ROW_HEIGHT}px`;
-    const indent = h("span", { class: cls("indent"), style: `width:${row.depth * 16}px` });
+    const indent = h("span", { class: cls("indent"), style: `width:${row.depth * 14}px` });
     const node = row.node;
     if (node === null) {
       return h("div", { class: cls("row", "placeholder"), style, id: this.rowId(i), role: "treeitem", "aria-level": row.depth + 1 },
@@ -195,7 +206,8 @@ export class TreeView {
     } else if (target.closest(".jp-ParamScope-more")) {
       const box = target.getBoundingClientRect();
       this.events.menu(hit.node.path, box.left, box.bottom);
-    } else if (target.closest(".jp-ParamScope-twisty") && !this.picking) {
+    } else if (target.closest(".jp-ParamScope-twisty")) {
+      // Also while picking a tie target: the target may be deeper in the tree.
       this.events.toggle(hit.node.path);
     } else {
       this.events.select(hit.node.path);
@@ -272,7 +284,7 @@ export class TreeView {
         }
         break;
       case "Enter":
-        if (node && isBlock && !this.picking) this.events.toggle(node.path);
+        if (node && isBlock) this.events.toggle(node.path);
         else if (node && this.picking) this.events.select(node.path);
         else if (node) this.openMenu(index, node);
         break;
@@ -289,6 +301,7 @@ export class TreeView {
         return;
     }
     e.preventDefault();
+    e.stopPropagation(); // a notebook would also move between cells on the arrow keys
   }
 }
 
