@@ -1,0 +1,75 @@
+/** The JupyterLab / Notebook 7 plugin: a "Models" panel in the left area showing the live models of the active
+ * notebook's or console's kernel. Declarations and wiring only; the behaviour lives in sidebar.ts and panel.ts. */
+
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
+import { ILayoutRestorer } from "@jupyterlab/application";
+import { ICommandPalette } from "@jupyterlab/apputils";
+import { IConsoleTracker } from "@jupyterlab/console";
+import { INotebookTracker } from "@jupyterlab/notebook";
+import { ISettingRegistry } from "@jupyterlab/settingregistry";
+import { LabIcon } from "@jupyterlab/ui-components";
+import { type KernelHost, ModelsSidebar, type SidebarSettings } from "./sidebar";
+
+const PLUGIN_ID = "paramscope:plugin";
+const SHOW_COMMAND = "paramscope:show-models";
+const DEFAULTS: SidebarSettings = { autoRefresh: true, maxChildrenPerPage: 200 };
+
+// Three stacked blocks joined like a model tree; jp-icon3 follows the light and dark themes.
+const modelsIcon = new LabIcon({
+  name: "paramscope:models",
+  svgstr: `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <rect x="3" y="3" width="10" height="5" rx="1"/><rect x="9" y="10" width="12" height="5" rx="1"/>
+    <rect x="9" y="17" width="12" height="5" rx="1"/><rect x="5" y="8" width="2" height="12"/>
+    <rect x="5" y="11.5" width="4" height="2"/><rect x="5" y="18.5" width="4" height="2"/>
+  </g></svg>`,
+});
+
+interface Tracker {
+  readonly currentWidget: KernelHost | null;
+  readonly currentChanged: { connect(fn: () => void): boolean };
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: "A left-sidebar panel listing the live models of the active notebook's kernel.",
+  autoStart: true,
+  // Not ILabShell: Notebook 7 has no such shell, and `app.shell.add(…, "left")` works in both.
+  optional: [INotebookTracker, IConsoleTracker, ISettingRegistry, ICommandPalette, ILayoutRestorer],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, consoles: IConsoleTracker | null,
+    registry: ISettingRegistry | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
+    const sidebar = new ModelsSidebar(DEFAULTS);
+    sidebar.title.icon = modelsIcon;
+    app.shell.add(sidebar, "left", { rank: 600 });
+    restorer?.add(sidebar, ModelsSidebar.id);
+
+    // Follow whichever of the notebook and console trackers changed last; fall back to the other one.
+    const trackers = [notebooks, consoles].filter((t): t is NonNullable<typeof t> => t !== null) as unknown as Tracker[];
+    for (const tracker of trackers) {
+      tracker.currentChanged.connect(() => {
+        sidebar.follow(tracker.currentWidget ?? trackers.map((t) => t.currentWidget).find((w) => w !== null) ?? null);
+      });
+    }
+    sidebar.follow(trackers.map((t) => t.currentWidget).find((w) => w !== null) ?? null);
+
+    app.commands.addCommand(SHOW_COMMAND, {
+      label: "Show Models (paramscope)",
+      caption: "Open the sidebar of the kernel's live models",
+      execute: () => app.shell.activateById(sidebar.id),
+    });
+    palette?.addItem({ command: SHOW_COMMAND, category: "paramscope" });
+
+    if (registry) {
+      registry.load(PLUGIN_ID).then((settings) => {
+        const apply = () => sidebar.configure({
+          autoRefresh: settings.get("autoRefresh").composite as boolean,
+          maxChildrenPerPage: settings.get("maxChildrenPerPage").composite as number,
+        });
+        apply();
+        settings.changed.connect(apply);
+      }, (error: unknown) => console.warn("paramscope: could not load the settings", error));
+    }
+  },
+};
+
+export default plugin;
