@@ -8,10 +8,12 @@ STAMPS := .make
 EXTRAS := torch,tensorflow,mxnet,dev
 LAB_PORT ?= 8888
 WIDGET_JS := kernel_helpers/paramscope/static/widget.js
+LABEXT := kernel_helpers/paramscope/labextension
+LABEXT_VENV := $(VENV)/share/jupyter/labextensions/paramscope
 
 .PHONY: lab test setup test-py test-ts lint bench clean
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/node $(WIDGET_JS)
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/node $(WIDGET_JS) $(STAMPS)/labext
 
 # Debian's Chromium drives the browser tests (test tools cannot download their own browser here).
 $(STAMPS)/apt:
@@ -37,6 +39,16 @@ $(STAMPS)/node: package-lock.json
 # The inline widget's bundle (build output inside the Python package, not in git).
 $(WIDGET_JS): $(STAMPS)/node scripts/build-widget.mjs $(shell find src -path src/lab -prune -o -type f -print)
 	npm run build:widget
+
+# The prebuilt JupyterLab extension (build output, not in git; the wheel ships it, see pyproject.toml).
+$(LABEXT)/package.json: $(STAMPS)/node scripts/build-lab.mjs tsconfig.lab.json schema/plugin.json $(shell find src -type f)
+	npm run build:lab
+
+# Jupyter loads it from the venv's share/jupyter (where `pip install` puts it): refresh that copy after a build.
+$(STAMPS)/labext: $(STAMPS)/venv $(LABEXT)/package.json
+	rm -rf $(LABEXT_VENV) && mkdir -p $(LABEXT_VENV)
+	cp -R $(LABEXT)/. src/lab/install.json $(LABEXT_VENV)/
+	@touch $@
 
 lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --notebook-dir=examples

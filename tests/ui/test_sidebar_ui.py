@@ -1,0 +1,174 @@
+"""The Models sidebar in a real JupyterLab and Notebook 7: lists a PyTorch and a Keras model without the notebook
+importing paramscope, expands, reinitializes from the sidebar (checked in the kernel), follows `del`, a long
+cell, a kernel restart, the dark theme and the settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.ui.conftest import ARTIFACTS, copy_to_docs, notebook
+
+pytestmark = pytest.mark.ui
+
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+SIDEBAR = "#paramscope-models"
+
+# No `import paramscope`: the sidebar finds the models by itself.
+SETUP = """\
+import weakref
+import torch
+import keras
+from torch import nn
+
+torch.manual_seed(0)
+tnet = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+knet = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")], name="knet")
+kref = weakref.ref(knet)
+print("READY")"""
+CHECK = 'print("CHECK", bool((tnet[0].weight == 7).all()), bool((tnet[2].weight == 7).all()), sep="|")'
+DELETE = 'del knet\nimport gc\ngc.collect()\nprint("GONE", kref() is None)'
+SLEEP = 'import time\ntime.sleep(4)\nprint("SLEPT")'
+CELLS = [SETUP, CHECK, DELETE, SLEEP]
+
+
+class Lab:
+    """One notebook page (JupyterLab or Notebook 7) and the Models sidebar beside it."""
+
+    def __init__(self, page: Page, server, name: str) -> None:
+        self.page, self.server, self.name = page, server, name
+        (server.root / name).write_text(json.dumps(notebook(CELLS)))
+        self.panel = page.locator(PANEL)
+        self.sidebar = page.locator(SIDEBAR)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server.page_url(path))
+        expect(self.panel.locator(".jp-CodeCell")).to_have_count(len(CELLS), timeout=60_000)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            url = f"{self.server.url}/api/sessions?token={self.server.token}"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                sessions = json.load(answer)
+            if any(s["path"] == self.name and s["kernel"]["execution_state"] == "idle" for s in sessions):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the kernel of {self.name} did not become idle")
+
+    def show_sidebar(self) -> None:
+        self.page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
+        expect(self.sidebar).to_be_visible()
+
+    def cell(self, index: int) -> Locator:
+        return self.panel.locator(".jp-CodeCell").nth(index)
+
+    def run(self, index: int, wait: bool = True) -> None:
+        prompt = self.cell(index).locator(".jp-InputPrompt")
+        before = prompt.inner_text()
+        self.cell(index).locator(".cm-content").click()
+        self.page.keyboard.press("Shift+Enter")
+        if wait:
+            expect(prompt).not_to_have_text(before, timeout=60_000)
+            expect(prompt).not_to_have_text(re.compile(r"\*"), timeout=60_000)
+
+    def output(self, index: int) -> str:
+        return self.cell(index).locator(".jp-OutputArea-output").inner_text()
+
+    def prompt(self, index: int) -> str:
+        return self.cell(index).locator(".jp-InputPrompt").inner_text().strip()
+
+    def model(self, name: str) -> Locator:
+        return self.sidebar.locator(f'.jp-ParamScope-model[data-model="{name}"]')
+
+    def row(self, model: str, path: str) -> Locator:
+        return self.model(model).locator(f'.jp-ParamScope-row[data-path="{path}"]')
+
+    @property
+    def status(self) -> Locator:
+        return self.sidebar.locator(".jp-ParamScope-sidebar-status")
+
+    def expand(self, model: str) -> None:
+        header = self.model(model).locator(".jp-ParamScope-model-header")
+        if header.get_attribute("aria-expanded") != "true":
+            header.click()
+        expect(self.row(model, "")).to_be_visible()
+
+
+def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter, page):
+    lab = Lab(page, jupyter, "sidebar.ipynb")
+    lab.open("/lab/tree/sidebar.ipynb?reset")
+    lab.show_sidebar()
+    expect(lab.status).to_contain_text("No models in this kernel yet")
+    expect(lab.sidebar.locator(".jp-ParamScope-sidebar-kernel")).to_contain_text("sidebar.ipynb")
+
+    # One cell builds both models; the list follows without a refresh click.
+    lab.run(0)
+    assert "READY" in lab.output(0)
+    done = time.monotonic()
+    expect(lab.model("knet")).to_be_visible()
+    refresh_s = time.monotonic() - done
+    expect(lab.model("tnet").locator(".jp-ParamScope-framework")).to_have_text("pytorch")
+    expect(lab.model("knet").locator(".jp-ParamScope-framework")).to_have_text("keras")
+    expect(lab.model("tnet").locator(".jp-ParamScope-model-stats")).to_contain_text("58 params")
+    expect(lab.model("knet").locator(".jp-ParamScope-model-stats")).to_contain_text("15 params")
+    expect(lab.status).to_have_text("2 models")
+
+    # Expand the PyTorch model: the shared explorer, with PyTorch's own paths; reinit block 0 with constant 7.
+    lab.expand("tnet")
+    expect(lab.row("tnet", "2")).to_be_visible()
+    explorer = lab.model("tnet").locator(".jp-ParamScope-explorer")
+    lab.row("tnet", "0").click(button="right")
+    explorer.locator('.jp-ParamScope-menu button[data-action="reinit"]').click()
+    form = explorer.locator(".jp-ParamScope-dialog")
+    form.locator("select[name=init]").select_option("constant")
+    form.locator("input[name=arg-value]").fill("7")
+    form.get_by_role("button", name="Reinitialize").click()
+    expect(explorer.locator(".jp-ParamScope-banner")).to_contain_text("reinit 0 with constant(value=7.0)")
+    expect(explorer.locator(".jp-ParamScope-revision")).to_have_text("rev 1")
+    lab.row("tnet", "0").locator(".jp-ParamScope-twisty").click()
+    lab.row("tnet", "0.weight").click()
+    expect(explorer.locator('[data-tensor="0.weight"] [data-stat="mean"] .jp-ParamScope-stat-value')).to_have_text("7")
+
+    # The kernel has the new values; the sidebar's requests never took an execution count.
+    lab.run(1)
+    assert lab.output(1).strip() == "CHECK|True|False"
+    assert lab.prompt(1) == "[2]:"
+
+    # The Keras model expands too (Keras paths).
+    lab.expand("knet")
+    expect(lab.row("knet", "knet/dense")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    # `del` removes it from the list, and nothing in paramscope keeps it alive.
+    lab.run(2)
+    assert lab.output(2).strip() == "GONE True"
+    expect(lab.model("knet")).to_have_count(0)
+    expect(lab.status).to_have_text("1 model")
+
+    # A long cell: the sidebar says busy, its own requests wait, and it stays usable (collapse needs no kernel).
+    lab.run(3, wait=False)
+    expect(lab.status).to_contain_text("busy", timeout=10_000)
+    lab.sidebar.locator(".jp-ParamScope-sidebar-refresh").click()
+    header = lab.model("tnet").locator(".jp-ParamScope-model-header")
+    header.click()
+    expect(header).to_have_attribute("aria-expanded", "false")
+    header.click()
+    expect(header).to_have_attribute("aria-expanded", "true")
+    expect(lab.status).to_have_text("1 model", timeout=30_000)
+    assert "SLEPT" in lab.output(3)
+
+    # Restart: the panel empties, then shows the models again once the cell runs; tnet is still expanded.
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Restart Kernel…$")).click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    expect(lab.model("tnet")).to_have_count(0)
+    expect(lab.status).to_contain_text("No models in this kernel yet", timeout=60_000)
+    lab.run(0)
+    expect(lab.model("knet")).to_be_visible()
+    expect(lab.row("tnet", "2")).to_be_visible()
+    expect(lab.sidebar.locator(".jp-ParamScope-banner.jp-mod-error")).to_have_count(0)
+    print(f"sidebar refresh after a cell: {refresh_s:.2f} s")
