@@ -102,6 +102,9 @@ class MXNetChapter:
     shared_uses = ("1.weight", "2.weight")
     tie_pair = ("0.0.1.weight", "0.1.1.weight")  # two untied params of one shape (16, 32) in rgnet
     lazy_state = "deferred"
+    # Parameters of lazy_net that have values before the first forward: Gluon initializes a parameter of known
+    # shape at once, and a Dense bias's shape (units,) is known (its weight waits for the input size).
+    ready_before_forward = ("0.bias", "1.bias")
     # A value of the wrong shape for mlp_first_weight (8x4 here).
     wrong_shape_value = ((1.0, 2.0, 3.0),)
     my_init = MyInit()
