@@ -119,7 +119,8 @@ def main() -> None:
                 base_t, base_n = t, size
             lines.append(f"| {name} | {tool} | {t * 1000:.2f} ms | {t / base_t:.1f}x | {size:,} B | "
                          f"{size / base_n:.1f}x |")
-    lines += ["", "## Tied parameters counted once?", "", "| model | truth | paramscope | torchinfo |", "|---|---:|---:|---:|"]
+    lines += ["", "## Tied parameters counted once?", "",
+              "| model | truth | paramscope | torchinfo |", "|---|---:|---:|---:|"]
     for name in ("chapter MLP with a shared layer", "GPT-2 small on CPU (124M)"):
         c = tied_counts(models[name])
         lines.append(f"| {name} | {c['truth (unique params)']:,} | {c['paramscope n_params']:,} | "

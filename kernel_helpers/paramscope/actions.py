@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import math
 import time
@@ -58,10 +59,8 @@ def _state(model: Any) -> _State:
     key = id(model)
     if key not in _STATES:
         _STATES[key] = _State()
-        try:
+        with contextlib.suppress(TypeError):  # not weak-referenceable: the state lives as long as the kernel
             weakref.finalize(model, _STATES.pop, key, None)
-        except TypeError:
-            pass  # not weak-referenceable: the state lives as long as the kernel
     return _STATES[key]
 
 

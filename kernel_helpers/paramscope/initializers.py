@@ -90,7 +90,9 @@ def _parse_call(text: str) -> tuple[str, tuple[list[Any], dict[str, Any]]]:
         pos = [ast.literal_eval(a) for a in call.args]
         kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
     except (SyntaxError, ValueError) as e:
-        raise ActionError(f"cannot read initializer {text!r}: write it as name(number, ...), e.g. normal(0, 0.01)") from e
+        raise ActionError(
+            f"cannot read initializer {text!r}: write it as name(number, ...), e.g. normal(0, 0.01)"
+        ) from e
     return call.func.id, (pos, kw)
 
 

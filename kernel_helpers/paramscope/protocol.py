@@ -15,11 +15,11 @@ from typing import Any, Literal, TypedDict
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
 from . import actions, initializers, session, tree
+from ._errors import ActionError
+from .adapters import adapter_for
 from .stats import tensor_stats, tensor_values
 from .watch import current as current_watch
 from .watch import watch as start_watch
-from ._errors import ActionError
-from .adapters import adapter_for
 
 MIME = "application/vnd.paramscope+json"
 VERSION = 1
@@ -123,16 +123,16 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
         case "history":
             return actions.history(model)
         case "watch_start":
-            handle = start_watch(model, _field(req, "every", int, 10), max_records=_field(req, "max_records", int, 1000),
-                                 root=root)
+            every = _field(req, "every", int, 10)
+            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root)
             return handle.poll(handle.step + 1)
         case "watch_stop" | "watch_poll":
-            handle = current_watch(model)
-            if handle is None:
+            running = current_watch(model)
+            if running is None:
                 raise ActionError(f"{name!r} is not being watched: start a watch first")
             if op == "watch_stop":
-                handle.stop()
-            return handle.poll(_field(req, "since", int, 0))
+                running.stop()
+            return running.poll(_field(req, "since", int, 0))
     raise BadRequest(f"unknown op {op!r}")
 
 

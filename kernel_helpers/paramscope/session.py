@@ -12,7 +12,7 @@ from .adapters import adapter_for
 def user_namespace() -> Mapping[str, Any]:
     """IPython's user namespace in a kernel; the `__main__` globals in plain Python."""
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
         namespace: Mapping[str, Any] = shell.user_ns
         return namespace

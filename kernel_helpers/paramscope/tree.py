@@ -288,12 +288,13 @@ def _node(
     return node
 
 
-def _block_state(own: State, tensor_states: set[str]) -> State:
+def _block_state(own: State, tensor_states: set[State]) -> State:
     if own != "ready":
         return own
-    for state in ("unbuilt", "deferred", "lazy", "meta"):
+    order: tuple[State, ...] = ("unbuilt", "deferred", "lazy", "meta")
+    for state in order:
         if state in tensor_states:
-            return state  # type: ignore[return-value]
+            return state
     return "ready"
 
 

@@ -51,7 +51,7 @@ class TorchChapter:
     tie_pair = ("0.block 0.0.weight", "0.block 1.0.weight")  # two untied params of one shape in rgnet
     lazy_state = "lazy"
     # A value of the wrong shape for mlp_first_weight (8x4 here).
-    wrong_shape_value = [[1.0, 2.0, 3.0]]
+    wrong_shape_value = ((1.0, 2.0, 3.0),)
 
     def X(self) -> torch.Tensor:
         return torch.rand(2, 4)

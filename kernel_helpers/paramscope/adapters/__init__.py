@@ -94,7 +94,8 @@ class Adapter(Protocol):
     def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
         """Counts of the finite values of `chunk` in `bins` equal bins over [lo, hi]."""
 
-    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int, cstep: int) -> list[list[float]]:
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
+                  cstep: int) -> list[list[float]]:
         """Values of the tensor viewed as (shape[0], prod(shape[1:])), strided by (rstep, cstep)."""
 
     def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
 # Checking the mixin avoids Parameter's metaclass __instancecheck__, which is slow on 10,000s of tensors.
-from torch.nn.parameter import UninitializedTensorMixin
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
@@ -182,7 +183,8 @@ class TorchAdapter:
             x = x.float()  # histc on CUDA has no float64 kernel
         return [int(c) for c in torch.histc(x, bins=bins, min=lo, max=hi).tolist()]
 
-    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int, cstep: int) -> list[list[float]]:
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
+                  cstep: int) -> list[list[float]]:
         tensor = _readable(entry, grad).detach()
         if tensor.dim() == 0:
             view = tensor.reshape(1, 1)
@@ -293,7 +295,7 @@ class TorchAdapter:
             try:
                 old = tensor[where] if where is not None else tensor
             except (IndexError, TypeError) as e:
-                raise ActionError(f"index {format_index(where)} does not fit {entry.path} of shape "
+                raise ActionError(f"index {format_index(where or ())} does not fit {entry.path} of shape "
                                   f"{tuple(tensor.shape)}: {e}") from e
             if callable(value):
                 new = value(old.detach().clone())
@@ -318,9 +320,9 @@ class TorchAdapter:
             if shape != old.shape:
                 raise ActionError(f"value of shape {tuple(new_t.shape)} does not fit {label} of shape "
                                   f"{tuple(old.shape)}")
-            if not tensor.dtype.is_floating_point and new_t.is_floating_point():
-                if not torch.isfinite(new_t).all():
-                    raise ActionError(f"{label} is {str(tensor.dtype).replace('torch.', '')}; NaN and Inf do not fit")
+            integral = not tensor.dtype.is_floating_point and not tensor.is_complex()
+            if integral and new_t.is_floating_point() and not torch.isfinite(new_t).all():
+                raise ActionError(f"{label} is {_dtype(tensor)}; NaN and Inf do not fit")
             if where is None:
                 tensor.copy_(new_t.to(tensor.dtype).expand_as(tensor))
             else:
@@ -374,7 +376,7 @@ class TorchAdapter:
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-_CATALOGUE = {
+_CATALOGUE: dict[str, Callable[..., Any]] = {
     "zeros": lambda t: nn.init.zeros_(t),
     "ones": lambda t: nn.init.ones_(t),
     "constant": lambda t, value: nn.init.constant_(t, value),
@@ -391,7 +393,8 @@ _CATALOGUE = {
 def _catalogue_refusal(entry: TensorEntry, name: str) -> str | None:
     tensor: torch.Tensor = entry.obj
     if name in NEEDS_MATRIX and tensor.dim() < 2:
-        return f"{name} needs a tensor with at least 2 dimensions (fan-in and fan-out); it has shape {tuple(tensor.shape)}"
+        return (f"{name} needs a tensor with at least 2 dimensions (fan-in and fan-out); "
+                f"it has shape {tuple(tensor.shape)}")
     if name not in ("zeros", "ones", "constant") and not tensor.dtype.is_floating_point:
         return f"{name} draws real numbers and {entry.path} is {_dtype(tensor)}; use zeros, ones, constant or set_value"
     return None
