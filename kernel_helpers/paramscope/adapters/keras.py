@@ -61,7 +61,7 @@ from tensorflow.python.ops import stateful_random_ops
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
 from ..stats import CHUNK_ELEMS
-from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
+from ..tree import BlockEntry, ModelIndex, State, TensorEntry, TensorMeta
 from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, keras_grads
 
 keras_grads.install()
@@ -318,7 +318,7 @@ class KerasAdapter:
         try:
             old = var[where] if where is not None else var.read_value()
         except (IndexError, TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
-            raise ActionError(f"index {format_index(where)} does not fit {entry.path} of shape "
+            raise ActionError(f"index {format_index(where or ())} does not fit {entry.path} of shape "
                               f"{tuple(var.shape)}: {_first_line(e)}") from e
         if callable(value):
             new = value(tf.identity(old))
@@ -466,7 +466,7 @@ def _slot_name(layer: Any, var: Any) -> str:
         try:
             if public and getattr(layer, public, None) is var:
                 return public
-        except Exception:  # a property that raises is just not the public name
+        except Exception:  # noqa: BLE001 - a property that raises is just not the public name
             continue
     return str(var.name)
 
@@ -496,7 +496,7 @@ def _pending_specs(layer: Any) -> list[tuple[str, list[int | None], bool]]:
     return []
 
 
-def _layer_state(layer: Any) -> str:
+def _layer_state(layer: Any) -> State:
     return "ready" if layer.built else "unbuilt"
 
 
@@ -524,8 +524,8 @@ def _meta(var: Any) -> TensorMeta:
     if isinstance(var, _Pending):
         return TensorMeta(shape=list(var.shape), dtype=_dtype_name(var.layer.variable_dtype), device=None,
                           trainable=var.trainable, state="unbuilt", numel=0, nbytes=0, has_grad=False)
-    shape = [int(d) for d in var.shape]
-    numel = math.prod(shape)
+    shape: list[int | None] = [int(d) for d in var.shape]
+    numel = math.prod(d or 0 for d in shape)
     dtype = tf.as_dtype(var.dtype)
     return TensorMeta(
         shape=shape, dtype=dtype.name, device=_short_device(_tf_variable(var).device),
@@ -558,8 +558,8 @@ def _device_of(tensor: Any) -> str:
 
 def _find_slot(layer: Any, var: Any) -> _Slot:
     """The attributes and list positions of `layer` (its tracker lists among them) that hold `var`."""
-    attrs = []
-    lists = []
+    attrs: list[str] = []
+    lists: list[tuple[list[Any], int]] = []
     for name, value in vars(layer).items():
         if value is var:
             attrs.append(name)

@@ -52,8 +52,8 @@ def install() -> None:
             _record(self, list(grads), trainable_variables)
         return original(self, grads, trainable_variables)
 
-    apply.__paramscope_original__ = original  # type: ignore[attr-defined]
-    BaseOptimizer.apply = apply  # type: ignore[method-assign]
+    setattr(apply, "__paramscope_original__", original)  # noqa: B010 - marks the wrapper, for mypy too
+    BaseOptimizer.apply = apply
 
 
 def latest(variable: Any) -> Any:
