@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -130,9 +131,28 @@ def main() -> None:
     lines += ["", "## Statistics of the largest tensor", "",
               f"`ps.stats(gpt, 'lm_head.weight')` ({s['numel']:,} values, 64-bin histogram): {t * 1000:.0f} ms; "
               f"numpy on a copy: {timed(lambda: _numpy_stats(big.lm_head.weight), repeat=3)[0] * 1000:.0f} ms."]
+    lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
+    base = None
+    for module in ("paramscope", "torchinfo", "treescope", "torch"):
+        took = _import_time(module)
+        base = base or took
+        lines.append(f"| `import {module}` | {took * 1000:.0f} ms | {took / base:.1f}x |")
     out = Path(__file__).with_name("results_torch.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _import_time(module: str) -> float:
+    """Median wall time of a fresh interpreter importing `module`, minus one importing nothing."""
+    def run(code: str) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return max(0.0, run(f"import {module}") - run("pass"))
 
 
 def _numpy_stats(w: torch.Tensor) -> Any:
