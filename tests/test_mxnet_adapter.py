@@ -632,6 +632,17 @@ def test_protocol_answers_for_an_mxnet_model_by_parameter_name():
                                                 models=models, namespace=models)))
 
 
+def test_very_deep_nesting_is_found_and_indexed_without_recursion():
+    net = inner = nn.Sequential()
+    for _ in range(3000):  # deeper than Python's recursion limit (Gluon's own collect_params gives up here)
+        deeper = nn.Sequential()
+        inner.add(deeper)
+        inner = deeper
+    inner.add(nn.Dense(2, in_units=2))
+    assert list(ps.models({"net": net})) == ["net"]
+    assert ps.inspect(net, depth=1).n_params == 6
+
+
 def test_models_finds_mxnet_next_to_pytorch():
     torch = pytest.importorskip("torch")
     namespace = {"gluon_net": mlp(), "torch_net": torch.nn.Linear(2, 2), "array": nd.ones(3),

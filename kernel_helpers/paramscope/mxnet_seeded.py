@@ -75,7 +75,7 @@ def _child(seed: int, draw: Callable[[], Any], write_fd: int) -> None:
                 numpy.random.seed(seed)
                 random.seed(seed)
                 answer: tuple[str, Any] = ("ok", draw())
-            except BaseException as error:  # every failure, KeyboardInterrupt too, goes back to the parent
+            except BaseException as error:  # noqa: BLE001 - every failure (KeyboardInterrupt too) goes back
                 answer = ("error", _portable(error))
         with os.fdopen(write_fd, "wb") as pipe:
             pickle.dump((*answer, captured.getvalue()), pipe)
@@ -89,7 +89,7 @@ def _portable(error: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(error))
         return error
-    except Exception:  # some exceptions pickle but cannot be rebuilt
+    except Exception:  # noqa: BLE001 - some exceptions pickle but cannot be rebuilt
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 

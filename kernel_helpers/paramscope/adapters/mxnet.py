@@ -127,7 +127,8 @@ class MXNetAdapter:
     def is_model(self, obj: Any) -> bool:
         if not isinstance(obj, gluon.Block):
             return False
-        return bool(obj._collect_params_with_prefix())
+        # Iterative: _collect_params_with_prefix() recurses and fails on very deep nesting.
+        return any(block._reg_params for block in _subtree(obj))
 
     def index(self, model: gluon.Block, root: str = "net") -> ModelIndex:
         blocks: dict[str, BlockEntry] = {}
@@ -575,10 +576,7 @@ def _meta(param: gluon.Parameter) -> TensorMeta:
         itemsize = np.dtype(dtype).itemsize
     except TypeError:
         dtype, itemsize = str(param.dtype), 0
-    if state == "ready":
-        contexts = param.list_ctx()
-    else:
-        contexts = param._deferred_init[1] if param._deferred_init else []
+    contexts = [] if state == "unbuilt" else param.list_ctx()  # a deferred one knows its contexts already
     trainable = bool(param._differentiable) and param.grad_req != "null"
     has_grad = (state == "ready" and trainable and param._grad is not None
                 and bool(param.list_data()[0]._fresh_grad))
