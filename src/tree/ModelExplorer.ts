@@ -14,6 +14,8 @@ export interface ExplorerOptions {
   transport: Transport;
   /** The model's variable name in the kernel (what requests carry as `model`). */
   model: string;
+  /** How "copy as code" hands over a node's code (default: the clipboard); resolves to what to report. */
+  copyCode?: (code: string) => Promise<string>;
   /** Children per request when a block is expanded (default: TreeState's PAGE). */
   pageSize?: number;
 }
@@ -28,6 +30,7 @@ export class ModelExplorer {
   readonly dialog = new Dialog();
   private readonly client: Client;
   private readonly model: string;
+  private readonly copyCode: (code: string) => Promise<string>;
   private readonly title: HTMLDivElement;
   private readonly revisionLabel: HTMLSpanElement;
   private selected: string | null = null;
@@ -41,6 +44,7 @@ export class ModelExplorer {
 
   constructor(host: HTMLElement, options: ExplorerOptions) {
     this.model = options.model;
+    this.copyCode = options.copyCode ?? copyText;
     this.client = new Client(options.transport);
     this.tree = new TreeState(async (path, offset, limit) => {
       const result = await this.request(() =>
@@ -245,8 +249,7 @@ export class ModelExplorer {
           break;
         }
         case "copy":
-          await copyText(node.code);
-          this.banner.show("success", `copied ${node.code}`);
+          this.banner.show("success", await this.copyCode(node.code));
           break;
       }
     } catch (error) {
@@ -300,11 +303,11 @@ export class ModelExplorer {
   }
 }
 
-async function copyText(text: string): Promise<void> {
+async function copyText(text: string): Promise<string> {
   if (navigator.clipboard?.writeText) {
     try {
       await navigator.clipboard.writeText(text);
-      return;
+      return `copied ${text}`;
     } catch {
       // Not allowed here (no focus, insecure context): fall back to a selection copy.
     }
@@ -316,4 +319,5 @@ async function copyText(text: string): Promise<void> {
   const ok = document.execCommand("copy");
   area.remove();
   if (!ok) throw new Error("the browser refused clipboard access; copy it from the details panel instead");
+  return `copied ${text}`;
 }

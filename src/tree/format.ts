@@ -57,7 +57,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === false) continue;
-    el.setAttribute(key, value === true ? "" : String(value));
+    // Through the CSSOM: a strict Content Security Policy (VS Code webviews) blocks style attributes.
+    if (key === "style") el.style.cssText = String(value);
+    else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
