@@ -10,8 +10,9 @@ LAB_PORT ?= 8888
 WIDGET_JS := kernel_helpers/paramscope/static/widget.js
 LABEXT := kernel_helpers/paramscope/labextension
 LABEXT_VENV := $(VENV)/share/jupyter/labextensions/paramscope
+VSIX := extension/paramscope.vsix
 
-.PHONY: lab test setup test-py test-ts lint bench clean
+.PHONY: lab test setup test-py test-ts vsix test-vscode lint bench clean
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/node $(WIDGET_JS) $(STAMPS)/labext
 
@@ -50,18 +51,44 @@ $(STAMPS)/labext: $(STAMPS)/venv $(LABEXT)/package.json
 	cp -R $(LABEXT)/. src/lab/install.json $(LABEXT_VENV)/
 	@touch $@
 
+# The VS Code extension, packaged with @vscode/vsce (it bundles the shared tree component for its webview).
+$(VSIX): $(STAMPS)/node extension/package.json extension/scripts/build.mjs $(shell find extension/src extension/webview extension/resources src -path src/lab -prune -o -type f -print)
+	npm run vsix -w extension
+
+vsix: $(VSIX)
+
+# What code-server's native modules build against, and the ripgrep it bundles (Debian's, not a download).
+$(STAMPS)/apt-vscode:
+	@mkdir -p $(STAMPS)
+	@if ! dpkg -s libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config ripgrep >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config ripgrep; \
+	fi
+	@touch $@
+
+# VS Code in the browser (npm code-server) for the extension's UI test: about 3 minutes once, then kept in .make/.
+$(STAMPS)/code-server.done: extension/scripts/install-code-server.sh $(STAMPS)/apt-vscode
+	bash extension/scripts/install-code-server.sh $(STAMPS)/code-server
+	@touch $@
+
 lab: setup
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --notebook-dir=examples
 
 test: setup
 	$(MAKE) test-ts
 	$(MAKE) test-py
+	$(MAKE) test-vscode
 
 test-ts:
 	npm run test:ts
 
 test-py:
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q
+
+# Unit tests of the extension against typed fakes of the vscode and Jupyter APIs, then the .vsix in code-server.
+test-vscode: $(VSIX) $(STAMPS)/code-server.done
+	npm test -w extension
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q extension/test/ui
 
 # Benchmarks against peers (torchinfo, treescope, repr); writes bench/results_*.md.
 bench: setup

@@ -1,0 +1,231 @@
+/** The "Models" webview view: follows the active notebook, carries the webview's protocol requests to that
+ * notebook's kernel, refreshes after cells run, and inserts a node's code at the editor's cursor. */
+
+import * as vscode from "vscode";
+import type { Request, Response } from "../../src/protocol";
+import { connect, KernelUnavailable } from "./kernel";
+import { describe, type ToHost, type ToWebview, type ViewState } from "./messages";
+
+// Cells often run in quick succession (Run All): refresh once they settle.
+const REFRESH_DELAY_MS = 300;
+
+export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewType = "paramscope.models";
+
+  private view: vscode.WebviewView | undefined;
+  private notebook: vscode.NotebookDocument | undefined;
+  private state: ViewState = { kind: "no-notebook" };
+  private selected: string | null = null;
+  private generation = 0;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly extensionUri: vscode.Uri) {
+    this.notebook = vscode.window.activeNotebookEditor?.notebook;
+    this.disposables.push(
+      vscode.window.onDidChangeActiveNotebookEditor((editor) => {
+        // Focus moving to a text editor or a panel keeps the notebook shown; another notebook replaces it.
+        if (editor && editor.notebook !== this.notebook) this.follow(editor.notebook);
+      }),
+      vscode.workspace.onDidCloseNotebookDocument((notebook) => {
+        if (notebook === this.notebook) this.follow(vscode.window.activeNotebookEditor?.notebook);
+      }),
+      vscode.workspace.onDidChangeNotebookDocument((event) => {
+        if (event.notebook === this.notebook && event.cellChanges.some((change) => finished(change.executionSummary))) {
+          this.scheduleRefresh();
+        }
+      }),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const media = vscode.Uri.joinPath(this.extensionUri, "media");
+    view.webview.options = { enableScripts: true, localResourceRoots: [media] };
+    view.webview.html = this.html(view.webview, media);
+    const subscriptions = [
+      view.webview.onDidReceiveMessage((message: ToHost) => void this.receive(message)),
+      view.onDidChangeVisibility(() => {
+        if (view.visible) void this.refresh();
+      }),
+    ];
+    view.onDidDispose(() => {
+      subscriptions.forEach((s) => s.dispose());
+      if (this.view === view) this.view = undefined;
+    });
+  }
+
+  /** Read the kernel's models again, and the shown model. */
+  async refresh(): Promise<void> {
+    await this.update();
+    this.post({ type: "refresh" });
+  }
+
+  /** Pick a model of the active notebook's kernel and show it in the view. */
+  async revealModel(): Promise<void> {
+    await this.update();
+    const state = this.state;
+    if (state.kind !== "ready" || !state.models.length) {
+      void vscode.window.showInformationMessage(`paramscope: ${describe(state)}`);
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(
+      state.models.map((m) => ({ label: m.name, description: `${m.type} · ${m.framework} · ${m.n_params.toLocaleString("en-US")} params` })),
+      { placeHolder: `a model of ${state.notebook}` });
+    if (!pick) return;
+    this.selected = pick.label;
+    await vscode.commands.executeCommand(`${ModelsViewProvider.viewType}.focus`);
+    this.post({ type: "reveal", model: pick.label });
+  }
+
+  dispose(): void {
+    clearTimeout(this.refreshTimer);
+    this.disposables.forEach((d) => d.dispose());
+  }
+
+  private async receive(message: ToHost): Promise<void> {
+    switch (message.type) {
+      case "ready":
+        this.postState();
+        await this.update();
+        break;
+      case "request":
+        this.post({ type: "response", response: await this.ask(message.request) });
+        break;
+      case "insert": {
+        const { ok, message: text } = await insertAtCursor(message.code);
+        this.post({ type: "inserted", id: message.id, ok, message: text });
+        break;
+      }
+      case "select":
+        this.selected = message.model;
+        break;
+      case "refresh":
+        await this.refresh();
+        break;
+    }
+  }
+
+  private follow(notebook: vscode.NotebookDocument | undefined): void {
+    this.notebook = notebook;
+    this.selected = null;
+    void this.update();
+  }
+
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), REFRESH_DELAY_MS);
+  }
+
+  /** One protocol request for the webview; a kernel that cannot answer turns into an error response. */
+  private async ask(request: Request): Promise<Response> {
+    const notebook = this.notebook;
+    try {
+      if (!notebook) throw new KernelUnavailable("no-kernel", "No notebook is open.");
+      return await (await connect(notebook.uri)).request(request);
+    } catch (error) {
+      if (notebook === this.notebook && error instanceof KernelUnavailable && error.reason !== "failed") void this.update();
+      return { id: request.id, ok: false, error: { type: "KernelUnavailable", message: errorText(error) }, revision: null };
+    }
+  }
+
+  /** Work out what the view shows for the followed notebook and send it (the latest call wins). */
+  private async update(): Promise<void> {
+    const generation = ++this.generation;
+    const notebook = this.notebook;
+    const set = (state: ViewState) => {
+      if (generation !== this.generation) return;
+      this.state = state;
+      if (state.kind === "ready" && !state.models.some((m) => m.name === this.selected)) {
+        this.selected = state.models[0]?.name ?? null;
+      }
+      this.postState();
+    };
+    if (!notebook) return set({ kind: "no-notebook" });
+    const name = notebookName(notebook);
+    try {
+      const session = await connect(notebook.uri);
+      if (session.busy) {
+        set(this.state.kind === "ready" && this.state.notebook === name ? { ...this.state, busy: true } : { kind: "loading", notebook: name });
+      }
+      const response = await session.request({ id: 0, op: "models" });
+      if (!response.ok) return set({ kind: "error", notebook: name, message: response.error.message });
+      const { models } = response.result as { models: Extract<ViewState, { kind: "ready" }>["models"] };
+      set({ kind: "ready", notebook: name, models, busy: false });
+    } catch (error) {
+      if (!(error instanceof KernelUnavailable)) return set({ kind: "error", notebook: name, message: errorText(error) });
+      switch (error.reason) {
+        case "no-jupyter":
+          return set({ kind: "no-jupyter", message: error.message });
+        case "no-kernel":
+          return set({ kind: "no-kernel", notebook: name });
+        case "not-python":
+          return set({ kind: "not-python", notebook: name, language: error.language });
+        case "not-installed":
+          return set({ kind: "not-installed", notebook: name, message: error.message });
+        case "failed":
+          return set({ kind: "error", notebook: name, message: error.message });
+      }
+    }
+  }
+
+  private postState(): void {
+    this.post({ type: "state", state: this.state, selected: this.selected });
+  }
+
+  private post(message: ToWebview): void {
+    void this.view?.webview.postMessage(message);
+  }
+
+  private html(webview: vscode.Webview, media: vscode.Uri): string {
+    const nonce = makeNonce();
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(media, "webview.js"));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, "webview.css"));
+    // No connect-src: the view talks only to the extension host, never to the network.
+    const csp = [`default-src 'none'`, `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource}`,
+      `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`].join("; ");
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style}">
+<title>Models</title>
+</head>
+<body>
+<div id="paramscope-root"></div>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+  }
+}
+
+/** A cell execution that has ended (the summary also changes when one starts). */
+function finished(summary: vscode.NotebookCellExecutionSummary | undefined): boolean {
+  return summary?.success !== undefined || summary?.timing?.endTime !== undefined;
+}
+
+/** Puts `code` at every cursor of the active editor (a notebook cell or a file); the clipboard when there is none. */
+export async function insertAtCursor(code: string): Promise<{ ok: boolean; message: string }> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor) {
+    const done = await editor.edit((edit) => editor.selections.forEach((selection) => edit.replace(selection, code)));
+    if (done) return { ok: true, message: `inserted ${code} at the cursor` };
+  }
+  await vscode.env.clipboard.writeText(code);
+  return { ok: true, message: `no editor has a cursor: copied ${code} to the clipboard` };
+}
+
+function notebookName(notebook: vscode.NotebookDocument): string {
+  return notebook.uri.path.split("/").pop() || notebook.uri.toString();
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function makeNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,53 @@
+/** Messages between the Models view's webview and the extension host, each `{type: ...}`, handled by one switch
+ * on either side. Protocol requests travel inside them unchanged (see src/protocol.ts at the repository root). */
+
+import type { ModelSummary, Request, Response } from "../../src/protocol";
+
+/** What the view shows besides a model: the reason there is nothing to explore, or the kernel's models. */
+export type ViewState =
+  | { kind: "loading"; notebook: string | null }
+  | { kind: "no-notebook" }
+  | { kind: "no-jupyter"; message: string }
+  | { kind: "no-kernel"; notebook: string }
+  | { kind: "not-python"; notebook: string; language: string }
+  | { kind: "not-installed"; notebook: string; message: string }
+  | { kind: "error"; notebook: string; message: string }
+  | { kind: "ready"; notebook: string; models: ModelSummary[]; busy: boolean };
+
+/** From the webview to the extension host. */
+export type ToHost =
+  | { type: "ready" } // the script has loaded: send the state
+  | { type: "request"; request: Request } // a protocol request for the kernel
+  | { type: "insert"; id: number; code: string } // "copy as code": put `code` at the editor's cursor
+  | { type: "select"; model: string } // the user picked a model in the view
+  | { type: "refresh" };
+
+/** From the extension host to the webview. */
+export type ToWebview =
+  | { type: "state"; state: ViewState; selected: string | null }
+  | { type: "response"; response: Response } // the kernel's answer to a "request"
+  | { type: "inserted"; id: number; message: string; ok: boolean }
+  | { type: "refresh" } // cells ran: read the shown model again
+  | { type: "reveal"; model: string };
+
+/** The view's state in one sentence that says what to do. */
+export function describe(state: ViewState): string {
+  switch (state.kind) {
+    case "loading":
+      return "Waiting for the kernel: a cell is running…";
+    case "no-notebook":
+      return "Open a Jupyter notebook: the models of its kernel show here.";
+    case "no-jupyter":
+    case "not-installed":
+    case "error":
+      return state.message;
+    case "no-kernel":
+      return `No kernel is running for ${state.notebook}: select a kernel and run a cell.`;
+    case "not-python":
+      return `The kernel of ${state.notebook} runs ${state.language}; paramscope needs a Python kernel.`;
+    case "ready":
+      return state.models.length
+        ? `${state.models.length} model${state.models.length === 1 ? "" : "s"} in ${state.notebook}`
+        : `No models in ${state.notebook} yet: create one in a cell.`;
+  }
+}
