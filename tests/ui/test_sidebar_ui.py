@@ -63,6 +63,19 @@ class Lab:
         self.page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
         expect(self.sidebar).to_be_visible()
 
+    def widen_sidebar(self, width: int) -> None:
+        """Drag the handle between the sidebar and the notebook, as a user makes room for the tree."""
+        box = self.sidebar.bounding_box()
+        assert box is not None
+        handle = self.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+        start = handle.bounding_box()
+        assert start is not None
+        x, y = start["x"] + start["width"] / 2, start["y"] + 300
+        self.page.mouse.move(x, y)
+        self.page.mouse.down()
+        self.page.mouse.move(x + width - box["width"], y, steps=5)
+        self.page.mouse.up()
+
     def cell(self, index: int) -> Locator:
         return self.panel.locator(".jp-CodeCell").nth(index)
 
@@ -102,6 +115,7 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     lab = Lab(page, jupyter, "sidebar.ipynb")
     lab.open("/lab/tree/sidebar.ipynb?reset")
     lab.show_sidebar()
+    lab.widen_sidebar(440)
     expect(lab.status).to_contain_text("No models in this kernel yet")
     expect(lab.sidebar.locator(".jp-ParamScope-sidebar-kernel")).to_contain_text("sidebar.ipynb")
 
@@ -138,10 +152,19 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     assert lab.output(1).strip() == "CHECK|True|False"
     assert lab.prompt(1) == "[2]:"
 
+    # The picture for the README: the sidebar beside the notebook, tnet expanded, a parameter's statistics.
+    lab.row("tnet", "2").locator(".jp-ParamScope-twisty").click()
+    lab.row("tnet", "2.weight").click()
+    expect(explorer.locator('[data-tensor="2.weight"] .jp-ParamScope-heatmap-plot')).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    lab.model("tnet").locator(".jp-ParamScope-model-header").scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(ARTIFACTS / "sidebar.png"))
+    copy_to_docs(ARTIFACTS / "sidebar.png", "sidebar.png")
+
     # The Keras model expands too (Keras paths).
     lab.expand("knet")
     expect(lab.row("knet", "knet/dense")).to_be_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
 
     # `del` removes it from the list, and nothing in paramscope keeps it alive.
     lab.run(2)
@@ -172,3 +195,82 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     expect(lab.row("tnet", "2")).to_be_visible()
     expect(lab.sidebar.locator(".jp-ParamScope-banner.jp-mod-error")).to_have_count(0)
     print(f"sidebar refresh after a cell: {refresh_s:.2f} s")
+
+
+def test_notebook7_sidebar_lists_and_expands(jupyter, page):
+    lab = Lab(page, jupyter, "sidebar_nb7.ipynb")
+    lab.open("/notebooks/sidebar_nb7.ipynb")
+    # Notebook 7 has no ILabShell: the panel sits in its left area, opened from View > Left Sidebar.
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^View$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Left Sidebar$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Show Models \(paramscope\)$")).click()
+    expect(lab.sidebar).to_be_visible()
+    lab.run(0)
+    expect(lab.model("tnet")).to_be_visible()
+    expect(lab.model("knet")).to_be_visible()
+    lab.expand("tnet")
+    expect(lab.row("tnet", "2.bias")).to_have_count(0)
+    lab.row("tnet", "2").locator(".jp-ParamScope-twisty").click()
+    expect(lab.row("tnet", "2.bias")).to_be_visible()
+
+
+def _settings(server, method: str = "GET", raw: str | None = None) -> dict:
+    url = f"{server.url}/lab/api/settings/paramscope:plugin?token={server.token}"
+    data = None if raw is None else json.dumps({"raw": raw}).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read()
+    return json.loads(body) if body else {}
+
+
+def _theme(page: Page, name: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{name}$")).click()
+
+
+def test_lab_sidebar_dark_theme_and_settings(jupyter, page):
+    # The settings are in the Settings Editor's registry, with the schema the extension ships.
+    schema = _settings(jupyter)["schema"]["properties"]
+    assert schema["autoRefresh"]["default"] is True
+    assert schema["maxChildrenPerPage"]["default"] == 200
+
+    lab = Lab(page, jupyter, "sidebar_dark.ipynb")
+    lab.open("/lab/tree/sidebar_dark.ipynb?reset")
+    lab.show_sidebar()
+    lab.widen_sidebar(440)
+    _settings(jupyter, "PUT", '{"autoRefresh": false}')
+    _theme(page, "JupyterLab Dark")
+    try:
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=30_000)
+        page.reload()
+        expect(lab.sidebar).to_be_visible(timeout=60_000)
+        expect(lab.status).to_contain_text("No models in this kernel yet", timeout=60_000)
+        # Auto-refresh off: a cell does not re-list; the refresh button does.
+        lab.run(0)
+        page.wait_for_timeout(1500)
+        expect(lab.model("tnet")).to_have_count(0)
+        lab.sidebar.locator(".jp-ParamScope-sidebar-refresh").click()
+        expect(lab.model("tnet")).to_be_visible()
+        lab.expand("tnet")
+        lab.row("tnet", "0").locator(".jp-ParamScope-twisty").click()
+        lab.row("tnet", "0.weight").click()
+        expect(lab.model("tnet").locator('[data-tensor="0.weight"] .jp-ParamScope-heatmap-plot')).to_be_visible()
+        # Host colours: a dark background and light text, from JupyterLab's theme variables.
+        colours = lab.sidebar.locator(".jp-ParamScope-sidebar").evaluate(
+            "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]")
+        background, text = (_luminance(c) for c in colours)
+        assert background < 0.2 < 0.6 < text, colours
+        page.mouse.move(0, 0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sidebar-dark.png"))
+        copy_to_docs(ARTIFACTS / "sidebar-dark.png", "sidebar-dark.png")
+    finally:
+        _settings(jupyter, "PUT", "{}")
+        _theme(page, "JupyterLab Light")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true", timeout=30_000)
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
