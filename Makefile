@@ -32,9 +32,11 @@ $(STAMPS)/venv: pyproject.toml
 	@touch $@
 
 # Node packages for the front ends, as package-lock.json pins them (no browser downloads: tests use Debian's).
-$(STAMPS)/node: package-lock.json
+# `npm install`, not `npm ci`: the registry here lacks some optional per-platform builds (rollup, rspack) that
+# the lock names, which `npm ci` refuses and `npm install` skips as the optional packages they are.
+$(STAMPS)/node: package.json package-lock.json extension/package.json
 	@mkdir -p $(STAMPS)
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund
 	@touch $@
 
 # The inline widget's bundle (build output inside the Python package, not in git).
