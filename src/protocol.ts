@@ -58,10 +58,30 @@ export interface Stats {
   std: number | null;
   min: number | null;
   max: number | null;
+  rms: number | null; // root mean square of the finite values
   zeros: number; // fraction of all elements
   nan: number;
   inf: number;
   hist: { edges: number[]; counts: number[] };
+}
+
+/** The scalar statistics a watch records per parameter and per gradient (Stats without the histogram). */
+export type Summary = Omit<Stats, "path" | "available" | "shape" | "dtype" | "device" | "hist">;
+
+export interface WatchRecord {
+  seq: number;
+  step: number;
+  time: number;
+  values: Record<string, Summary>;
+  grads: Record<string, Summary>;
+}
+
+export interface WatchState {
+  active: boolean;
+  every: number;
+  step: number;
+  records: WatchRecord[]; // those with seq >= the request's `since`
+  next: number; // pass as `since` next time
 }
 
 export interface Values {
@@ -134,6 +154,9 @@ export interface Ops {
   tie: { request: { op: "tie"; model: string; path: string; to: string }; result: ActionResult };
   untie: { request: { op: "untie"; model: string; path: string }; result: ActionResult };
   undo: { request: { op: "undo"; model: string }; result: { undone: HistoryEntry; revision: number } };
+  watch_start: { request: { op: "watch_start"; model: string; every?: number; max_records?: number }; result: WatchState };
+  watch_stop: { request: { op: "watch_stop"; model: string; since?: number }; result: WatchState };
+  watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
   history: {
     request: { op: "history"; model: string };
     result: {

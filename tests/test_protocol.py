@@ -120,3 +120,19 @@ def test_reinit_args_and_seed_over_the_protocol(ns):
     b = ask(ns, op="reinit", model="net", path="", init="normal(0, 0.5)", seed=11)
     assert a["ok"] and b["ok"]
     assert torch.equal(first, ns["net"][0].weight.detach())
+
+
+def test_typescript_mirror_lists_the_same_ops():
+    """src/protocol.ts declares one entry per op in `interface Ops`; it must match protocol.Op."""
+    import pathlib
+    import re
+    import typing
+
+    source = (pathlib.Path(__file__).parent.parent / "src" / "protocol.ts").read_text()
+    body = source[source.index("export interface Ops {"):]
+    body = body[: body.index("\n}\n")]
+    ts_ops = set(re.findall(r"^  (\w+): \{", body, flags=re.M))
+    assert ts_ops == set(typing.get_args(protocol.Op))
+    for op in ts_ops:
+        handled = protocol.handle({"id": 1, "op": op, "model": "nothing"}, models={}, namespace={})
+        assert "unknown op" not in str(handled.get("error", {}).get("message", "")), op
