@@ -49,7 +49,15 @@ export class WidgetTransport implements Transport {
     this.waiting.clear();
   }
 
+  /** Called when the kernel says the model changed elsewhere (sidebar, another widget, code in a cell). */
+  onRevision: (revision: number) => void = () => {};
+
   private receive(msg: unknown): void {
+    const event = msg as { event?: unknown; revision?: unknown } | null;
+    if (event !== null && typeof event === "object" && event.event === "revision" && typeof event.revision === "number") {
+      this.onRevision(event.revision);
+      return;
+    }
     const response = msg as Response;
     if (typeof response !== "object" || response === null || typeof response.id !== "number") return;
     const waiter = this.waiting.get(response.id);
@@ -63,6 +71,7 @@ export class WidgetTransport implements Transport {
 function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }): () => void {
   const transport = new WidgetTransport(model);
   const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
+  transport.onRevision = (revision) => explorer.noteRevision(revision);
   void explorer.start();
   return () => {
     explorer.dispose();

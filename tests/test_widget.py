@@ -162,3 +162,36 @@ def test_first_tree_answer_of_a_gpt2_sized_model_is_a_few_kb(torch_nn):
     assert node["n_params"] == 124_439_808
     size = len(json.dumps(reply, separators=(",", ":")))
     assert size < 4096, size
+
+
+def test_a_change_made_elsewhere_reaches_the_open_widget(torch_nn):
+    """The sidebar (protocol.handle in a silent execute) or a cell changes the model: the widget is told."""
+    import paramscope as ps
+    from paramscope import protocol
+
+    _, nn = torch_nn
+    net = nn.Sequential(nn.Linear(2, 2))
+    widget = ps.show(net, name="net")
+    other = ps.show(nn.Sequential(nn.Linear(2, 2)), name="other")
+    sent, other_sent = [], []
+    widget.send, other.send = sent.append, other_sent.append
+    protocol.handle({"id": 1, "op": "reinit", "model": "net", "init": "zeros"}, models={"net": net}, namespace={})
+    ps.set_value(net, "0.bias", 1.0)
+    ps.undo(net)
+    assert sent == [{"event": "revision", "revision": r} for r in (1, 2, 3)]
+    assert other_sent == []
+    widget.close()
+    ps.set_value(net, "0.bias", 2.0)
+    assert len(sent) == 3
+    other.close()
+
+
+def test_the_widget_that_acts_is_not_told_twice(torch_nn):
+    import paramscope as ps
+
+    _, nn = torch_nn
+    net = nn.Sequential(nn.Linear(2, 2))
+    widget = ps.show(net, name="net")
+    [reply] = _answers(widget, {"id": 1, "op": "reinit", "model": "net", "init": "zeros"})
+    assert reply["ok"] and reply["revision"] == 1  # the answer only: no separate change notice
+    widget.close()

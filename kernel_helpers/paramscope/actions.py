@@ -53,6 +53,20 @@ class _State:
 
 
 _STATES: dict[int, _State] = {}
+# Called with (model, revision) after every change, whichever front end or cell made it (open widgets listen).
+_LISTENERS: list[Callable[[Any, int], None]] = []
+
+
+def on_change(listener: Callable[[Any, int], None]) -> Callable[[], None]:
+    """Call `listener(model, revision)` after each change paramscope makes; returns the unsubscribe function."""
+    _LISTENERS.append(listener)
+    return lambda: _LISTENERS.remove(listener) if listener in _LISTENERS else None
+
+
+def _changed(model: Any, revision: int) -> None:
+    for listener in list(_LISTENERS):
+        with contextlib.suppress(Exception):  # a closed front end must not turn a done action into an error
+            listener(model, revision)
 
 
 def _state(model: Any) -> _State:
@@ -124,6 +138,7 @@ def _run(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: 
             f"{description} failed with {type(error).__name__}: {error} (nothing was changed)"
         ) from error
     _record(model, _Entry(op, description, paths, snapshot, snapshot.nbytes, time.time()))
+    _changed(model, _state(model).revision)
     return result
 
 
@@ -270,6 +285,7 @@ def undo(model: Any) -> dict[str, Any]:
     entry.snapshot.restore()
     state.entries.pop()
     state.revision += 1
+    _changed(model, state.revision)
     return {"undone": entry.to_json(len(state.entries)), "revision": state.revision}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import protocol, session
+from . import actions, protocol, session
 from .actions import require_adapter
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -41,14 +41,39 @@ class ParamScopeWidget(anywidget.AnyWidget):
         if session.name_of(model) is not None:
             with contextlib.suppress(TypeError):  # not weak-referenceable: held like an unnamed one
                 self._model = weakref.ref(model)
+        self._answering = False
         self.on_msg(self._answer)
+        # Changes made elsewhere (the sidebar, another widget, ps.reinit in a cell) refresh this widget at once.
+        self._unsubscribe = actions.on_change(_notify(weakref.ref(self)))
+
+    def close(self) -> None:
+        unsubscribe = getattr(self, "_unsubscribe", None)  # close() also runs for a widget that failed to build
+        if unsubscribe is not None:
+            unsubscribe()
+        super().close()
 
     def _answer(self, _widget: Any, content: Any, _buffers: Any) -> None:
         model = self._model()
         models = {} if model is None else {self.model_name: model}
-        response = protocol.handle(content, models=models, namespace=session.user_namespace())
+        self._answering = True
+        try:
+            response = protocol.handle(content, models=models, namespace=session.user_namespace())
+        finally:
+            self._answering = False
         # Strict JSON: NaN/Infinity (e.g. from a diverged tensor) would make the browser reject the message.
         self.send(json.loads(protocol.to_json(response)))
+
+
+def _notify(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any, int], None]:
+    """A change listener that holds the widget weakly, so a widget nobody shows any more can be freed."""
+
+    def listener(model: Any, revision: int) -> None:
+        widget = widget_ref()
+        # The widget that made the change learns the revision from its own answer.
+        if widget is not None and not widget._answering and widget._model() is model:
+            widget.send({"event": "revision", "revision": revision})
+
+    return listener
 
 
 def show(model: Any, *, name: str) -> ParamScopeWidget:

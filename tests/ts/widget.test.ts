@@ -45,6 +45,26 @@ describe("the anywidget entry", () => {
     transport.dispose();
   });
 
+  it("passes the kernel's change notices on, and refreshes the tree when one arrives", async () => {
+    const model = new FakeModel("rgnet");
+    const transport = new WidgetTransport(model);
+    const seen: number[] = [];
+    transport.onRevision = (revision) => seen.push(revision);
+    model.listeners.forEach((l) => l({ event: "revision", revision: 4 }));
+    model.listeners.forEach((l) => l({ event: "revision", revision: "x" }));
+    expect(seen).toEqual([4]);
+    transport.dispose();
+
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    await flush(0);
+    const before = model.kernel.sent.length;
+    model.listeners.forEach((l) => l({ event: "revision", revision: 7 }));
+    await flush(0);
+    expect(model.kernel.sent.slice(before).some((r) => (r as { op?: string }).op === "tree")).toBe(true);
+    cleanup();
+  });
+
   it("gives up with a clear message when the kernel does not answer", async () => {
     const silent: AnyModel<WidgetModel> = { get: () => "net", send: () => undefined, on: () => undefined, off: () => undefined };
     const transport = new WidgetTransport(silent, 20);
