@@ -73,7 +73,8 @@ def peers(model: nn.Module) -> dict[str, Callable[[], str]]:
     import treescope
 
     def first_view() -> str:
-        return protocol.to_json(protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1},
+        # As the front ends ask: the root and its first page of 200 children.
+        return protocol.to_json(protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
                                                 models={"m": model}, namespace={}))
 
     return {

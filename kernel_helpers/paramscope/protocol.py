@@ -7,9 +7,11 @@ Code, a widget message for the inline widget) and every name in it is looked up,
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
@@ -63,7 +65,8 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
         name = request.get("model")
         if op != "models":
             model = _model(found, name)
-        result = _dispatch(op, request, model, name, found, ns)
+        with _gc_paused():
+            result = _dispatch(op, request, model, name, found, ns)
         return _ok(req_id, result, model)
     except ActionError as e:
         return _error(req_id, "ActionError", str(e), model)
@@ -134,6 +137,19 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
                 running.stop()
             return running.poll(_field(req, "since", int, 0))
     raise BadRequest(f"unknown op {op!r}")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Reading a big model makes tens of thousands of small objects; the cyclic collector would otherwise scan
+    the whole (large) heap several times per request. It runs again as soon as the answer is ready."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _summary(name: str, model: Any) -> dict[str, Any]:
