@@ -73,8 +73,10 @@ $(STAMPS)/code-server.done: extension/scripts/install-code-server.sh $(STAMPS)/a
 	bash extension/scripts/install-code-server.sh $(STAMPS)/code-server
 	@touch $@
 
+# Jupyter refuses to run as root unless told; on a machine where you are root (a container), tell it.
 lab: setup
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --notebook-dir=examples
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --notebook-dir=examples \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	$(MAKE) test-ts
