@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, wait_for_http
 
 EXTENSION = Path(__file__).resolve().parents[2]
 ROOT = EXTENSION.parent
 VSIX = EXTENSION / "paramscope.vsix"
-CODE_SERVER = Path(os.environ.get("PARAMSCOPE_CODE_SERVER", ROOT / ".make" / "code-server" / "node_modules" / ".bin" / "code-server"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CODE_SERVER = Path(os.environ.get(
+    "PARAMSCOPE_CODE_SERVER", ROOT / ".make" / "code-server" / "node_modules" / ".bin" / "code-server"))
 ARTIFACTS = ROOT / "tests" / "ui" / "artifacts"
 SETTINGS = {
     "workbench.startupEditor": "none",
@@ -41,14 +37,9 @@ SETTINGS = {
 
 def _notebook() -> dict:
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": "w = "}
-    return {"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return {"cells": [cell], "metadata": {"kernelspec": kernelspec},
             "nbformat": 4, "nbformat_minor": 5}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +54,18 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
     work.mkdir()
     (work / "chapter.ipynb").write_text(json.dumps(_notebook()))
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "xdg-data"),
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+           "XDG_DATA_HOME": str(home / "xdg-data"),
            "XDG_CACHE_HOME": str(home / "cache")}
     base = [str(CODE_SERVER), f"--user-data-dir={data}", f"--extensions-dir={extensions}"]
-    subprocess.run(["node", str(EXTENSION / "test" / "fake-jupyter" / "build.mjs"), str(home)], check=True, cwd=EXTENSION,
+    subprocess.run(["node", str(EXTENSION / "test" / "fake-jupyter" / "build.mjs"), str(home)], check=True,
+                   cwd=EXTENSION,
                    capture_output=True)
-    installed = subprocess.run([*base, "--install-extension", str(home / "fake-jupyter.vsix"), "--install-extension", str(VSIX)],
+    installed = subprocess.run([*base, "--install-extension", str(home / "fake-jupyter.vsix"),
+                                "--install-extension", str(VSIX)],
                                env=env, capture_output=True, text=True, timeout=180)
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    port = _free_port()
+    port = free_port()
     log = (home / "code-server.log").open("w")
     process = subprocess.Popen(
         [*base, "--auth=none", f"--bind-addr=127.0.0.1:{port}", "--disable-telemetry", "--disable-update-check",
@@ -79,15 +73,7 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"code-server did not start:\n{(home / 'code-server.log').read_text()[-3000:]}")
-                time.sleep(0.25)
+        wait_for_http(f"{url}/healthz", process, home / "code-server.log", "code-server")
         yield f"{url}/?folder={work}"
     finally:
         process.terminate()
@@ -101,8 +87,7 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def page(code_server: str, request: pytest.FixtureRequest):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (it installs Debian's chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
