@@ -79,6 +79,7 @@ lab: setup
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
+	$(MAKE) lint
 	$(MAKE) test-ts
 	$(MAKE) test-py
 	$(MAKE) test-vscode
@@ -100,7 +101,7 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_torch.py
 
 lint: setup
-	$(VENV)/bin/ruff check kernel_helpers tests
+	$(VENV)/bin/ruff check kernel_helpers tests bench extension/test
 	$(VENV)/bin/mypy
 
 clean:
