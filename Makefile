@@ -95,10 +95,12 @@ test-vscode: $(VSIX) $(STAMPS)/code-server.done
 	npm test -w extension
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q extension/test/ui
 
-# Benchmarks against peers (torchinfo, treescope, repr); writes bench/results_*.md.
+# Benchmarks against peers (torchinfo, treescope, Keras' and Gluon's summaries, repr); writes bench/results_*.md.
 bench: setup
 	$(PY) -m pip install -q torchinfo==1.8.0 treescope==0.1.10
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_torch.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_keras.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_mxnet.py
 
 lint: setup
 	$(VENV)/bin/ruff check kernel_helpers tests bench extension/test

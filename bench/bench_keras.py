@@ -1,0 +1,230 @@
+"""paramscope against its Keras 3 peers, in one run: time to the first view, payload, tied-parameter counts.
+
+Peers: model.summary() (captured with print_fn), model.count_params(), treescope (HTML pretty-printer) and
+repr(model) (what a notebook shows). Every number is a ratio against paramscope measured in the same process,
+so machines compare. Writes bench/results_keras.md. Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+from keras import layers
+
+import paramscope as ps
+from paramscope import protocol
+
+WIDE = 1_000
+# A built Sequential of WIDE layers is a functional graph that Keras walks recursively (RecursionError at the
+# default limit of 1,000 frames).
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * WIDE))
+
+
+def gpt2(n_layer: int = 12, dim: int = 768, vocab: int = 50257) -> keras.Model:
+    """GPT-2 small's parameter layout as a functional model, built from code (random weights).
+
+    The output projection is not tied to the embedding (Keras has no stock way to share a transposed
+    variable), so the model has 163M parameters: GPT-2's 124M plus lm_head's 38.6M."""
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    pos = keras.Input((None,), dtype="int32", name="pos")
+    x = layers.Embedding(vocab, dim, name="wte")(ids) + layers.Embedding(1024, dim, name="wpe")(pos)
+    for i in range(n_layer):
+        h = layers.LayerNormalization(name=f"h{i}_ln_1")(x)
+        h = layers.Dense(3 * dim, name=f"h{i}_attn_c_attn")(h)
+        x = x + layers.Dense(dim, name=f"h{i}_attn_c_proj")(h[..., :dim])  # the layout, not attention
+        h = layers.LayerNormalization(name=f"h{i}_ln_2")(x)
+        h = layers.Dense(4 * dim, name=f"h{i}_mlp_c_fc")(h)
+        x = x + layers.Dense(dim, name=f"h{i}_mlp_c_proj")(h)
+    x = layers.LayerNormalization(name="ln_f")(x)
+    return keras.Model([ids, pos], layers.Dense(vocab, use_bias=False, name="lm_head")(x), name="gpt2")
+
+
+def chapter_shared() -> keras.Model:
+    """A functional MLP calling one Dense layer twice."""
+    x = keras.Input((4,))
+    shared = layers.Dense(8, activation="relu", name="shared")
+    h = shared(shared(layers.Dense(8, activation="relu", name="first")(x)))
+    return keras.Model(x, layers.Dense(1, name="out")(h), name="chapter")
+
+
+def tied_by_paramscope() -> keras.Model:
+    """Two Dense layers of one shape whose kernels ps.tie made one variable."""
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(8, name="a"), layers.Dense(8, name="b")],
+                             name="tied")
+    ps.tie(model, "tied/b/kernel", "tied/a/kernel")
+    return model
+
+
+def wide(n: int = WIDE) -> keras.Model:
+    return keras.Sequential([keras.Input((4,))] + [layers.Dense(4) for _ in range(n)], name="wide")
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
+    """Median wall time of `repeat` runs (after one warm-up) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def summary_text(model: keras.Model) -> str:
+    out: list[str] = []
+    model.summary(print_fn=lambda line, line_break=True: out.append(line))
+    return "\n".join(out)
+
+
+def peers(model: keras.Model) -> dict[str, Callable[[], str]]:
+    import treescope
+
+    def first_view() -> str:
+        # As the front ends ask: the root and its first page of 200 children.
+        response = protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
+                                   models={"m": model}, namespace={})
+        text = protocol.to_json(response)
+        if not json.loads(text).get("ok", True):
+            raise RuntimeError(text[:200])
+        return text
+
+    return {
+        "paramscope (first view)": first_view,
+        "paramscope (whole tree)": lambda: json.dumps(ps.inspect(model, name="m").to_json()),
+        "model.summary()": lambda: summary_text(model),
+        "model.count_params()": lambda: str(model.count_params()),
+        "treescope.render_to_html (repr fallback)": lambda: treescope.render_to_html(model, ignore_exceptions=True),
+        "repr(model)": lambda: repr(model),
+    }
+
+
+def unique_params(model: keras.Model) -> int:
+    """The truth: sizes summed over the distinct variables (by id) of every layer, the model's included."""
+    seen: dict[int, Any] = {}
+    for layer in [model, *model._flatten_layers(include_self=False, recursive=True)]:
+        for v in layer.weights:
+            seen[id(v)] = v
+    return sum(int(np.prod(v.shape)) for v in seen.values())
+
+
+def tied_counts(model: keras.Model) -> dict[str, Any]:
+    total = re.search(r"Total params:\s*([\d,]+)", summary_text(model))
+    return {
+        "truth": unique_params(model),
+        "paramscope": ps.inspect(model).n_params,
+        "count_params": model.count_params(),
+        "summary": int(total.group(1).replace(",", "")) if total else "?",
+    }
+
+
+def main() -> None:
+    started = time.perf_counter()
+    build_times = {}
+    models = {}
+    for name, make in (("chapter MLP with a shared layer", chapter_shared),
+                       (f"{WIDE:,} Dense layers in a Sequential", wide),
+                       ("GPT-2 small layout, untied (163M)", gpt2)):
+        start = time.perf_counter()
+        models[name] = make()
+        build_times[name] = time.perf_counter() - start
+    lines = ["# paramscope vs Keras 3 peers", "",
+             f"keras {keras.__version__} (TensorFlow backend {_tf_version()}), Python {sys.version.split()[0]}; "
+             f"median of 5 runs after a warm-up; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at "
+             "the start. Models are built from code with random weights; build times: "
+             + ", ".join(f"{n} {t:.1f} s" for n, t in build_times.items()) + ".", "",
+             "GPT-2 small's layout: Embeddings 50257x768 and 1024x768, 12 blocks of LayerNorm, Dense 768→2304, "
+             "768→768, LayerNorm, Dense 768→3072, 3072→768, a final LayerNorm and an lm_head Dense 768→50257 "
+             "without bias. "
+             "Unlike the PyTorch and MXNet benchmarks, lm_head is not tied to the embedding (Keras has no stock "
+             "way to share a transposed variable), so the model holds 163M parameters. treescope has no Keras "
+             "handler: it renders Keras models as their one-line repr (no layers, no parameters), so its time and "
+             "payload measure that fallback, as `repr(model)` and `count_params()` (a number) show nothing of "
+             "the tree either.", ""]
+    lines += ["| model | tool | time | x paramscope first view | payload | x paramscope first view |",
+              "|---|---|---:|---:|---:|---:|"]
+    for name, model in models.items():
+        base_t = base_n = None
+        for tool, fn in peers(model).items():
+            try:
+                t, out = timed(fn)
+                size = len(out.encode())
+            except Exception as e:  # noqa: BLE001 - a failing peer is a result too
+                lines.append(f"| {name} | {tool} | fails: {type(e).__name__}: {str(e)[:60]} | | | |")
+                continue
+            if base_t is None:
+                base_t, base_n = t, size
+            lines.append(f"| {name} | {tool} | {t * 1000:.2f} ms | {t / base_t:.1f}x | {size:,} B | "
+                         f"{size / base_n:.1f}x |")
+        print(f"{name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    lines += ["", "## Tied parameters counted once?", "",
+              "Truth: sizes summed over the distinct variables (by `id`) of all layers.", "",
+              "| model | truth | paramscope | model.count_params() | model.summary() total |",
+              "|---|---:|---:|---:|---:|"]
+    tied = {"chapter MLP with a shared layer (one Dense called twice)": models["chapter MLP with a shared layer"],
+            "two Dense layers, kernels tied with ps.tie": tied_by_paramscope(),
+            "GPT-2 small layout, untied (163M)": models["GPT-2 small layout, untied (163M)"]}
+    for name, model in tied.items():
+        c = tied_counts(model)
+        lines.append(f"| {name} | {c['truth']:,} | {c['paramscope']:,} | {c['count_params']:,} | "
+                     f"{c['summary']:,} |")
+    big = models["GPT-2 small layout, untied (163M)"]
+    largest = max(big.weights, key=lambda v: int(np.prod(v.shape)))
+    t, s = timed(lambda: ps.stats(big, largest.path), repeat=3)
+    lines += ["", "## Statistics of the largest tensor", "",
+              f"`ps.stats(gpt2, {largest.path!r})` ({s['numel']:,} values, 64-bin histogram): {t * 1000:.0f} ms; "
+              f"numpy on a copy: {timed(lambda: _numpy_stats(largest), repeat=3)[0] * 1000:.0f} ms. "
+              "paramscope reads the tensor in chunks on its own device, in float64, and counts NaN, Inf and zeros "
+              "besides mean/std/min/max (one pass), then bins it (a second pass); numpy computes mean, std, min, "
+              "max and a 64-bin histogram of one float64 copy (no NaN/Inf handling)."]
+    lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
+    base = None
+    for module in ("paramscope", "treescope", "keras", "tensorflow"):
+        took = _import_time(module)
+        base = base or took
+        lines.append(f"| `import {module}` | {took * 1000:.0f} ms | {took / base:.1f}x |")
+    out = Path(__file__).with_name("results_keras.md")
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def _import_time(module: str) -> float:
+    """Median wall time of a fresh interpreter importing `module`, minus one importing nothing."""
+    def run(code: str) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                           stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return max(0.0, run(f"import {module}") - run("pass"))
+
+
+def _numpy_stats(v: Any) -> Any:
+    a = np.array(v.numpy(), dtype=np.float64)
+    return a.mean(), a.std(), a.min(), a.max(), np.histogram(a, bins=64)
+
+
+if __name__ == "__main__":
+    main()
