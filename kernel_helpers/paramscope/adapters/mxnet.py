@@ -198,13 +198,16 @@ class MXNetAdapter:
     def chunk_moments(self, chunk: _Array) -> Moments:
         x = chunk.astype("float64")
         n = int(x.size)
-        finite = mx.nd.contrib.isfinite(x)
-        if int(finite.sum().asscalar()) == n:  # the usual case: no NaN or Inf, so no masking
-            mean = x.sum() / n
+        total = x.sum()
+        # The usual case: no NaN or Inf, so no masking. A float64 sum of finite float32/16 values is finite, so a
+        # finite sum proves there are none (a float64 tensor that overflows takes the exact path below).
+        if math.isfinite(float(total.asscalar())):
+            mean = total / n
             dev = mx.nd.broadcast_sub(x, mean)
             parts = [mean, mx.nd.square(dev).sum(), x.min(), x.max(), (x == 0).sum()]
             mu, m2, lo, hi, zeros = mx.nd.concat(*parts, dim=0).asnumpy().tolist()  # one transfer
             return Moments(n, mu, m2, lo, hi, int(zeros))
+        finite = mx.nd.contrib.isfinite(x)
         safe = mx.nd.where(finite, x, finite)  # non-finite values -> 0 (`finite` is 0 there)
         count = finite.sum()
         mean = safe.sum() / mx.nd.maximum(count, 1)
