@@ -137,14 +137,192 @@ def test_tied_param_grad_is_sum():
                                atol=1e-7)
 
 
-def test_untie_of_a_shared_functional_layer_call_is_refused_with_the_reason():
+def graph(net):
+    """Which layer object each call node of a functional model runs, its node keys and its tracked layers."""
+    calls = [(id(node), id(node.operation)) for d in sorted(net._nodes_by_depth)
+             for node in net._nodes_by_depth[d]]
+    return calls, set(net._nodes), [id(op) for op in net._operations], [id(layer) for layer in net._layers]
+
+
+def test_untie_of_one_variable_of_a_shared_layer_call_says_to_untie_the_block():
     net = CHAPTER.shared_net()
     before = CHAPTER.state(net)
     with pytest.raises(ps.ActionError, match="untie the block"):
         ps.untie(net, "shared@2/kernel")
-    with pytest.raises(ps.ActionError, match="clone the layer"):
-        ps.untie(net, "shared@2")
     assert CHAPTER.state(net) == before
+
+
+def test_untie_one_call_of_a_shared_layer_gives_it_its_own_weights():
+    net = CHAPTER.shared_net()
+    x = X()
+    shared = net.get_layer("shared")
+    y = net(x).numpy()
+    before, before_graph = CHAPTER.state(net), graph(net)
+    variables, n_params = list(net.trainable_variables), net.count_params()
+    ps.untie(net, "shared@2")
+    clone = net.get_layer("shared_2")
+    assert clone is not shared and clone.get_config() == {**shared.get_config(), "name": "shared_2"}
+    assert clone.kernel is not shared.kernel and clone.kernel.path == "shared_2/kernel"
+    np.testing.assert_array_equal(CHAPTER.to_numpy(clone.kernel), CHAPTER.to_numpy(shared.kernel))
+    np.testing.assert_array_equal(net(x).numpy(), y)  # the same function, now with two layers
+    assert [op.name for op in net.layers][1:] == ["dense", "shared", "shared_2", "dense_1"]
+    assert len(net.trainable_variables) == len(variables) + 2 and net.count_params() == n_params + 72
+    tree = ps.inspect(net, name="net")
+    assert tree.n_params == n_params + 72 and tree.find("shared_2").tied_to is None
+    assert "shared@2" not in [n.path for n in tree.walk()] and tree.find("shared").aliases == []
+    assert eval(tree.find("shared_2/kernel").code, {"net": net}) is clone.kernel
+    # The two calls have their own gradients now: those of a model built with two layers from the start.
+    twin_in = keras.Input((4,))
+    one, two = layers.Dense(8, activation="relu"), layers.Dense(8, activation="relu")
+    twin = keras.Model(twin_in, layers.Dense(1)(two(one(layers.Dense(8, activation="relu")(twin_in)))))
+    twin.set_weights(net.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        loss, twin_loss = tf.reduce_sum(net(x)), tf.reduce_sum(twin(x))
+    g_first, g_second = tape.gradient(loss, [shared.kernel, clone.kernel])
+    g_one, g_two = tape.gradient(twin_loss, [one.kernel, two.kernel])
+    np.testing.assert_allclose(g_first.numpy(), g_one.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g_second.numpy(), g_two.numpy(), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(g_first.numpy(), g_second.numpy())
+    ps.set_value(net, "shared_2/kernel", 0.0)  # the forward pass reads the clone at the second call
+    assert (CHAPTER.to_numpy(shared.kernel) != 0).any()
+    np.testing.assert_allclose(net(x).numpy(), twin.layers[-1].bias.numpy() + 0 * y, atol=1e-6)
+    rebuilt = keras.Model.from_config(net.get_config())  # Keras' own serialization sees two layers
+    assert [op.name for op in rebuilt.layers][1:] == ["dense", "shared", "shared_2", "dense_1"]
+    ps.undo(net)
+    ps.undo(net)
+    assert CHAPTER.state(net) == before and graph(net) == before_graph
+    assert all(node.operation is shared for node in shared._inbound_nodes[:2])
+    assert [id(v) for v in net.trainable_variables] == [id(v) for v in variables]
+    assert clone not in net._layers and net.count_params() == n_params
+    assert ps.inspect(net, name="net").find("shared@2").tied_to == "shared"
+    np.testing.assert_array_equal(net(x).numpy(), y)
+
+
+def test_untie_a_shared_layer_call_of_a_compiled_model_then_fit_and_undo():
+    net = CHAPTER.shared_net()
+    net.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    data, target = X(16), tf.random.uniform((16, 1))
+    net.fit(data, target, epochs=1, verbose=0)
+    optimizer = net.optimizer
+    n_known, n_slots = len(optimizer._trainable_variables), len(optimizer.variables)
+    ps.untie(net, "shared@2")
+    clone, shared = net.get_layer("shared_2"), net.get_layer("shared")
+    # The optimizer knows the clone's variables, with a copy of the original's moments.
+    assert len(optimizer._trainable_variables) == n_known + 2 and len(optimizer.variables) == n_slots + 4
+    i, j = optimizer._get_variable_index(shared.kernel), optimizer._get_variable_index(clone.kernel)
+    np.testing.assert_array_equal(optimizer._momentums[i].numpy(), optimizer._momentums[j].numpy())
+    net.fit(data, target, epochs=1, verbose=0)  # the train function was re-made for the new graph
+    assert not np.array_equal(CHAPTER.to_numpy(shared.kernel), CHAPTER.to_numpy(clone.kernel))
+    assert ps.stats(net, "shared_2/kernel#grad")["available"]
+    ps.undo(net)
+    assert len(optimizer._trainable_variables) == n_known and len(optimizer.variables) == n_slots
+    assert net.get_layer("shared") is shared and "shared_2" not in [op.name for op in net.layers]
+    net.fit(data, target, epochs=1, verbose=0)
+
+
+def test_untie_of_calls_of_a_layer_called_three_times_and_of_a_nested_model():
+    inputs = keras.Input((4,))
+    d = layers.Dense(4, name="d")
+    net = keras.Model(inputs, d(d(d(inputs))))
+    x = X()
+    y = net(x).numpy()
+    ps.untie(net, "d@2")
+    assert [(n.path, n.tied_to) for n in ps.inspect(net).walk() if n.kind == "block"] == [
+        ("d", None), ("d@2", "d"), ("d_2", None)]  # the third call is now the second use of d
+    ps.untie(net, "d@2")
+    assert [layer.name for layer in net.layers][1:] == ["d", "d_2", "d_3"]
+    np.testing.assert_allclose(net(x).numpy(), y, rtol=1e-6)
+    inner_in = keras.Input((4,))
+    sub = keras.Model(inner_in, layers.Dense(4, name="inner")(inner_in), name="sub")
+    outer_in = keras.Input((4,))
+    outer = keras.Model(outer_in, sub(sub(outer_in)), name="outer")
+    before = CHAPTER.state(outer)
+    ps.untie(outer, "sub@2")
+    assert len(outer.trainable_variables) == 4 and outer.get_layer("sub_2").get_layer("inner") is not None
+    np.testing.assert_allclose(outer(x).numpy(), sub(sub(x)).numpy(), rtol=1e-6)
+    ps.undo(outer)
+    assert CHAPTER.state(outer) == before
+
+
+def test_failed_untie_of_a_layer_call_changes_nothing(monkeypatch):
+    net = CHAPTER.shared_net()
+    net.compile(optimizer="adam", loss="mse")
+    net.fit(X(), tf.random.uniform((8, 1)), verbose=0)
+    x = X()
+    y = net(x).numpy()
+    before, before_graph = CHAPTER.state(net), graph(net)
+    n_slots = len(net.optimizer.variables)
+
+    extend = keras_adapter._extend_optimizers
+
+    def broken(*args):
+        extend(*args)  # the graph is rewired and the optimizer taught the clone's variables: then it fails
+        raise RuntimeError("late failure")
+
+    monkeypatch.setattr(keras_adapter, "_extend_optimizers", broken)
+    with pytest.raises(ps.ActionError, match=r"late failure.*nothing was changed"):
+        ps.untie(net, "shared@2")
+    monkeypatch.undo()
+    assert CHAPTER.state(net) == before and graph(net) == before_graph
+    assert len(net.optimizer.variables) == n_slots and ps.history(net)["entries"] == []
+    np.testing.assert_array_equal(net(x).numpy(), y)
+    net.fit(X(), tf.random.uniform((8, 1)), verbose=0)
+
+
+def test_untie_of_a_layer_keras_cannot_copy_is_refused_and_changes_nothing():
+    class Scaled(layers.Layer):
+        def __init__(self, table, **kwargs):  # an argument Keras cannot put into a config
+            super().__init__(**kwargs)
+            self.table = table
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+
+        def call(self, x):
+            return x * self.scale
+
+    inputs = keras.Input((4,))
+    scaled = Scaled(object(), name="scaled")
+    net = keras.Model(inputs, scaled(scaled(inputs)))
+    before, before_graph = CHAPTER.state(net), graph(net)
+    with pytest.raises(ps.ActionError, match="get_config"):
+        ps.untie(net, "scaled@2")
+    assert CHAPTER.state(net) == before and graph(net) == before_graph
+
+
+def test_untie_of_a_layer_call_is_refused_where_keras_has_no_call_node_to_rewire():
+    # A graph that another live model was built from: rewiring the node would change that model too.
+    inputs = keras.Input((4,))
+    shared = layers.Dense(4, name="s")
+    code = shared(shared(inputs))
+    encoder = keras.Model(inputs, code)
+    autoencoder = keras.Model(inputs, layers.Dense(4, name="dec")(code))
+    before = CHAPTER.state(autoencoder)
+    with pytest.raises(ps.ActionError, match="another live model"):
+        ps.untie(autoencoder, "s@2")
+    assert CHAPTER.state(autoencoder) == before and encoder.layers[1] is shared
+    # One layer object in two Sequentials: each runs it from its own layer list, not a call node.
+    dense = layers.Dense(4, name="dd")
+    first = keras.Sequential([keras.Input((4,)), dense], name="s1")
+    second = keras.Sequential([keras.Input((4,)), dense], name="s2")
+    outer_in = keras.Input((4,))
+    net = keras.Model(outer_in, second(first(outer_in)))
+    with pytest.raises(ps.ActionError, match=r"Sequential 's2'.*layer list"):
+        ps.untie(net, "s2/dd")
+
+    # A subclassed model calling one layer twice in call(): Python code, no graph; shown as one block.
+    class Twice(keras.Model):
+        def __init__(self):
+            super().__init__(name="twice")
+            self.dense = layers.Dense(4, name="dense")
+
+        def call(self, x):
+            return self.dense(self.dense(x))
+
+    twice = Twice()
+    twice(X())
+    with pytest.raises(ps.ActionError, match="used only once"):
+        ps.untie(twice, "twice/dense")
 
 
 def test_tie_two_variables_of_one_layer_is_refused_and_changes_nothing():

@@ -12,6 +12,23 @@ Quirks written down here so that nobody has to find them again:
   at "<path of the first call>@n" (e.g. "dense_1@2", its kernel at "dense_1@2/kernel"), so the path stays the
   same as long as the model's graph does. A subclassed model's layer is shown once, at its tracked attribute,
   as PyTorch shows a module called twice in `forward`.
+- Untying a call (`untie_block`). A functional model runs its graph node by node: `_run_through_graph` calls
+  `node.operation` for each node of `model._nodes_by_depth`. So one call gets its own layer by rebinding that
+  node: a clone of the layer (`from_config(get_config())` with a new name, "<name>_<n>", built from
+  `get_build_config()` in the layer's name scope, new variables holding copies of the values) becomes
+  `node.operation`, the node's outputs' `_keras_history` and the layers' `_inbound_nodes`/`_outbound_nodes`
+  point at it, Keras' own `map_graph` re-makes `_nodes`, `_nodes_by_depth`, `_operations` (so `model.layers`,
+  `get_config` and saving see two layers) and the clone is tracked in `model._layers` right after the layer
+  (so `trainable_variables`, `weights` and `count_params` count it). The old layer keeps the node in its
+  `_inbound_nodes` (node indices of its other calls stay valid) but the key is gone from `model._nodes`. The
+  other calls of that layer then shift down a number ("d@3" becomes "d@2"). A built optimizer of the model
+  learns the clone's variables with copies of the original's slots (momentum, ...); an optimizer the model
+  does not hold must be re-made. The snapshot keeps every node's layer and output history, the node lists,
+  the model's maps (the same objects, refilled in place) and tracked layers, and the optimizer's variable
+  index and lists. Refused: a node that another live model was built from too (found with
+  `gc.get_referrers`: rewiring it would change that model), a layer Keras cannot re-create from its config,
+  and a layer held again by a Sequential or a subclassed layer (run from its layer list or Python code, not
+  from call nodes; a subclassed model calling `self.layer` twice shows one block, with nothing to untie).
 - Unbuilt layers have no variables at all (`layer.kernel` raises). Dense, Conv*, Embedding, BatchNormalization
   and LayerNormalization get placeholder parameters with the known part of the shape (None for the input size)
   and state "unbuilt"; other unbuilt layers show as an unbuilt block without parameters until the first call.
@@ -40,6 +57,7 @@ Quirks written down here so that nobody has to find them again:
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import math
 import random
@@ -53,7 +71,8 @@ import numpy as np
 import tensorflow as tf
 from keras.src.backend.common import global_state
 from keras.src.models.functional import Functional
-from keras.src.ops.function import make_node_key
+from keras.src.ops.function import make_node_key, map_graph
+from keras.src.ops.node import KerasHistory, Node
 from keras.src.utils.tracking import DotNotTrackScope
 from tensorflow.python.eager import context as tf_context
 from tensorflow.python.ops import stateful_random_ops
@@ -104,12 +123,104 @@ class _Slot:
 
 
 @dataclass
+class _GraphState:
+    """What untie_block rebinds in a functional model: each call node's layer and its outputs' Keras history,
+    every layer's node lists, the model's node/operation maps and its tracked layers."""
+
+    model: Any
+    calls: list[tuple[Any, Any, tuple[tuple[Any, Any], ...]]]  # (node, layer called there, (output, history)s)
+    node_lists: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]  # (layer, _inbound_nodes, _outbound_nodes)
+    maps: dict[str, tuple[Any, Any]]  # _nodes, _nodes_by_depth, ... -> (the object, its content)
+    layers: list[Any]
+    layer_ids: set[int]
+
+    @classmethod
+    def save(cls, model: Any) -> _GraphState:
+        # Copies are tuples: a list of nodes that is not the model's would look like another model's graph.
+        calls = [(node, node.operation, tuple((t, getattr(t, "_keras_history", None)) for t in node.outputs))
+                 for nodes in model._nodes_by_depth.values() for node in nodes]
+        node_lists = [(op, tuple(op._inbound_nodes), tuple(op._outbound_nodes)) for op in model._operations]
+        maps: dict[str, Any] = {"_nodes": (model._nodes, set(model._nodes)),
+                                "_operations": (model._operations, tuple(model._operations))}
+        for name in ("_nodes_by_depth", "_operations_by_depth"):
+            obj = getattr(model, name)
+            maps[name] = (obj, {d: (v, tuple(v)) for d, v in obj.items()})
+        tracker = model._tracker
+        return cls(model, calls, node_lists, maps, list(tracker.config["layers"][1]),
+                   set(tracker.stored_ids["layers"]))
+
+    def restore(self) -> bool:
+        """Put everything back; True when a call node had been given another layer."""
+        model = self.model
+        rebound = any(node.operation is not op for node, op, _ in self.calls)
+        for node, op, outputs in self.calls:
+            node.operation = op
+            for tensor, history in outputs:
+                if history is not None:
+                    tensor._keras_history = history
+        for op, inbound, outbound in self.node_lists:
+            _put_list(op._inbound_nodes, inbound)
+            _put_list(op._outbound_nodes, outbound)
+        for name, (obj, content) in self.maps.items():
+            if isinstance(obj, dict):
+                for items in obj.values():
+                    _put_list(items, ())
+                obj.clear()
+                for d, (items, saved) in content.items():
+                    _put_list(items, saved)
+                    obj[d] = items
+            elif isinstance(obj, set):
+                obj.clear()
+                obj.update(content)
+            else:
+                _put_list(obj, content)
+            setattr(model, name, obj)
+        tracker = model._tracker
+        _put_list(tracker.config["layers"][1], self.layers)
+        tracker.stored_ids["layers"].clear()
+        tracker.stored_ids["layers"].update(self.layer_ids)
+        return rebound
+
+
+@dataclass
+class _OptimizerState:
+    """A built optimizer's variable index, its per-variable lists and tracked variables (untie_block adds)."""
+
+    optimizer: Any
+    indices: dict[Any, int]
+    lists: list[tuple[list[Any], int]]
+    variables: list[Any]
+    variable_ids: set[int]
+
+    @classmethod
+    def save(cls, optimizer: Any) -> _OptimizerState:
+        lists = [(v, len(v)) for v in vars(optimizer).values() if isinstance(v, list)]
+        tracker = optimizer._tracker
+        return cls(optimizer, dict(optimizer._trainable_variables_indices), lists,
+                   list(tracker.config["variables"][1]), set(tracker.stored_ids["variables"]))
+
+    def restore(self) -> None:
+        opt = self.optimizer
+        opt._trainable_variables_indices.clear()
+        opt._trainable_variables_indices.update(self.indices)
+        for store, n in self.lists:
+            _put_list(store, list(store)[:n])
+        tracker = opt._tracker
+        _put_list(tracker.config["variables"][1], self.variables)
+        tracker.stored_ids["variables"].clear()
+        tracker.stored_ids["variables"].update(self.variable_ids)
+
+
+@dataclass
 class KerasSnapshot:
-    """Slot bindings plus host copies of values; restore() rebinds slots and assigns the values back."""
+    """Slot bindings, functional graphs and optimizers that an untie may rewire, plus host copies of values;
+    restore() rebinds and assigns the values back."""
 
     root: Any
     slots: list[_Slot] = field(default_factory=list)
     values: dict[int, tuple[Any, np.ndarray, bool]] = field(default_factory=dict)
+    graphs: list[_GraphState] = field(default_factory=list)
+    optimizers: list[_OptimizerState] = field(default_factory=list)
     nbytes: int = 0
 
     def restore(self) -> None:
@@ -119,6 +230,10 @@ class KerasSnapshot:
             if current is not slot.var:
                 _bind(slot, slot.var)
                 rebound = True
+        for graph in self.graphs:
+            rebound = graph.restore() or rebound
+        for optimizer in self.optimizers:
+            optimizer.restore()
         for var, saved, trainable in self.values.values():
             var.assign(saved)
             var.trainable = trainable
@@ -204,9 +319,16 @@ class KerasAdapter:
     def snapshot(self, index: ModelIndex, paths: list[str]) -> KerasSnapshot:
         snap = KerasSnapshot(root=index.blocks[""].obj)
         for path in paths:
+            if path in index.blocks:
+                parent = _parent_block(index, path)
+                if parent is not None and isinstance(parent.obj, Functional) and not any(
+                        g.model is parent.obj for g in snap.graphs):
+                    snap.graphs.append(_GraphState.save(parent.obj))  # untie_block rewires its graph
+                    snap.optimizers.extend(_OptimizerState.save(o) for o in _built_optimizers(snap.root))
+                continue
             entry = index.tensors.get(path)
             if entry is None or isinstance(entry.obj, _Pending):
-                continue  # a block path: Keras blocks never change slots (untie_block refuses)
+                continue
             layer = index.blocks[entry.owner].obj
             snap.slots.append(_find_slot(layer, entry.obj))
             var = entry.obj
@@ -373,11 +495,40 @@ class KerasAdapter:
         _remake_traced_functions(index.blocks[""].obj)
 
     def untie_block(self, index: ModelIndex, path: str) -> None:
-        raise ActionError(
-            f"{path!r} is one more call of the same layer object in the model's graph; giving one call its "
-            "own copy means rebuilding the model: clone the layer (layer.from_config(layer.get_config())), "
-            "call the clone in your model code and copy the weights with set_weights"
-        )
+        layer = index.blocks[path].obj
+        parent = _parent_block(index, path)
+        if parent is None or not isinstance(parent.obj, Functional):
+            where = f"{type(parent.obj).__name__} {parent.path or 'model'!r}" if parent is not None else "its parent"
+            raise ActionError(
+                f"{path!r} is the layer object {layer.name!r} held again by {where}, which runs it from its "
+                "own layer list or Python code; paramscope gives a use its own layer only where it is a call "
+                "node of a functional model's graph. Give that place its own layer in your model code "
+                "(type(layer).from_config(layer.get_config()), then set_weights(layer.get_weights()))"
+            )
+        model = parent.obj
+        calls = [k for k in range(len(layer._inbound_nodes)) if make_node_key(layer, k) in model._nodes]
+        uses = [p for p in parent.children if p in index.blocks and index.blocks[p].obj is layer]
+        if len(calls) < 2 or len(calls) != len(uses):
+            raise ActionError(
+                f"{path!r} is the layer {layer.name!r} that {parent.path or 'the model'!r} calls only once; "
+                "its other uses are in other models, whose own code or graph calls it: give that model its "
+                "own layer in your model code"
+            )
+        node = layer._inbound_nodes[calls[uses.index(path)]]
+        if _in_another_graph(node, model):
+            raise ActionError(
+                f"the call {path!r} is a node of the Keras graph that another live model was also built from "
+                "(e.g. an encoder made from the same tensors); rewiring it would change that model too. "
+                "Build this model from its own graph first: keras.models.clone_model"
+            )
+        taken = {op.name for op in model._operations}
+        n = uses.index(path) + 1
+        while f"{layer.name}_{n}" in taken:
+            n += 1
+        clone = _clone_layer(layer, f"{layer.name}_{n}", path)
+        _rewire(model, node, layer, clone)
+        _extend_optimizers(index.blocks[""].obj, list(zip(layer.weights, clone.weights, strict=True)))
+        _remake_traced_functions(index.blocks[""].obj)
 
     def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
                    on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
@@ -552,6 +703,157 @@ def _tf_variable(var: Any) -> Any:
 
 def _device_of(tensor: Any) -> str:
     return str(getattr(tensor, "device", "") or "")
+
+
+# -- layers called at several places --------------------------------------------------------------------------
+
+def _parent_block(index: ModelIndex, path: str) -> BlockEntry | None:
+    for block in index.blocks.values():
+        if path in block.children:
+            return block
+    return None
+
+
+def _in_another_graph(node: Any, model: Any) -> bool:
+    """Whether a list of nodes other than `model`'s graph and the layers' node lists holds `node` (another
+    Function built from the same tensors). Garbage cycles are collected before a second look."""
+    for attempt in range(2):
+        stores = [*model._nodes_by_depth.values(), node.operation._inbound_nodes]
+        stores += [t._keras_history.operation._outbound_nodes for t in node.input_tensors
+                   if t._keras_history.operation is not None]
+        # A Keras Model's node lists are TensorFlow ListWrappers: a list inside plus a list snapshot of it.
+        known = {id(x) for store in stores
+                 for x in (store, getattr(store, "_storage", None), getattr(store, "_last_wrapped_list_snapshot",
+                                                                            None))}
+        found = any(isinstance(ref, list) and id(ref) not in known and all(isinstance(n, Node) for n in ref)
+                    for ref in gc.get_referrers(node))
+        if not found or attempt:
+            return found
+        gc.collect()
+    return True
+
+
+def _clone_layer(layer: Any, name: str, path: str) -> Any:
+    """A built copy of `layer` named `name`, made from its config (as keras.models.clone_model does), with new
+    variables at the layer's scope holding copies of its values."""
+    if not layer.built:
+        raise ActionError(f"{path!r} is not built yet: run a forward pass first")
+    try:
+        config = layer.get_config()
+    except NotImplementedError as e:
+        raise ActionError(
+            f"{type(layer).__name__} has no get_config(), so Keras cannot make a copy of it: define "
+            "get_config() returning its __init__ arguments"
+        ) from e
+    parts = layer.path.split("/")[:-1] if layer.path else []
+    scope: Any = contextlib.nullcontext()
+    if parts:
+        scope = keras.name_scope(parts[-1], override_parent="/".join(parts[:-1]))
+    try:
+        with scope:
+            clone = type(layer).from_config({**config, "name": name})
+            build_config = layer.get_build_config()
+            if not clone.built and build_config:
+                clone.build_from_config(build_config)
+    except Exception as e:  # any failure of the user's layer code becomes the reason
+        raise ActionError(f"Keras could not re-create {type(layer).__name__} from its config: {_first_line(e)}") \
+            from e
+    old, new = layer.weights, clone.weights if clone.built else []
+    if not clone.built or [tuple(v.shape) for v in old] != [tuple(v.shape) for v in new]:
+        raise ActionError(
+            f"the copy of {type(layer).__name__} made from its config and build config does not have the "
+            "layer's variables (its build needs the call's inputs): give that call its own layer in your code"
+        )
+    for src, dst in zip(old, new, strict=True):
+        dst.assign(src.value)
+        dst.trainable = src.trainable
+    return clone
+
+
+def _rewire(model: Any, node: Any, layer: Any, clone: Any) -> None:
+    """Make `node` a call of `clone`: the node's layer, its outputs' Keras history, the layers' node lists, the
+    model's node and operation maps (re-made by Keras' own map_graph) and its tracked layers."""
+    node.operation = clone
+    clone._inbound_nodes.append(node)
+    outputs = {id(t) for t in node.outputs}
+    for i, tensor in enumerate(node.outputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None and history.operation is layer:
+            tensor._keras_history = KerasHistory(clone, 0, i)
+    for down in list(layer._outbound_nodes):
+        if any(id(t) in outputs for t in down.input_tensors):
+            clone._outbound_nodes.append(down)
+            if not any(t._keras_history.operation is layer for t in down.input_tensors):
+                _put_list(layer._outbound_nodes, [n for n in layer._outbound_nodes if n is not down])
+    nodes, nodes_by_depth, operations, operations_by_depth = map_graph(model._inputs, model._outputs)
+    # In place: the model keeps its own set, dicts and lists (no stale list of nodes is left holding them).
+    model._nodes.clear()
+    model._nodes.update(nodes)
+    _put_list(model._operations, operations)
+    for old, new in ((model._nodes_by_depth, nodes_by_depth), (model._operations_by_depth, operations_by_depth)):
+        for d in list(old):
+            if d not in new:
+                _put_list(old.pop(d), ())
+        for d, items in new.items():
+            if d in old:
+                _put_list(old[d], items)
+            else:
+                old[d] = items
+    # Tracked right after the layer, so `model.weights` (and get_weights) follow the order of `model.layers`.
+    tracker = model._tracker
+    tracked = list(tracker.config["layers"][1])
+    at = next((i + 1 for i, other in enumerate(tracked) if other is layer), len(tracked))
+    _put_list(tracker.config["layers"][1], [*tracked[:at], clone, *tracked[at:]])
+    tracker.stored_ids["layers"].add(id(clone))
+
+
+def _put_list(store: Any, items: Any) -> None:
+    """`store[:] = items`; a TensorFlow ListWrapper is changed underneath, so it is not marked as mutated in a
+    non-append way (which would stop tf.train.Checkpoint from saving it)."""
+    inner = getattr(store, "_storage", None)
+    if isinstance(inner, list) and hasattr(store, "_update_snapshot"):
+        inner[:] = items
+        store._update_snapshot()
+    else:
+        store[:] = items
+
+
+def _built_optimizers(root: Any) -> list[Any]:
+    """The model's compiled optimizer and the one a LossScaleOptimizer wraps, those already built."""
+    found = []
+    optimizer = getattr(root, "optimizer", None)
+    while optimizer is not None and hasattr(optimizer, "_trainable_variables_indices"):
+        if optimizer.built:
+            found.append(optimizer)
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return found
+
+
+def _extend_optimizers(root: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """Teach the model's built optimizer each new variable of `pairs` (old, new), with a copy of the old
+    variable's slots (momentum, ...), as if the copy had been trained alongside."""
+    for optimizer in _built_optimizers(root):
+        indices = optimizer._trainable_variables_indices
+        n = len(optimizer._trainable_variables)
+        per_variable = [v for k, v in vars(optimizer).items() if isinstance(v, list) and len(v) == n
+                        and k not in ("_trainable_variables", "_variables")]
+        for old, new in pairs:
+            i = indices.get(optimizer._var_key(old))
+            if i is None or not new.trainable:
+                continue
+            indices[optimizer._var_key(new)] = len(optimizer._trainable_variables)
+            optimizer._trainable_variables.append(new)
+            for store in per_variable:
+                slot = store[i]
+                if not isinstance(slot, (keras.Variable, tf.Variable)):
+                    store.append(slot)
+                    continue
+                prefix = old.path.replace("/", "_") + "_"
+                suffix = slot.name[len(prefix):] if slot.name.startswith(prefix) else slot.name
+                copy = optimizer.add_variable(shape=slot.shape, dtype=slot.dtype,
+                                              name=f"{new.path.replace('/', '_')}_{suffix}")
+                copy.assign(slot.value)
+                store.append(copy)
 
 
 # -- slots ---------------------------------------------------------------------------------------------------
