@@ -352,6 +352,20 @@ class KerasAdapter:
     def chunk_moments(self, chunk: tf.Tensor) -> Moments:
         with tf.device(chunk.device):
             x = _as_float64(chunk)
+            n = int(tf.size(x))
+            if n == 0:
+                return Moments()
+            total = tf.reduce_sum(x)
+            # A float64 sum of finite float32/16 values is finite, so a finite sum proves there is no NaN or Inf:
+            # the usual case needs no masks (a float64 tensor that overflows takes the exact path below).
+            if math.isfinite(float(total)):
+                mean = total / n
+                fast = tf.stack([
+                    mean, tf.reduce_sum(tf.square(x - mean)), tf.reduce_min(x), tf.reduce_max(x),
+                    tf.reduce_sum(tf.cast(tf.equal(x, 0.0), tf.float64)),
+                ]).numpy().tolist()
+                mu, m2v, mn, mx, zeros = fast
+                return Moments(n, mu, m2v, mn, mx, int(zeros), 0, 0)
             finite = tf.math.is_finite(x)
             zero = tf.zeros_like(x)
             count = tf.reduce_sum(tf.cast(finite, tf.float64))
@@ -371,7 +385,9 @@ class KerasAdapter:
     def chunk_hist(self, chunk: tf.Tensor, lo: float, hi: float, bins: int) -> list[int]:
         with tf.device(chunk.device):
             x = _as_float64(chunk)
-            x = tf.boolean_mask(x, tf.math.is_finite(x))
+            finite = tf.math.is_finite(x)
+            if not bool(tf.reduce_all(finite)):
+                x = tf.boolean_mask(x, finite)
             counts = tf.histogram_fixed_width(x, tf.constant([lo, hi], tf.float64), nbins=bins)
             return [int(c) for c in counts.numpy().tolist()]
 
