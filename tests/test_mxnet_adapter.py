@@ -662,3 +662,13 @@ def test_importing_paramscope_leaves_numpy_alone_and_the_one_line_import_makes_m
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     numpy_has_bool = "bool" in np.__dict__ and np.__dict__["bool"] is not bool  # NumPy 2 brings its own back
     assert json.loads(out.stdout) == [numpy_has_bool, True, not numpy_has_bool]
+
+
+def test_a_stuck_seeded_draw_is_stopped_with_a_clear_error(monkeypatch):
+    import time
+
+    from paramscope import mxnet_seeded
+
+    monkeypatch.setattr(mxnet_seeded, "TIMEOUT_S", 0.5)
+    with pytest.raises(ps.ActionError, match="did not finish"):
+        mxnet_seeded.draw_seeded(1, lambda: time.sleep(30))

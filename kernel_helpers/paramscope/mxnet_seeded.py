@@ -18,8 +18,10 @@ import io
 import os
 import pickle
 import random
+import select
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,6 +29,9 @@ from typing import Any, TypeVar
 from ._errors import ActionError
 
 T = TypeVar("T")
+
+# Drawing even GPT-2-sized parameters takes seconds; past this the child is assumed stuck and is stopped.
+TIMEOUT_S = 300.0
 
 
 def draw_seeded(seed: int, draw: Callable[[], T]) -> T:
@@ -46,8 +51,11 @@ def draw_seeded(seed: int, draw: Callable[[], T]) -> T:
         _child(seed, draw, write_fd)
     os.close(write_fd)
     try:
-        with os.fdopen(read_fd, "rb") as pipe:
-            status, value, printed = pickle.load(pipe)
+        status, value, printed = pickle.loads(_read_all(read_fd, TIMEOUT_S))
+    except TimeoutError:
+        _end(pid)
+        raise ActionError(f"the seeded MXNet draw did not finish within {TIMEOUT_S:.0f} s and was stopped; "
+                          "try again without seed") from None
     except (EOFError, pickle.UnpicklingError):
         status, value, printed = "error", RuntimeError("the seeded draw's process ended with no answer"), ""
     except BaseException:  # interrupted (KeyboardInterrupt): do not leave the child running
@@ -60,6 +68,24 @@ def draw_seeded(seed: int, draw: Callable[[], T]) -> T:
         raise value
     result: T = value
     return result
+
+
+def _read_all(fd: int, timeout: float) -> bytes:
+    """Everything the child writes, until it closes the pipe; TimeoutError if it takes longer than `timeout`
+    (a child stuck on a lock inherited through fork must not hang the kernel, nor the sidebar waiting on it)."""
+    deadline = time.monotonic() + timeout
+    parts: list[bytes] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            part = os.read(fd, 1 << 20)
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+    finally:
+        os.close(fd)
 
 
 def _child(seed: int, draw: Callable[[], Any], write_fd: int) -> None:
