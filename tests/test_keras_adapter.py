@@ -563,3 +563,143 @@ def test_loss_scaled_steps_record_the_unscaled_gradient():
     stats = ps.stats(net, "mixed/d/kernel#grad")
     assert stats["available"] and stats["dtype"] == "float32"  # mixed precision keeps float32 variables
     np.testing.assert_allclose(stats["mean"], expected.mean(), rtol=1e-3)
+
+
+# -- watch ---------------------------------------------------------------------------------------------------
+
+def custom_loop(net, steps, *, traced=False, seen=None):
+    """SGD steps of a GradientTape loop; `seen` gets each step's tape gradients and values, by variable path."""
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    names = {id(v): v.path for v in net.trainable_variables}
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(x) ** 2)
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+        return grads
+
+    run = tf.function(step) if traced else step
+    for i in range(steps):
+        x = tf.random.stateless_uniform((8, 4), seed=(i, 0))
+        values = {names[id(v)]: v.numpy().astype(np.float64) for v in net.trainable_variables}
+        grads = run(x)
+        if seen is not None:
+            seen.append({"grads": {names[id(v)]: g.numpy().astype(np.float64)
+                                   for v, g in zip(net.trainable_variables, grads, strict=True)},
+                         "values": values})
+
+
+def by_variable(net, record, key):
+    """A record's statistics by the Keras path of the variable (records are keyed by paramscope paths)."""
+    paths = {e.path: e.obj.path for e in keras_adapter.KerasAdapter().index(net).unique_params("")}
+    return {paths[p]: s for p, s in record[key].items()}
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_watch_records_a_custom_training_loop(traced):
+    net = CHAPTER.mlp()
+    handle = ps.watch(net, every=2)
+    seen = []
+    custom_loop(net, 5, traced=traced, seen=seen)
+    assert handle.step == 5
+    assert [r["step"] for r in handle.records] == [1, 3, 5]
+    for record in handle.records:
+        step = seen[record["step"] - 1]
+        grads, values = by_variable(net, record, "grads"), by_variable(net, record, "values")
+        assert set(grads) == set(values) == set(step["grads"]) and len(grads) == 4
+        for name, grad in step["grads"].items():
+            assert grads[name]["mean"] == pytest.approx(grad.mean(), rel=1e-5, abs=1e-7)
+            assert grads[name]["max"] == pytest.approx(grad.max(), rel=1e-5, abs=1e-7)
+            assert values[name]["mean"] == pytest.approx(step["values"][name].mean(), rel=1e-5, abs=1e-7)
+    handle.stop()
+    custom_loop(net, 3, traced=traced)
+    assert len(handle.records) == 3 and handle.step == 5 and not handle.active
+
+
+def test_watch_records_model_fit():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="fit")
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    original_make = net.make_train_function
+    handle = ps.watch(net, every=3)
+    net.fit(X(40), tf.random.uniform((40, 3)), batch_size=8, epochs=2, shuffle=False, verbose=0)  # 10 steps
+    assert handle.step == 10
+    assert [r["step"] for r in handle.records] == [1, 4, 7, 10]
+    assert all(set(r["grads"]) == set(r["values"]) and len(r["grads"]) == 2 for r in handle.records)
+    kernel = net.layers[0].kernel.path
+    assert all(by_variable(net, r, "grads")[kernel]["rms"] > 0 for r in handle.records)
+    before = CHAPTER.to_numpy(net.layers[0].kernel)
+    net.fit(X(8), tf.random.uniform((8, 3)), batch_size=8, epochs=1, verbose=0)  # step 11: not recorded
+    net.fit(X(8), tf.random.uniform((8, 3)), batch_size=8, epochs=1, verbose=0)
+    assert handle.step == 12 and handle.records[-1]["step"] == 10
+    handle.stop()
+    handle = ps.watch(net, every=1)
+    before = CHAPTER.to_numpy(net.layers[0].kernel)
+    net.fit(X(8), tf.random.uniform((8, 3)), batch_size=8, epochs=1, verbose=0)
+    applied = (before - CHAPTER.to_numpy(net.layers[0].kernel)) / 0.1  # SGD: w -= rate * grad
+    grads = by_variable(net, handle.records[-1], "grads")[kernel]
+    np.testing.assert_allclose([grads["mean"], grads["max"]], [applied.mean(), applied.max()], rtol=1e-4, atol=1e-6)
+    values = by_variable(net, handle.records[-1], "values")[kernel]
+    assert values["mean"] == pytest.approx(before.mean(), rel=1e-5, abs=1e-7)
+    handle.stop()
+    assert "make_train_function" not in vars(net) and net.make_train_function == original_make
+    assert not hasattr(net.train_function, "__paramscope_fit_step__")
+    net.fit(X(16), tf.random.uniform((16, 3)), batch_size=8, epochs=1, verbose=0)
+    assert handle.step == 1 and len(handle.records) == 1
+    assert not keras_grads._LISTENERS
+
+
+def test_watch_of_model_fit_counts_an_epoch_of_unknown_length_once_per_batch():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="gen")
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    data = tf.data.Dataset.from_tensor_slices((X(24), tf.random.uniform((24, 3)))).batch(8)
+    data = data.filter(lambda x, y: True)  # unknown cardinality: the epoch ends on a call that finds no batch
+    handle = ps.watch(net, every=1)
+    net.fit(data, epochs=2, verbose=0)
+    net.fit(data, epochs=1, verbose=0)
+    assert [r["step"] for r in handle.records if r["grads"]] == list(range(1, 10))
+    handle.stop()
+
+
+def test_watch_of_a_run_eagerly_fit_counts_each_step_once():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="eager")
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse", run_eagerly=True)
+    handle = ps.watch(net, every=1)
+    net.fit(X(16), tf.random.uniform((16, 3)), batch_size=8, epochs=1, verbose=0)
+    assert [r["step"] for r in handle.records] == [1, 2] and all(r["grads"] for r in handle.records)
+    handle.stop()
+
+
+def test_watch_of_a_tied_layer_records_the_summed_grad_once():
+    net = CHAPTER.shared_net()
+    handle = ps.watch(net, every=1)
+    seen = []
+    custom_loop(net, 2, seen=seen)
+    grads = by_variable(net, handle.records[-1], "grads")
+    assert len(grads) == 6  # dense, shared (once), dense_1
+    shared = net.get_layer("shared").kernel.path
+    assert grads[shared]["mean"] == pytest.approx(seen[-1]["grads"][shared].mean(), rel=1e-5, abs=1e-7)
+    handle.stop()
+
+
+def test_watch_refuses_what_runs_no_python_per_step():
+    net = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")], name="multi")
+    net.compile(optimizer="sgd", loss="mse", steps_per_execution=4)
+    with pytest.raises(ps.ActionError, match="steps_per_execution=4"):
+        ps.watch(net, every=1)
+    net = CHAPTER.mlp()
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+
+    @tf.function(jit_compile=True)
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(net(x))
+        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables,
+                                      strict=True))
+
+    handle = ps.watch(net, every=1)
+    with pytest.raises(ps.ActionError, match="XLA"):
+        step(X())
+    handle.stop()
+    step(X())  # with no watch, the XLA step trains as before
+    assert not keras_grads._LISTENERS

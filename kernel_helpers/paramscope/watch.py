@@ -2,7 +2,7 @@
 
 A step is one forward pass of the model. Value statistics are taken as the step's forward starts; gradient
 statistics as soon as the framework reports the step's gradient final (PyTorch: after accumulation in
-backward; Keras: when the optimizer applies it; MXNet: at the next forward, before it can be overwritten).
+backward; Keras, where a step is a fit batch or an optimizer apply: as it applies them; MXNet: at next forward).
 """
 
 from __future__ import annotations

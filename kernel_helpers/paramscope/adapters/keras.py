@@ -52,6 +52,12 @@ Quirks written down here so that nobody has to find them again:
   cannot be tied (one slot would then hide the other in the layer's tracker).
 - Gradients come from the user's GradientTape and live nowhere on the variable; `keras_grads` records those a
   Keras optimizer applies (custom loops with `apply_gradients` and `model.fit`).
+- Watching (`ps.watch`). A step is one `model.fit` batch (the model's train function is wrapped on the instance,
+  as is `make_train_function`, which makes it anew) or, in a custom loop, one optimizer apply that updates a
+  variable of the model: eager, or in a `tf.function` traced while the watch runs (one traced before runs no
+  Python per step and records nothing: re-create it). steps_per_execution > 1 and XLA-compiled custom steps
+  run no Python per step and are refused. A fit call that finds no batch (the end of an epoch of unknown
+  length) hands its count to the next step.
 """
 
 from __future__ import annotations
@@ -548,10 +554,32 @@ class KerasAdapter:
 
     def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
                    on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
-        raise ActionError(
-            "ps.watch does not record Keras models yet (model.fit runs a traced step that calls no Python "
-            "per step); ps.stats(net, path + '#grad') shows the gradient of the latest step"
-        )
+        # A step is one training step: one model.fit batch, or, in a custom loop, one optimizer apply that
+        # updates a variable of the model (values are read before the apply changes them).
+        if getattr(model, "steps_per_execution", 1) > 1:
+            raise ActionError(
+                f"ps.watch cannot record a model compiled with steps_per_execution={model.steps_per_execution}: "
+                "model.fit then runs several steps in one traced call, with no Python between them. Compile "
+                "with steps_per_execution=1 to watch it")
+        trainable = {id(e.obj): e for e in index.unique_params("")
+                     if not isinstance(e.obj, _Pending) and e.meta.trainable}
+        carried = [False]  # a fit call counted as a step that found no batch: the next step is that one
+
+        def start() -> None:
+            if carried[0]:
+                carried[0] = False
+                return
+            on_forward()
+
+        def end(variables: list[Any]) -> None:
+            ready = [trainable[id(v)] for v in variables
+                     if id(v) in trainable and keras_grads.latest(v) is not None]
+            if ready:
+                on_grads(ready)
+
+        listener = keras_grads.listen([e.obj for e in trainable.values()], start, end)
+        fit = _FitHook(model, listener, start, end, carried)
+        return fit.remove
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, keras.initializers.Initializer):
@@ -568,6 +596,65 @@ class KerasAdapter:
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
         required = [p for p in positional if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
         return bool(positional) and len(required) <= 2
+
+
+class _FitHook:
+    """Counts each model.fit step: wraps the model's train function (and make_train_function, which makes it
+    anew) on the instance; `remove` puts both back."""
+
+    def __init__(self, model: Any, listener: keras_grads.Listener, start: Callable[[], None],
+                 end: Callable[[list[Any]], None], carried: list[bool]) -> None:
+        self.model, self.listener, self.start, self.end, self.carried = model, listener, start, end, carried
+        self.had_make = "make_train_function" in vars(model)
+        self.own_make = vars(model).get("make_train_function")
+        original_make = model.make_train_function
+
+        def make_train_function(force: bool = False) -> Any:
+            made = original_make(force=force)
+            model.train_function = self.wrap(model.train_function)
+            return model.train_function if made is not None else made
+
+        setattr(model, "make_train_function", make_train_function)  # noqa: B010
+        if getattr(model, "train_function", None) is not None:
+            model.train_function = self.wrap(model.train_function)
+
+    def wrap(self, function: Any) -> Any:
+        if function is None or getattr(function, "__paramscope_fit_step__", None) is not None:
+            return function
+        model, listener = self.model, self.listener
+
+        def train_function(iterator: Any) -> Any:
+            if not listener.active or getattr(model, "steps_per_execution", 1) > 1:
+                return function(iterator)
+            self.start()
+            listener.paused += 1
+            try:
+                logs = function(iterator)
+            except BaseException:
+                # No step ran (the end of an epoch of unknown length raises OutOfRangeError; the optimizer's
+                # counter may move all the same): the next step takes the one counted here.
+                self.carried[0] = True
+                raise
+            finally:
+                listener.paused -= 1
+            self.end(list(model.trainable_variables))
+            return logs
+
+        setattr(train_function, "__paramscope_fit_step__", function)  # noqa: B010
+        return train_function
+
+    def remove(self) -> None:
+        keras_grads.stop(self.listener)
+        model = self.model
+        if self.had_make:
+            setattr(model, "make_train_function", self.own_make)  # noqa: B010
+        else:
+            vars(model).pop("make_train_function", None)
+        function = getattr(model, "train_function", None)
+        while function is not None and getattr(function, "__paramscope_fit_step__", None) is not None:
+            function = function.__paramscope_fit_step__
+        if getattr(model, "train_function", None) is not None:
+            model.train_function = function
 
 
 # -- structure -----------------------------------------------------------------------------------------------
