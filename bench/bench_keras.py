@@ -7,11 +7,8 @@ so machines compare. Writes bench/results_keras.md. Run with `make bench`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,10 +19,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+from common import TABLE_HEAD, import_time, numpy_stats, paramscope_views, table_rows, timed
 from keras import layers
 
 import paramscope as ps
-from paramscope import protocol
 
 WIDE = 1_000
 # A built Sequential of WIDE layers is a functional graph that Keras walks recursively (RecursionError at the
@@ -72,17 +69,6 @@ def wide(n: int = WIDE) -> keras.Model:
     return keras.Sequential([keras.Input((4,))] + [layers.Dense(4) for _ in range(n)], name="wide")
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
-    """Median wall time of `repeat` runs (after one warm-up) and the last result."""
-    result = fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def summary_text(model: keras.Model) -> str:
     out: list[str] = []
     model.summary(print_fn=lambda line, line_break=True: out.append(line))
@@ -92,18 +78,8 @@ def summary_text(model: keras.Model) -> str:
 def peers(model: keras.Model) -> dict[str, Callable[[], str]]:
     import treescope
 
-    def first_view() -> str:
-        # As the front ends ask: the root and its first page of 200 children.
-        response = protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
-                                   models={"m": model}, namespace={})
-        text = protocol.to_json(response)
-        if not json.loads(text).get("ok", True):
-            raise RuntimeError(text[:200])
-        return text
-
     return {
-        "paramscope (first view)": first_view,
-        "paramscope (whole tree)": lambda: json.dumps(ps.inspect(model, name="m").to_json()),
+        **paramscope_views(model),
         "model.summary()": lambda: summary_text(model),
         "model.count_params()": lambda: str(model.count_params()),
         "treescope.render_to_html (repr fallback)": lambda: treescope.render_to_html(model, ignore_exceptions=True),
@@ -153,21 +129,9 @@ def main() -> None:
              "handler: it renders Keras models as their one-line repr (no layers, no parameters), so its time and "
              "payload measure that fallback, as `repr(model)` and `count_params()` (a number) show nothing of "
              "the tree either.", ""]
-    lines += ["| model | tool | time | x paramscope first view | payload | x paramscope first view |",
-              "|---|---|---:|---:|---:|---:|"]
+    lines += TABLE_HEAD
     for name, model in models.items():
-        base_t = base_n = None
-        for tool, fn in peers(model).items():
-            try:
-                t, out = timed(fn)
-                size = len(out.encode())
-            except Exception as e:  # noqa: BLE001 - a failing peer is a result too
-                lines.append(f"| {name} | {tool} | fails: {type(e).__name__}: {str(e)[:60]} | | | |")
-                continue
-            if base_t is None:
-                base_t, base_n = t, size
-            lines.append(f"| {name} | {tool} | {t * 1000:.2f} ms | {t / base_t:.1f}x | {size:,} B | "
-                         f"{size / base_n:.1f}x |")
+        lines += table_rows(name, peers(model))
         print(f"{name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
     lines += ["", "## Tied parameters counted once?", "",
               "Truth: sizes summed over the distinct variables (by `id`) of all layers.", "",
@@ -185,14 +149,14 @@ def main() -> None:
     t, s = timed(lambda: ps.stats(big, largest.path), repeat=3)
     lines += ["", "## Statistics of the largest tensor", "",
               f"`ps.stats(gpt2, {largest.path!r})` ({s['numel']:,} values, 64-bin histogram): {t * 1000:.0f} ms; "
-              f"numpy on a copy: {timed(lambda: _numpy_stats(largest), repeat=3)[0] * 1000:.0f} ms. "
+              f"numpy on a copy: {timed(lambda: numpy_stats(largest.numpy()), repeat=3)[0] * 1000:.0f} ms. "
               "paramscope reads the tensor in chunks on its own device, in float64, and counts NaN, Inf and zeros "
               "besides mean/std/min/max (one pass), then bins it (a second pass); numpy computes mean, std, min, "
               "max and a 64-bin histogram of one float64 copy (no NaN/Inf handling)."]
     lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
     base = None
     for module in ("paramscope", "treescope", "keras", "tensorflow"):
-        took = _import_time(module)
+        took = import_time(f"import {module}")
         base = base or took
         lines.append(f"| `import {module}` | {took * 1000:.0f} ms | {took / base:.1f}x |")
     out = Path(__file__).with_name("results_keras.md")
@@ -205,25 +169,6 @@ def _tf_version() -> str:
     import tensorflow as tf
 
     return tf.__version__
-
-
-def _import_time(module: str) -> float:
-    """Median wall time of a fresh interpreter importing `module`, minus one importing nothing."""
-    def run(code: str) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                           stderr=subprocess.DEVNULL)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return max(0.0, run(f"import {module}") - run("pass"))
-
-
-def _numpy_stats(v: Any) -> Any:
-    a = np.array(v.numpy(), dtype=np.float64)
-    return a.mean(), a.std(), a.min(), a.max(), np.histogram(a, bins=64)
 
 
 if __name__ == "__main__":

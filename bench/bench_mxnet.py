@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,10 +22,10 @@ import paramscope.mxnet_compat  # before mxnet: puts numpy.bool back
 # isort: split
 import mxnet as mx
 import numpy as np
+from common import TABLE_HEAD, import_time, numpy_stats, paramscope_views, table_rows, timed
 from mxnet.gluon import nn
 
 import paramscope as ps
-from paramscope import protocol
 
 WIDE = 1_000
 
@@ -111,17 +108,6 @@ def wide(n: int = WIDE) -> tuple[nn.Block, tuple[Any, ...]]:
     return net, (mx.nd.ones((1, 4)),)
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
-    """Median wall time of `repeat` runs (after one warm-up) and the last result."""
-    result = fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def summary_text(net: nn.Block, inputs: tuple[Any, ...]) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -131,18 +117,8 @@ def summary_text(net: nn.Block, inputs: tuple[Any, ...]) -> str:
 
 
 def peers(net: nn.Block, inputs: tuple[Any, ...]) -> dict[str, Callable[[], str]]:
-    def first_view() -> str:
-        # As the front ends ask: the root and its first page of 200 children.
-        response = protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
-                                   models={"m": net}, namespace={})
-        text = protocol.to_json(response)
-        if not json.loads(text).get("ok", True):
-            raise RuntimeError(text[:200])
-        return text
-
     return {
-        "paramscope (first view)": first_view,
-        "paramscope (whole tree)": lambda: json.dumps(ps.inspect(net, name="m").to_json()),
+        **paramscope_views(net),
         "net.summary(x)": lambda: summary_text(net, inputs),
         "repr(net)": lambda: repr(net),
         "repr(net.collect_params())": lambda: repr(net.collect_params()),
@@ -196,23 +172,11 @@ def main() -> None:
              "sharing the embedding's weight (`params=wte.params`), as GPT-2 does: 124,439,808 unique parameters. "
              "`net.summary(x)` works in MXNet 1.9.1 (non-hybridized blocks); it runs a forward pass on a "
              "1x3 (GPT-2) or 1x4 input, included in its time.", ""]
-    lines += ["| model | tool | time | x paramscope first view | payload | x paramscope first view |",
-              "|---|---|---:|---:|---:|---:|"]
+    lines += TABLE_HEAD
     for name, (net, inputs) in models.items():
         if name == "chapter MLP, one block used twice":
             continue  # same size as the one above; it is in the tied table
-        base_t = base_n = None
-        for tool, fn in peers(net, inputs).items():
-            try:
-                t, out = timed(fn)
-                size = len(out.encode())
-            except Exception as e:  # noqa: BLE001 - a failing peer is a result too
-                lines.append(f"| {name} | {tool} | fails: {type(e).__name__}: {str(e)[:60]} | | | |")
-                continue
-            if base_t is None:
-                base_t, base_n = t, size
-            lines.append(f"| {name} | {tool} | {t * 1000:.2f} ms | {t / base_t:.1f}x | {size:,} B | "
-                         f"{size / base_n:.1f}x |")
+        lines += table_rows(name, peers(net, inputs))
         print(f"{name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
     lines += ["", "## Tied parameters counted once?", "",
               "Truth: sizes summed over the distinct Parameter objects (by `id`) of all blocks. "
@@ -225,10 +189,11 @@ def main() -> None:
         lines.append(f"| {name} | {c['truth']:,} | {c['paramscope']:,} | {c['collect_params']:,} | "
                      f"{c['summary total']:,} | {c['summary unique']:,} |")
     big = models["GPT-2 small layout, tied (124M)"][0]
+    numpy_ms = timed(lambda: numpy_stats(big.wte.weight.data().asnumpy()), repeat=3)[0] * 1000
     t, s = timed(lambda: ps.stats(big, "wte.weight"), repeat=3)
     lines += ["", "## Statistics of the largest tensor", "",
               f"`ps.stats(gpt, 'wte.weight')` ({s['numel']:,} values, 64-bin histogram): {t * 1000:.0f} ms; "
-              f"numpy on a copy: {timed(lambda: _numpy_stats(big.wte.weight), repeat=3)[0] * 1000:.0f} ms. "
+              f"numpy on a copy: {numpy_ms:.0f} ms. "
               "paramscope reads the tensor in chunks on its own device, in float64, and counts NaN, Inf and zeros "
               "besides mean/std/min/max (one pass), then bins it (a second pass); numpy computes mean, std, min, "
               "max and a 64-bin histogram of one float64 copy (no NaN/Inf handling)."]
@@ -236,31 +201,13 @@ def main() -> None:
     base = None
     for label, code in (("paramscope", "import paramscope"),
                         ("mxnet", "import paramscope.mxnet_compat, mxnet")):
-        took = _import_time(code)
+        took = import_time(code)
         base = base or took
         lines.append(f"| `import {label}` | {took * 1000:.0f} ms | {took / base:.1f}x |")
     out = Path(__file__).with_name("results_mxnet.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
-
-
-def _import_time(code: str) -> float:
-    """Median wall time of a fresh interpreter running `code`, minus one running nothing."""
-    def run(code: str) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return max(0.0, run(code) - run("pass"))
-
-
-def _numpy_stats(p: Any) -> Any:
-    a = p.data().asnumpy().astype(np.float64)
-    return a.mean(), a.std(), a.min(), a.max(), np.histogram(a, bins=64)
 
 
 if __name__ == "__main__":

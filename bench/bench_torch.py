@@ -7,20 +7,16 @@ bench/results_torch.md. Run with `make bench`.
 
 from __future__ import annotations
 
-import json
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from common import TABLE_HEAD, import_time, numpy_stats, paramscope_views, table_rows, timed
 from torch import nn
 
 import paramscope as ps
-from paramscope import protocol
 
 
 def gpt2(device: str, n_layer: int = 12, dim: int = 768, vocab: int = 50257, tie: bool = True) -> nn.Module:
@@ -57,29 +53,12 @@ def wide(n: int = 10_000) -> nn.Module:
     return nn.Sequential(*[nn.Linear(4, 4) for _ in range(n)])
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
-    """Median wall time of `repeat` runs (after one warm-up) and the last result."""
-    result = fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def peers(model: nn.Module) -> dict[str, Callable[[], str]]:
     import torchinfo
     import treescope
 
-    def first_view() -> str:
-        # As the front ends ask: the root and its first page of 200 children.
-        return protocol.to_json(protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
-                                                models={"m": model}, namespace={}))
-
     return {
-        "paramscope (first view)": first_view,
-        "paramscope (whole tree)": lambda: json.dumps(ps.inspect(model, name="m").to_json()),
+        **paramscope_views(model),
         "torchinfo.summary": lambda: str(torchinfo.summary(model, verbose=0, depth=100)),
         "treescope.render_to_html": lambda: treescope.render_to_html(model, ignore_exceptions=True),
         "repr(model)": lambda: repr(model),
@@ -106,21 +85,9 @@ def main() -> None:
     }
     lines = ["# paramscope vs PyTorch peers", "",
              f"torch {torch.__version__}, Python {sys.version.split()[0]}; median of 5 runs after a warm-up.", ""]
-    lines += ["| model | tool | time | x paramscope first view | payload | x paramscope first view |",
-              "|---|---|---:|---:|---:|---:|"]
+    lines += TABLE_HEAD
     for name, model in models.items():
-        base_t = base_n = None
-        for tool, fn in peers(model).items():
-            try:
-                t, out = timed(fn)
-                size = len(out.encode())
-            except Exception as e:  # noqa: BLE001 - a failing peer is a result too
-                lines.append(f"| {name} | {tool} | fails: {type(e).__name__}: {str(e)[:60]} | | | |")
-                continue
-            if base_t is None:
-                base_t, base_n = t, size
-            lines.append(f"| {name} | {tool} | {t * 1000:.2f} ms | {t / base_t:.1f}x | {size:,} B | "
-                         f"{size / base_n:.1f}x |")
+        lines += table_rows(name, peers(model))
     lines += ["", "## Tied parameters counted once?", "",
               "| model | truth | paramscope | torchinfo |", "|---|---:|---:|---:|"]
     for name in ("chapter MLP with a shared layer", "GPT-2 small on CPU (124M)"):
@@ -128,39 +95,20 @@ def main() -> None:
         lines.append(f"| {name} | {c['truth (unique params)']:,} | {c['paramscope n_params']:,} | "
                      f"{c['torchinfo total_params']:,} |")
     big = models["GPT-2 small on CPU (124M)"]
+    numpy_ms = timed(lambda: numpy_stats(big.lm_head.weight.detach().numpy()), repeat=3)[0] * 1000
     t, s = timed(lambda: ps.stats(big, "lm_head.weight"), repeat=3)
     lines += ["", "## Statistics of the largest tensor", "",
               f"`ps.stats(gpt, 'lm_head.weight')` ({s['numel']:,} values, 64-bin histogram): {t * 1000:.0f} ms; "
-              f"numpy on a copy: {timed(lambda: _numpy_stats(big.lm_head.weight), repeat=3)[0] * 1000:.0f} ms."]
+              f"numpy on a copy: {numpy_ms:.0f} ms."]
     lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
     base = None
     for module in ("paramscope", "torchinfo", "treescope", "torch"):
-        took = _import_time(module)
+        took = import_time(f"import {module}")
         base = base or took
         lines.append(f"| `import {module}` | {took * 1000:.0f} ms | {took / base:.1f}x |")
     out = Path(__file__).with_name("results_torch.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def _import_time(module: str) -> float:
-    """Median wall time of a fresh interpreter importing `module`, minus one importing nothing."""
-    def run(code: str) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return max(0.0, run(f"import {module}") - run("pass"))
-
-
-def _numpy_stats(w: torch.Tensor) -> Any:
-    import numpy as np
-
-    a = w.detach().numpy().astype(np.float64)
-    return a.mean(), a.std(), a.min(), a.max(), np.histogram(a, bins=64)
 
 
 if __name__ == "__main__":
