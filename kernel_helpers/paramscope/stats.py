@@ -113,18 +113,22 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def matrix_shape(shape: list[int]) -> tuple[int, int]:
+    """The 2-D view of a tensor for heatmaps: 0-D is 1x1, 1-D one row, N-D (shape[0], prod(shape[1:]))."""
+    if not shape:
+        return 1, 1
+    if len(shape) == 1:
+        return 1, shape[0]
+    return shape[0], math.prod(shape[1:])
+
+
 def plan_2d(shape: list[int], max_elems: int) -> tuple[int, int, int, int]:
     """(rows, cols, row step, col step) of a strided 2-D view of a tensor of `shape` with <= max_elems values.
 
     0-D is 1x1, 1-D is one row, N-D is (shape[0], prod(shape[1:])) as in a flattened weight matrix."""
     if max_elems < 1:
         raise ActionError(f"max_elems must be positive, got {max_elems}")
-    if not shape:
-        full_r, full_c = 1, 1
-    elif len(shape) == 1:
-        full_r, full_c = 1, shape[0]
-    else:
-        full_r, full_c = shape[0], math.prod(shape[1:])
+    full_r, full_c = matrix_shape(shape)
     rstep = cstep = 1
     # Shrink the longer side first so that the picture keeps its aspect ratio roughly.
     while math.ceil(full_r / rstep) * math.ceil(full_c / cstep) > max_elems:

@@ -85,7 +85,7 @@ from tensorflow.python.ops import stateful_random_ops
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
-from ..stats import CHUNK_ELEMS
+from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, State, TensorEntry, TensorMeta
 from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, keras_grads
 
@@ -402,12 +402,7 @@ class KerasAdapter:
         tensor = _readable(entry, grad)
         with tf.device(_device_of(tensor)):
             value = tf.convert_to_tensor(tensor)
-            if value.shape.rank == 0:
-                view = tf.reshape(value, [1, 1])
-            elif value.shape.rank == 1:
-                view = tf.reshape(value, [1, -1])
-            else:
-                view = tf.reshape(value, [value.shape[0], -1])
+            view = tf.reshape(value, matrix_shape([int(d) for d in value.shape]))
             result: list[list[float]] = _as_float64(view[::rstep, ::cstep]).numpy().tolist()
         return result
 

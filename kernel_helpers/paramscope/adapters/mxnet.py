@@ -58,7 +58,7 @@ from mxnet.gluon import nn
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
 from ..mxnet_seeded import draw_seeded
-from ..stats import CHUNK_ELEMS
+from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
 
@@ -227,12 +227,7 @@ class MXNetAdapter:
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:
         arr = _legacy(_readable(entry, grad))
-        if arr.ndim == 0:
-            view = arr.reshape((1, 1))
-        elif arr.ndim == 1:
-            view = arr.reshape((1, -1))
-        else:
-            view = arr.reshape((arr.shape[0], -1))
+        view = arr.reshape(matrix_shape(list(arr.shape)))
         result: list[list[float]] = view[::rstep, ::cstep].astype("float64").asnumpy().tolist()
         return result
 

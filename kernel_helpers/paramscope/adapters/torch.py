@@ -27,7 +27,7 @@ from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-def
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
-from ..stats import CHUNK_ELEMS
+from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
 
@@ -190,13 +190,7 @@ class TorchAdapter:
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:
         tensor = _readable(entry, grad).detach()
-        if tensor.dim() == 0:
-            view = tensor.reshape(1, 1)
-        elif tensor.dim() == 1:
-            view = tensor.reshape(1, -1)
-        else:
-            view = tensor.reshape(tensor.shape[0], -1)
-        sample = view[::rstep, ::cstep]
+        sample = tensor.reshape(matrix_shape(list(tensor.shape)))[::rstep, ::cstep]
         result: list[list[float]] = _as_float64(sample).cpu().tolist()
         return result
 
