@@ -38,3 +38,13 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, what: s
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started by a fixture, killing it if it does not stop within 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, wait_for_http
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, stop, wait_for_http
 
 STATIC = Path(__file__).resolve().parents[2] / "kernel_helpers" / "paramscope" / "static" / "widget.js"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -105,12 +105,7 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         wait_for_http(f"{url}/api/status?token={token}", process, home / "server.log", "JupyterLab")
         yield Server(url, token, root)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, wait_for_http
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, stop, wait_for_http
 
 EXTENSION = Path(__file__).resolve().parents[2]
 ROOT = EXTENSION.parent
@@ -76,12 +76,7 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for_http(f"{url}/healthz", process, home / "code-server.log", "code-server")
         yield f"{url}/?folder={work}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

@@ -123,6 +123,19 @@ class Adapter(Protocol):
         """True for a custom initializer this framework can apply (a callable or initializer object)."""
 
 
+def split_writable(entries: list[TensorEntry], why_not: Callable[[TensorEntry], str | None],
+                   result: ReinitResult) -> list[TensorEntry]:
+    """The entries that can be written; the others go to `result.skipped` with the reason `why_not` gives."""
+    ready = []
+    for entry in entries:
+        why = why_not(entry)
+        if why:
+            result.skipped.append({"path": entry.path, "reason": why})
+        else:
+            ready.append(entry)
+    return ready
+
+
 class Unavailable(Exception):
     """Values cannot be read (meta device, lazy or deferred shape, no gradient yet); the message says why."""
 

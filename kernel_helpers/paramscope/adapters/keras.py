@@ -87,7 +87,7 @@ from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, State, TensorEntry, TensorMeta
-from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, keras_grads
+from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, keras_grads, split_writable
 
 keras_grads.install()
 
@@ -411,13 +411,7 @@ class KerasAdapter:
     def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
                seed: int | None) -> ReinitResult:
         result = ReinitResult()
-        ready = []
-        for entry in entries:
-            why = _not_writable(entry)
-            if why:
-                result.skipped.append({"path": entry.path, "reason": why})
-            else:
-                ready.append(entry)
+        ready = split_writable(entries, _not_writable, result)
         seeds = np.random.default_rng(seed) if seed is not None else _ENTROPY
         with _seeded_globals(seed):
             for entry in ready:

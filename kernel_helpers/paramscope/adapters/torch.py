@@ -29,7 +29,7 @@ from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
-from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
+from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, split_writable
 
 _MODULE_ARG_NAMES = frozenset({"m", "module", "mod", "layer", "block", "net", "model", "submodule"})
 _TENSOR_ARG_NAMES = frozenset({"t", "tensor", "w", "weight", "x", "p", "param", "parameter", "data", "a", "arr"})
@@ -199,13 +199,7 @@ class TorchAdapter:
     def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
                seed: int | None) -> ReinitResult:
         result = ReinitResult()
-        ready = []
-        for entry in entries:
-            why = _not_writable(entry)
-            if why:
-                result.skipped.append({"path": entry.path, "reason": why})
-            else:
-                ready.append(entry)
+        ready = split_writable(entries, _not_writable, result)
         with _seeded(seed, [e.obj for e in ready]), torch.no_grad():
             if init.custom is not None:
                 self._reinit_custom(index, target, ready, init, result)
