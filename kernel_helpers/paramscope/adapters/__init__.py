@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,6 +84,12 @@ class Adapter(Protocol):
     def snapshot(self, index: ModelIndex, paths: list[str]) -> Snapshot:
         """Save values and the slot binding of each tensor use in `paths`, and the slot binding of each block
         path in `paths` (which child object sits at it), for atomicity and undo."""
+
+    def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
+        """A cheap token that changes when the tensor (or its grad) is written, rebound, converted or moved:
+        object id, version counter / storage address where the framework has them, shape, dtype, device and
+        a digest of a small strided sample (so that writes no counter sees, like torch's `.data[:] = x`, show
+        too). Equal tokens mean "very likely unchanged"; undo also compares full digests."""
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
         """1-D chunks of the tensor (or its grad) on its own device, each small enough to convert to float64.
@@ -164,6 +171,14 @@ def _load(module: str) -> Adapter | None:
             # The adapter exists but its framework is not importable in this kernel: no adapter.
             _LOADED[module] = None
     return _LOADED[module]
+
+
+SAMPLE_POINTS = 64  # elements a fingerprint reads: strided over the tensor, plus its last one
+
+
+def sample_digest(data: bytes) -> str:
+    """Short hex digest of a sample's raw bytes, the same in every kernel."""
+    return format(zlib.crc32(data), "08x")
 
 
 def format_index(where: tuple[Any, ...]) -> str:

@@ -60,7 +60,7 @@ from ..initializers import NEEDS_MATRIX
 from ..mxnet_seeded import draw_seeded
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
-from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index
+from . import SAMPLE_POINTS, InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, sample_digest
 
 _Array = Any  # mx.nd.NDArray or mx.np.ndarray
 # Elements per stats chunk: a quarter of the core's, because MXNet keeps up to five float64 temporaries of a
@@ -189,6 +189,14 @@ class MXNetAdapter:
         return snap
 
     # -- reading values --------------------------------------------------------------------------------------
+
+    def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
+        param: gluon.Parameter = entry.obj
+        head = f"{id(param):x}:{type(param).__name__}:{_dtype_text(param)}:{param.shape}:{_state(param)}"
+        arrays = (param._grad if grad else param._data) if param._data is not None else None
+        if not arrays:
+            return head + ":none"
+        return head + ":" + ":".join(_array_fingerprint(arr) for arr in arrays)
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[_Array]:
         flat = _legacy(_readable(entry, grad)).reshape(-1)
@@ -516,6 +524,19 @@ def _like(value: _Array, target: _Array) -> _Array:
     return value
 
 
+def _array_fingerprint(arr: _Array) -> str:
+    """Handle address, context, dtype, shape and a digest of a strided sample of one array."""
+    head = f"{arr.handle.value:x}:{arr.ctx}:{np.dtype(arr.dtype).name}:{tuple(arr.shape)}"
+    size = int(arr.size)
+    if size == 0:
+        return head
+    flat = _legacy(arr).reshape(-1)
+    step = max(1, size // SAMPLE_POINTS)
+    with autograd.pause():
+        sample = np.concatenate([flat[::step][:SAMPLE_POINTS].asnumpy(), flat[size - 1 :].asnumpy()])
+    return head + ":" + sample_digest(sample.tobytes())
+
+
 def _legacy(arr: _Array) -> mx.nd.NDArray:
     """A classic NDArray view of an mx.np array (same memory), so that mx.nd operators apply."""
     return arr.as_nd_ndarray() if isinstance(arr, mx.np.ndarray) else arr
@@ -561,6 +582,13 @@ def _readable(entry: TensorEntry, grad: bool) -> _Array:
 
 def _dtype(param: gluon.Parameter) -> str:
     return np.dtype(param.dtype).name
+
+
+def _dtype_text(param: gluon.Parameter) -> str:
+    try:
+        return _dtype(param)
+    except TypeError:
+        return str(param.dtype)
 
 
 def _meta(param: gluon.Parameter) -> TensorMeta:

@@ -29,7 +29,17 @@ from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
-from . import InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, split_writable
+from . import (
+    SAMPLE_POINTS,
+    InitSpec,
+    Moments,
+    ReinitResult,
+    Unavailable,
+    attr_code,
+    format_index,
+    sample_digest,
+    split_writable,
+)
 
 _MODULE_ARG_NAMES = frozenset({"m", "module", "mod", "layer", "block", "net", "model", "submodule"})
 _TENSOR_ARG_NAMES = frozenset({"t", "tensor", "w", "weight", "x", "p", "param", "parameter", "data", "a", "arr"})
@@ -142,6 +152,10 @@ class TorchAdapter:
         return snap
 
     # -- reading values --------------------------------------------------------------------------------------
+
+    def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
+        tensor = entry.obj.grad if grad else entry.obj
+        return "none" if tensor is None else _fingerprint(tensor)
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[torch.Tensor]:
         tensor = _readable(entry, grad)
@@ -441,6 +455,24 @@ def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
         raise Unavailable("no gradient yet: run loss.backward() first")
     grad_tensor: torch.Tensor = entry.obj.grad
     return grad_tensor
+
+
+def _fingerprint(tensor: torch.Tensor) -> str:
+    """id, version counter, storage address, shape, dtype, device and a digest of a strided sample."""
+    head = f"{id(tensor):x}:{tensor.__class__.__name__}:{_dtype(tensor)}:{_device(tensor)}"
+    if isinstance(tensor, UninitializedTensorMixin):
+        return head + ":lazy"
+    head += f":{tuple(tensor.shape)}:{tensor._version}"
+    if tensor.is_meta:
+        return head + ":meta"
+    flat = tensor.detach()
+    head += f":{flat.data_ptr():x}"
+    if flat.numel() == 0:
+        return head
+    flat = flat.view(-1) if flat.is_contiguous() else flat.reshape(-1)
+    step = max(1, flat.numel() // SAMPLE_POINTS)
+    sample = torch.cat([flat[::step][:SAMPLE_POINTS], flat[-1:]]).cpu()
+    return head + ":" + sample_digest(sample.view(torch.uint8).numpy().tobytes())
 
 
 def _as_float64(x: torch.Tensor, copy: bool = False) -> torch.Tensor:
