@@ -18,7 +18,9 @@ from keras.src.optimizers.base_optimizer import BaseOptimizer  # noqa: E402
 import paramscope as ps  # noqa: E402
 from paramscope import protocol  # noqa: E402
 from paramscope.adapters import keras as keras_adapter  # noqa: E402
-from paramscope.adapters import keras_grads  # noqa: E402
+from paramscope.adapters.keras import cloning  # noqa: E402
+from paramscope.adapters.keras import grads as keras_grads  # noqa: E402
+from paramscope.adapters.keras import values as keras_values  # noqa: E402
 
 
 def params(net, name="net"):
@@ -253,13 +255,13 @@ def test_failed_untie_of_a_layer_call_changes_nothing(monkeypatch):
     before, before_graph = CHAPTER.state(net), graph(net)
     n_slots = len(net.optimizer.variables)
 
-    extend = keras_adapter._extend_optimizers
+    extend = cloning._extend_optimizers
 
     def broken(*args):
         extend(*args)  # the graph is rewired and the optimizer taught the clone's variables: then it fails
         raise RuntimeError("late failure")
 
-    monkeypatch.setattr(keras_adapter, "_extend_optimizers", broken)
+    monkeypatch.setattr(cloning, "_extend_optimizers", broken)
     with pytest.raises(ps.ActionError, match=r"late failure.*nothing was changed"):
         ps.untie(net, "shared@2")
     monkeypatch.undo()
@@ -516,7 +518,7 @@ def test_devices_are_tf_device_strings():
 
 
 def test_stats_over_many_chunks_match_numpy(monkeypatch):
-    monkeypatch.setattr(keras_adapter, "CHUNK_ELEMS", 7)
+    monkeypatch.setattr(keras_values, "CHUNK_ELEMS", 7)
     net = CHAPTER.mlp()
     values = CHAPTER.read(net, "sequential/dense/kernel")
     values[0, :3] = [np.nan, np.inf, 0.0]

@@ -1,4 +1,4 @@
-"""Records the gradients a Keras optimizer applies, so that `ps.stats(net, path + "#grad")` can show them.
+"""Gradients a Keras optimizer applies, recorded so that `ps.stats(net, path + "#grad")` can show them.
 
 TensorFlow keeps no `.grad` on a variable: a gradient lives only as long as the user's `GradientTape` result.
 Every Keras training step, in a custom loop (`optimizer.apply_gradients(zip(grads, vars))`) or in `model.fit`,
@@ -37,7 +37,8 @@ import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 from tensorflow.python.ops import control_flow_util
 
-from .._errors import ActionError
+from ..._errors import ActionError
+from .backend import BACKEND
 
 
 @dataclass
@@ -50,6 +51,8 @@ class _Record:
 
 
 _RECORDS: dict[int, _Record] = {}
+# Models whose train function paramscope re-made because it was traced before gradients were recorded.
+_RETRACED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @dataclass(eq=False)
@@ -210,7 +213,7 @@ def _record(optimizer: Any, grads: list[Any], variables: Any) -> None:
         if traced:
             if record.holder is None:
                 with tf.init_scope():
-                    with tf.device(_tf_variable(variable).device):
+                    with tf.device(BACKEND.native(variable).device):
                         record.holder = tf.Variable(tf.zeros(variable.shape, grad.dtype), trainable=False,
                                                     name="paramscope_grad")
                     record.optimizer = weakref.ref(optimizer)
@@ -224,7 +227,10 @@ def _record(optimizer: Any, grads: list[Any], variables: Any) -> None:
             record.eager = grad
 
 
-def _tf_variable(variable: Any) -> Any:
-    """The tf.Variable under a Keras variable (its `.value` would autocast inside a mixed-precision scope)."""
-    value = getattr(variable, "_value", None)
-    return value if value is not None else variable.value
+def retrace_unrecorded(model: Any) -> None:
+    """A model.fit traced before paramscope loaded records no gradients: re-make its train function once."""
+    if getattr(model, "train_function", None) is None or model in _RETRACED:
+        return
+    _RETRACED.add(model)
+    if not any(has_traced_record(v) for v in model.trainable_variables):
+        model.make_train_function(force=True)

@@ -1,0 +1,67 @@
+"""The Keras adapter: the Adapter protocol's methods, each handed to the module of its concern."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+
+from ...tree import ModelIndex, TensorEntry
+from .. import InitSpec, Moments, ReinitResult
+from . import cloning, grads, paths, reinit, snapshot, tying, values, watch
+
+grads.install()
+
+
+class KerasAdapter:
+    framework = "keras"
+
+    def is_model(self, obj: Any) -> bool:
+        if not isinstance(obj, keras.layers.Layer) or isinstance(obj, keras.layers.InputLayer):
+            return False
+        if not obj.built:
+            return isinstance(obj, keras.Model) or bool(paths.pending_specs(obj)) or bool(paths.child_layers(obj))
+        return bool(obj.weights)
+
+    def index(self, model: Any, root: str = "net") -> ModelIndex:
+        return paths.build_index(model, root)
+
+    def snapshot(self, index: ModelIndex, paths: list[str]) -> snapshot.KerasSnapshot:
+        return snapshot.take(index, paths)
+
+    def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
+        return values.chunks(entry, grad)
+
+    def chunk_moments(self, chunk: Any) -> Moments:
+        return values.chunk_moments(chunk)
+
+    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
+        return values.chunk_hist(chunk, lo, hi, bins)
+
+    def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
+                  cstep: int) -> list[list[float]]:
+        return values.sample_2d(entry, grad, rows, cols, rstep, cstep)
+
+    def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+               seed: int | None) -> ReinitResult:
+        return reinit.reinit(index, target, entries, init, seed)
+
+    def set_value(self, entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
+        values.set_value(entry, value, where, mode)
+
+    def tie(self, index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+        tying.tie(index, entry, to)
+
+    def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
+        tying.untie(index, entry)
+
+    def untie_block(self, index: ModelIndex, path: str) -> None:
+        cloning.untie_block(index, path)
+
+    def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
+                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+        return watch.hook_steps(model, index, on_forward, on_grads)
+
+    def is_initializer(self, obj: Any) -> bool:
+        return reinit.is_initializer(obj)
