@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paramscope.mxnet_compat  # before mxnet: puts numpy.bool back
+import paramscope.adapters.mxnet_compat  # before mxnet: puts numpy.bool back
 
 # isort: split
 import mxnet as mx
@@ -200,7 +200,7 @@ def main() -> None:
     lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
     base = None
     for label, code in (("paramscope", "import paramscope"),
-                        ("mxnet", "import paramscope.mxnet_compat, mxnet")):
+                        ("mxnet", "import paramscope.adapters.mxnet_compat, mxnet")):
         took = import_time(code)
         base = base or took
         lines.append(f"| `import {label}` | {took * 1000:.0f} ms | {took / base:.1f}x |")

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-pytest.importorskip("paramscope.mxnet_compat")
+pytest.importorskip("paramscope.adapters.mxnet_compat")
 mx = pytest.importorskip("mxnet", reason="MXNet is not installed in this environment")
 from mxnet import autograd, gluon, nd, npx  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
@@ -543,7 +543,7 @@ def test_stats_of_a_256mib_parameter_use_at_most_64mb_extra():
     script = textwrap.dedent(
         """
         import json
-        import paramscope.mxnet_compat
+        import paramscope.adapters.mxnet_compat
         import mxnet as mx, paramscope as ps
         from mxnet.gluon import nn
         def peak():
@@ -655,7 +655,7 @@ def test_importing_paramscope_leaves_numpy_alone_and_the_one_line_import_makes_m
         import json, sys, numpy
         import paramscope, paramscope.protocol
         before = "bool" in numpy.__dict__
-        import paramscope.mxnet_compat
+        import paramscope.adapters.mxnet_compat
         import mxnet
         print(json.dumps([before, "mxnet" in sys.modules, numpy.bool is bool]))
     """)
@@ -667,7 +667,7 @@ def test_importing_paramscope_leaves_numpy_alone_and_the_one_line_import_makes_m
 def test_a_stuck_seeded_draw_is_stopped_with_a_clear_error(monkeypatch):
     import time
 
-    from paramscope import mxnet_seeded
+    from paramscope.adapters import mxnet_seeded
 
     monkeypatch.setattr(mxnet_seeded, "TIMEOUT_S", 0.5)
     with pytest.raises(ps.ActionError, match="did not finish"):

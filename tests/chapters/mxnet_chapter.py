@@ -6,7 +6,7 @@ import os
 import pickle
 from typing import Any
 
-import paramscope.mxnet_compat  # noqa: F401 - before mxnet: MXNet 1.9.1 needs numpy.bool
+import paramscope.adapters.mxnet_compat  # noqa: F401 - before mxnet: MXNet 1.9.1 needs numpy.bool
 
 # isort: split
 import numpy as np

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import mxnet_compat  # noqa: F401 - puts numpy.bool back before mxnet is imported
+from . import mxnet_compat  # noqa: F401 - puts numpy.bool back before mxnet is imported
 
 # isort: split
 import mxnet as mx
@@ -57,10 +57,10 @@ from mxnet.gluon import nn
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
-from ..mxnet_seeded import draw_seeded
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import SAMPLE_POINTS, InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, sample_digest
+from .mxnet_seeded import draw_seeded
 
 _Array = Any  # mx.nd.NDArray or mx.np.ndarray
 # Elements per stats chunk: a quarter of the core's, because MXNet keeps up to five float64 temporaries of a

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._errors import ActionError
+from .._errors import ActionError
 
 T = TypeVar("T")
 
