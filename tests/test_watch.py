@@ -36,7 +36,7 @@ def test_watch_records_values_and_grads_every_n_steps():
         assert set(record["values"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
         assert set(record["grads"]) == set(record["values"])
         expected = seen[record["step"] - 1]["0.weight"]
-        assert record["grads"]["0.weight"]["mean"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert record["grads"]["0.weight"]["mean"] == pytest.approx(expected, rel=1e-5, abs=1e-9)
         assert record["grads"]["0.weight"]["rms"] > 0
     handle.stop()
     train(net, 5)
@@ -50,7 +50,7 @@ def test_watch_of_tied_params_records_the_summed_grad_once():
     seen = []
     train(net, 2, seen)
     assert set(handle.records[-1]["grads"]) == {"0.weight", "0.bias"}
-    assert handle.records[-1]["grads"]["0.weight"]["mean"] == pytest.approx(seen[-1]["0.weight"], rel=1e-9)
+    assert handle.records[-1]["grads"]["0.weight"]["mean"] == pytest.approx(seen[-1]["0.weight"], rel=1e-5)
     handle.stop()
 
 
@@ -75,8 +75,11 @@ def test_watch_over_the_protocol():
     assert all(math.isfinite(r["grads"]["weight"]["std"]) for r in polled["result"]["records"])
     stopped = protocol.handle({"id": 3, "op": "watch_stop", "model": "net"}, namespace=ns)
     assert stopped["ok"] and stopped["result"]["active"] is False
+    # A stopped watch's records stay readable (a front end opened later shows them).
     again = protocol.handle({"id": 4, "op": "watch_poll", "model": "net"}, namespace=ns)
-    assert again["ok"] is False and "not being watched" in again["error"]["message"]
+    assert again["ok"] and again["result"]["active"] is False and len(again["result"]["records"]) == 2
+    never = protocol.handle({"id": 5, "op": "watch_poll", "model": "other"}, namespace={"other": nn.Linear(1, 1)})
+    assert never["ok"] is False and "not being watched" in never["error"]["message"]
 
 
 def test_bad_watch_arguments_are_refused():

@@ -1,0 +1,118 @@
+"""Live watch updates pushed to front ends while the training cell still runs (the kernel cannot answer requests then).
+
+Each push is `{"event": "watch", "model": name, "state": <watch_poll result>}` with the records that are new or
+still changing. Sinks: open inline widgets (their anywidget comm) and the JupyterLab sidebar, which opens a
+comm to the target `paramscope.watch` that importing paramscope registers in an IPython kernel. Comm messages
+go out on iopub at once, from whichever thread trains, so the front end draws them during the cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+COMM_TARGET = "paramscope.watch"
+# At most this many pushes per second per watch: drawing needs no more, and each push costs the kernel a send.
+MAX_RATE = 10.0
+
+# Called with (model, payload); a widget listens for its own model, the comms forward everything.
+_SINKS: list[Callable[[Any, dict[str, Any]], None]] = []
+_COMMS: list[Any] = []
+_LOCK = threading.Lock()
+
+
+def on_push(sink: Callable[[Any, dict[str, Any]], None]) -> Callable[[], None]:
+    """Call `sink(model, payload)` for each watch push; returns the unsubscribe function."""
+    _SINKS.append(sink)
+    return lambda: _SINKS.remove(sink) if sink in _SINKS else None
+
+
+def listening() -> bool:
+    """Whether any front end takes pushes (a watch with none pays nothing for them)."""
+    return bool(_SINKS or _COMMS)
+
+
+def push(model: Any, name: str | None, state: dict[str, Any]) -> None:
+    payload = {"event": "watch", "model": name, "state": state}
+    for sink in list(_SINKS):
+        with contextlib.suppress(Exception):  # a closed widget must not break the user's training loop
+            sink(model, payload)
+    if name is None or not _COMMS:
+        return
+    data = strict_json(payload)
+    with _LOCK:
+        comms = list(_COMMS)
+    for comm in comms:
+        with contextlib.suppress(Exception):
+            comm.send(data)
+
+
+def strict_json(payload: dict[str, Any]) -> Any:
+    """`payload` as the browser's JSON.parse accepts it (NaN/Infinity become null)."""
+    from .protocol import to_json  # protocol imports the watch, which imports this module
+
+    return json.loads(to_json(payload))  # type: ignore[arg-type]
+
+
+def _opened(comm: Any, _msg: Any) -> None:
+    with _LOCK:
+        _COMMS.append(comm)
+
+    def closed(_msg: Any) -> None:
+        with _LOCK:
+            if comm in _COMMS:
+                _COMMS.remove(comm)
+
+    comm.on_close(closed)
+
+
+def register_comm_target() -> None:
+    """Let front ends open `paramscope.watch` comms in this IPython kernel (nothing happens outside one)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    kernel = getattr(shell, "kernel", None)
+    manager = getattr(kernel, "comm_manager", None)
+    if manager is None:
+        return
+    with contextlib.suppress(Exception):
+        manager.register_target(COMM_TARGET, _opened)
+
+
+class Throttle:
+    """Lets a push through at most MAX_RATE times a second; one left waiting goes out with a timer, so the
+    front end always gets the last step of a burst."""
+
+    def __init__(self, send: Callable[[], None]) -> None:
+        self._send = send
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, now: float) -> None:
+        with self._lock:
+            wait = self._last + 1.0 / MAX_RATE - now
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._fire)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._last = now
+        self._send()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self._send()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
