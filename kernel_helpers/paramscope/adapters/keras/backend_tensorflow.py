@@ -13,6 +13,10 @@ from tensorflow.python.ops import stateful_random_ops
 
 class TensorFlowBackend:
     name = "tensorflow"
+    how_to_record = (
+        "Run a training step: net.fit(...), or in your own loop `grads = tape.gradient(loss, "
+        "net.trainable_variables)` then `optimizer.apply_gradients(zip(grads, net.trainable_variables))`. A "
+        "tf.function step traced before paramscope was loaded records nothing: re-create it")
 
     def native(self, var: Any) -> Any:
         """The tf.Variable under a Keras variable (its `.value` would autocast inside a mixed-precision scope)."""
@@ -26,6 +30,12 @@ class TensorFlowBackend:
         if spec.device_type is None:
             return str(device)
         return f"{spec.device_type}:{spec.device_index or 0}"
+
+    def on_device(self, tensor: Any) -> contextlib.AbstractContextManager[None]:
+        return tf.device(str(getattr(tensor, "device", "") or ""))
+
+    def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
+        self.native(var)[where].assign(value)
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
