@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ class Backend(Protocol):
 
     name: str  # keras.backend.backend(): "tensorflow", "torch", "jax"
     how_to_record: str  # how a training step of this backend gets its gradients recorded (for "no gradient")
+    records_in_trace: bool  # a traced step records gradients without a listener (so re-trace one made before)
 
     def native(self, var: Any) -> Any:
         """The backend's own tensor or variable under a Keras variable (never autocast)."""
@@ -29,6 +31,33 @@ class Backend(Protocol):
 
     def seeded(self, seed: int) -> AbstractContextManager[None]:
         """Set the backend's own global generators from `seed` while inside; put them back after."""
+
+
+    # -- gradients (see grads.py) ----------------------------------------------------------------------------
+
+    def tracing(self, grads: list[Any]) -> bool:
+        """Whether an optimizer apply runs while a step is traced (symbolic tensors, no values yet)."""
+
+    def dense(self, grad: Any) -> Any:
+        """The gradient as a dense tensor (an Embedding's sparse one, densified)."""
+
+    def record_eager(self, record: Any, grad: Any) -> None:
+        """Keep `grad`, a tensor with values, as the variable's latest gradient."""
+
+    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
+        """Have the step being traced keep `grad` when it runs (if the backend can; `listening`: a watch is on)."""
+
+    def latest(self, record: Any) -> Any:
+        """The latest gradient a record holds, or None."""
+
+    def own_grad(self, variable: Any) -> Any:
+        """A gradient the framework keeps on the variable itself (PyTorch's `.grad`), or None."""
+
+    def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
+                    records: Mapping[int, Any], on_start: Callable[[], int],
+                    on_end: Callable[[list[int], Any], int]) -> Any:
+        """Run `apply` in a traced step with `on_start()` ordered before it and `on_end(ids, grads)` after,
+        both called from the running step; refuse (ActionError) where the step cannot call Python."""
 
 
 def _load() -> Backend:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.eager import context as tf_context
-from tensorflow.python.ops import stateful_random_ops
+from tensorflow.python.ops import control_flow_util, stateful_random_ops
+
+from ..._errors import ActionError
 
 
 class TensorFlowBackend:
@@ -17,6 +20,7 @@ class TensorFlowBackend:
         "Run a training step: net.fit(...), or in your own loop `grads = tape.gradient(loss, "
         "net.trainable_variables)` then `optimizer.apply_gradients(zip(grads, net.trainable_variables))`. A "
         "tf.function step traced before paramscope was loaded records nothing: re-create it")
+    records_in_trace = True
 
     def native(self, var: Any) -> Any:
         """The tf.Variable under a Keras variable (its `.value` would autocast inside a mixed-precision scope)."""
@@ -55,6 +59,65 @@ class TensorFlowBackend:
             else:
                 ctx._rng = tf_rng
             stateful_random_ops.global_generator = tf_generator
+
+
+    def tracing(self, grads: list[Any]) -> bool:
+        return bool(tf.inside_function())
+
+    def dense(self, grad: Any) -> Any:
+        return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
+
+    def record_eager(self, record: Any, grad: Any) -> None:
+        if record.holder is not None:
+            record.holder.assign(tf.cast(grad, record.holder.dtype))
+            record.holder_written = True
+        else:
+            record.eager = grad
+
+    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
+        """A holder tf.Variable, made once outside the graph on the variable's device, assigned in it."""
+        if record.holder is None:
+            with tf.init_scope():
+                with tf.device(self.native(variable).device):
+                    record.holder = tf.Variable(tf.zeros(variable.shape, grad.dtype), trainable=False,
+                                                name="paramscope_grad")
+                record.optimizer = weakref.ref(optimizer)
+                record.iterations_at_trace = int(optimizer._iterations.numpy())
+                record.holder_written = False
+        record.holder.assign(tf.cast(grad, record.holder.dtype))
+
+    def latest(self, record: Any) -> Any:
+        if record.holder is not None and (record.holder_written or _traced_step_ran(record)):
+            return record.holder
+        return record.eager
+
+    def own_grad(self, variable: Any) -> Any:
+        return None
+
+    def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
+                    records: Mapping[int, Any], on_start: Callable[[], int],
+                    on_end: Callable[[list[int], Any], int]) -> Any:
+        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            raise ActionError(
+                "ps.watch cannot record a training step compiled with XLA (tf.function(jit_compile=True)): XLA "
+                "runs no Python per step. Stop the watch, or trace the step without jit_compile")
+        start = tf.py_function(on_start, [], Tout=tf.int32, name="paramscope_step_start")
+        with tf.control_dependencies([start]):
+            result = apply()
+        holders = [(id(v), record.holder) for v in variables
+                   if (record := records.get(id(v))) is not None and record.holder is not None]
+        # Reading a holder after its assignment: automatic control dependencies keep the two in program order.
+        values = [holder.read_value() for _, holder in holders]
+        held = [i for i, _ in holders]
+        tf.py_function(lambda *v: on_end(held, v), values, Tout=tf.int32, name="paramscope_step_end")
+        return result
+
+
+def _traced_step_ran(record: Any) -> bool:
+    optimizer = record.optimizer() if record.optimizer is not None else None
+    if optimizer is None:
+        return False
+    return int(optimizer._iterations.numpy()) > record.iterations_at_trace
 
 
 BACKEND = TensorFlowBackend()

@@ -1,27 +1,29 @@
 """Gradients a Keras optimizer applies, recorded so that `ps.stats(net, path + "#grad")` can show them.
 
-TensorFlow keeps no `.grad` on a variable: a gradient lives only as long as the user's `GradientTape` result.
-Every Keras training step, in a custom loop (`optimizer.apply_gradients(zip(grads, vars))`) or in `model.fit`,
-passes the gradients through `BaseOptimizer.apply`, so the Keras adapter wraps that one method when it loads
-(`install()`, idempotent) and keeps, per variable, only the latest gradient:
+TensorFlow and JAX keep no gradient on a variable (PyTorch's `.grad` is read as well): a gradient lives only as
+long as the user's tape, `backward` or `jax.grad` result. Every Keras training step, in a custom loop
+(`optimizer.apply_gradients`, `optimizer.apply`, `optimizer.stateless_apply`) or in `model.fit`, passes the
+gradients through `BaseOptimizer.apply`, so the Keras adapter wraps that one method when it loads (`install()`,
+idempotent) and keeps, per variable, only the latest gradient:
 
 - eager steps: a reference to the gradient tensor (no copy; freed when the next step replaces it);
-- traced steps (`tf.function`, `model.fit`, also under XLA): a holder `tf.Variable` of the variable's shape,
-  created once outside the graph with `tf.init_scope()` and assigned inside it, on the variable's device. It
-  counts as written once the optimizer's iteration counter has moved past its value at trace time.
+- traced steps: what the backend can keep (`Backend.record_traced`): TensorFlow (`tf.function`, `model.fit`,
+  also under XLA) assigns a holder `tf.Variable`, created once outside the graph and counted as written once
+  the optimizer's iteration counter has moved past its value at trace time; JAX (`jax.jit`) hands the values
+  to the host with `jax.debug.callback`, in steps traced while a `ps.watch` listens.
 
 Gradients are recorded unscaled (`loss_scale_factor`, `LossScaleOptimizer` hands unscaled ones to its inner
-optimizer). Recording never breaks training: any failure while recording skips the record. A step traced
-before `install()` has no recording op in its graph; the adapter re-makes a model's train function for that
-case.
+optimizer). Recording never breaks training: any failure while recording skips the record. A TensorFlow step
+traced before `install()` has no recording op in its graph; the adapter re-makes a model's train function for
+that case.
 
 Step listeners (`listen`, used by `ps.watch`) hear each outermost `apply` that updates one of their variables
 (a LossScaleOptimizer's inner apply is part of its outer one): `on_start()` before the optimizer changes
 anything, `on_end(variables)` once the step's gradients are recorded. In an eager step they are called
-directly; in a step traced while a listener exists, two `tf.py_function` calls are put in the graph (the
-first one ordered before the update, the second one given the recorded gradients), and they call whichever
-listeners exist when the step runs. XLA cannot run Python, so tracing an XLA-compiled step while a listener
-exists raises ActionError. A paused listener (`model.fit`, which counts its steps itself) hears nothing.
+directly; in a step traced while a listener exists the backend puts two host calls in the graph
+(`Backend.traced_step`: `tf.py_function`, `jax.debug.callback`), the first one ordered before the update, the
+second one given the gradients, and they call whichever listeners exist when the step runs. A paused listener
+(`model.fit`, which counts its steps itself) hears nothing.
 """
 
 from __future__ import annotations
@@ -33,24 +35,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
-from tensorflow.python.ops import control_flow_util
 
-from ..._errors import ActionError
 from .backend import BACKEND
 
 
 @dataclass
-class _Record:
-    eager: Any = None  # latest gradient of an eager step
-    holder: tf.Variable | None = None  # written by traced steps (and by eager ones once it exists)
+class Record:
+    """The latest gradient of one variable, as its backend keeps it."""
+
+    eager: Any = None  # latest gradient of an eager step (or one a traced JAX step handed over)
+    holder: Any = None  # TensorFlow: a tf.Variable written by traced steps (and by eager ones once it exists)
     optimizer: weakref.ref[Any] | None = None
     iterations_at_trace: int = 0
     holder_written: bool = False  # set by eager writes; traced writes are detected by the iteration counter
 
 
-_RECORDS: dict[int, _Record] = {}
+_RECORDS: dict[int, Record] = {}
 # Models whose train function paramscope re-made because it was traced before gradients were recorded.
 _RETRACED: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -121,7 +122,7 @@ def install() -> None:
             return original(self, grads, trainable_variables)
         _DEPTH[0] += 1
         try:
-            if tf.inside_function():
+            if BACKEND.tracing(grads):
                 return _traced_step(self, grads, trainable_variables, variables, original)
             for listener in _hearing(variables):
                 listener.on_start()
@@ -138,21 +139,10 @@ def install() -> None:
 
 def _traced_step(optimizer: Any, grads: list[Any], trainable_variables: Any, variables: list[Any],
                  original: Callable[..., Any]) -> Any:
-    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-        raise ActionError(
-            "ps.watch cannot record a training step compiled with XLA (tf.function(jit_compile=True)): XLA "
-            "runs no Python per step. Stop the watch, or trace the step without jit_compile")
     ids = [id(v) for v in variables]
-    start = tf.py_function(lambda: _dispatch_start(ids), [], Tout=tf.int32, name="paramscope_step_start")
-    with tf.control_dependencies([start]):
-        result = original(optimizer, grads, trainable_variables)
-    holders = [(i, record.holder) for i in ids
-               if (record := _RECORDS.get(i)) is not None and record.holder is not None]
-    # Reading a holder after its assignment: automatic control dependencies keep the two in program order.
-    values = [holder.read_value() for _, holder in holders]
-    held = [i for i, _ in holders]
-    tf.py_function(lambda *v: _dispatch_end(ids, held, v), values, Tout=tf.int32, name="paramscope_step_end")
-    return result
+    traced = {id(v): g for g, v in zip(grads, variables, strict=False) if g is not None}
+    return BACKEND.traced_step(lambda: original(optimizer, grads, trainable_variables), variables, traced,
+                               _RECORDS, lambda: _dispatch_start(ids), lambda held, v: _dispatch_end(ids, held, v))
 
 
 def _dispatch_start(ids: list[int]) -> int:
@@ -174,10 +164,8 @@ def latest(variable: Any) -> Any:
         return _OVERRIDE[id(variable)]
     record = _RECORDS.get(id(variable))
     if record is None:
-        return None
-    if record.holder is not None and (record.holder_written or _traced_step_ran(record)):
-        return record.holder
-    return record.eager
+        return BACKEND.own_grad(variable)
+    return BACKEND.latest(record)
 
 
 def has_traced_record(variable: Any) -> bool:
@@ -186,50 +174,31 @@ def has_traced_record(variable: Any) -> bool:
     return record is not None and record.holder is not None
 
 
-def _traced_step_ran(record: _Record) -> bool:
-    optimizer = record.optimizer() if record.optimizer is not None else None
-    if optimizer is None:
-        return False
-    return int(optimizer._iterations.numpy()) > record.iterations_at_trace
-
-
 def _record(optimizer: Any, grads: list[Any], variables: Any) -> None:
     if variables is None:
         variables = getattr(optimizer, "_trainable_variables", None) or []
     variables = list(variables)
     scale = getattr(optimizer, "loss_scale_factor", None)
-    traced = tf.inside_function()
+    traced = BACKEND.tracing(grads)
     for grad, variable in zip(grads, variables, strict=False):
         if grad is None:
             continue
-        if isinstance(grad, tf.IndexedSlices):
-            grad = tf.convert_to_tensor(grad)  # sparse (Embedding) gradients are shown dense
+        grad = BACKEND.dense(grad)
         if scale is not None:
             grad = grad / scale
         record = _RECORDS.get(id(variable))
         if record is None:
-            record = _RECORDS[id(variable)] = _Record()
+            record = _RECORDS[id(variable)] = Record()
             weakref.finalize(variable, _RECORDS.pop, id(variable), None)
         if traced:
-            if record.holder is None:
-                with tf.init_scope():
-                    with tf.device(BACKEND.native(variable).device):
-                        record.holder = tf.Variable(tf.zeros(variable.shape, grad.dtype), trainable=False,
-                                                    name="paramscope_grad")
-                    record.optimizer = weakref.ref(optimizer)
-                    record.iterations_at_trace = int(optimizer._iterations.numpy())
-                    record.holder_written = False
-            record.holder.assign(tf.cast(grad, record.holder.dtype))
-        elif record.holder is not None:
-            record.holder.assign(tf.cast(grad, record.holder.dtype))
-            record.holder_written = True
+            BACKEND.record_traced(record, variable, grad, optimizer, bool(_LISTENERS))
         else:
-            record.eager = grad
+            BACKEND.record_eager(record, grad)
 
 
 def retrace_unrecorded(model: Any) -> None:
     """A model.fit traced before paramscope loaded records no gradients: re-make its train function once."""
-    if getattr(model, "train_function", None) is None or model in _RETRACED:
+    if not BACKEND.records_in_trace or getattr(model, "train_function", None) is None or model in _RETRACED:
         return
     _RETRACED.add(model)
     if not any(has_traced_record(v) for v in model.trainable_variables):
