@@ -99,12 +99,16 @@ def test_constant_written_as_text(chapter):
     assert (chapter.read(net, chapter.mlp_first_weight) == 42).all()
 
 
-def test_xavier_on_a_model_skips_vectors_with_a_reason(chapter):
+def test_xavier_on_a_model_writes_weights_only(chapter):
     net = chapter.mlp()
     before = chapter.read(net, chapter.mlp_last_bias)
-    result = ps.reinit(net, "", "xavier_uniform")
+    result = ps.reinit(net, "", "xavier_uniform")  # the chapter's init_xavier: biases are kept
     assert chapter.mlp_first_weight in result["changed"]
-    skipped = {s["path"]: s["reason"] for s in result["skipped"]}
+    kept = {s["path"]: s["reason"] for s in result["kept"]}
+    assert "bias kept" in kept[chapter.mlp_last_bias]
+    np.testing.assert_array_equal(chapter.read(net, chapter.mlp_last_bias), before)
+    drawn_too = ps.reinit(net, "", "xavier_uniform", bias="same")  # asked for biases too: they cannot be
+    skipped = {s["path"]: s["reason"] for s in drawn_too["skipped"]}
     assert "2 dimensions" in skipped[chapter.mlp_last_bias]
     np.testing.assert_array_equal(chapter.read(net, chapter.mlp_last_bias), before)
 

@@ -67,14 +67,14 @@ def test_unbuilt_set_value_and_tie_are_refused_clearly():
 
 # -- BatchNorm -----------------------------------------------------------------------------------------------
 
-def test_batchnorm_moving_stats_are_non_trainable_params():
+def test_batchnorm_moving_stats_are_running_statistics_apart_from_params():
     net = keras.Sequential([keras.Input((3,)), layers.BatchNormalization(name="bn")], name="norm")
     net(tf.random.uniform((16, 3)) * 10, training=True)  # moves the moving statistics
-    nodes = params(net)
-    frozen = [p for p, n in nodes.items() if not n.trainable]
-    assert frozen == ["norm/bn/moving_mean", "norm/bn/moving_variance"]
-    assert all(n.kind == "param" for n in nodes.values())
-    assert ps.inspect(net).n_params == 12
+    tree = ps.inspect(net)
+    buffers = [n.path for n in tree.walk() if n.kind == "buffer"]
+    assert buffers == ["norm/bn/moving_mean", "norm/bn/moving_variance"]  # as PyTorch's running_mean/var
+    assert all(n.trainable for n in params(net).values())
+    assert tree.n_params == 6 and tree.n_buffers == 6 and tree.n_params + tree.n_buffers == net.count_params()
     stats = ps.stats(net, "norm/bn/moving_mean#grad")
     assert stats["available"] is False and "not trainable" in stats["reason"]
     assert not np.allclose(CHAPTER.to_numpy(net.layers[0].moving_mean), 0)

@@ -68,14 +68,17 @@ def stats(model: Any, path: str, bins: int = 64) -> dict[str, Any]:
     return _stats.tensor_stats(adapter, index.tensors[found], grad=grad, bins=bins)
 
 
-def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, **args: Any) -> dict[str, Any]:
-    """Re-initialize the block or parameter at `path` ("" is the whole model).
+def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, *, bias: str | None = None,
+           **args: Any) -> dict[str, Any]:
+    """Re-initialize the block or parameter at `path` ("" is the whole model), in the framework's own order.
 
     `init` is a catalogue name ("normal", "constant", "xavier_uniform", ...; "normal(0, 0.02)" also works),
-    with its arguments as keywords (`value=42`), or a custom initializer: a callable or framework initializer
-    object, or the name of one defined in the notebook. `seed` makes the values reproducible and leaves the
-    global random state untouched."""
-    return _actions.reinit(model, path, init, seed, namespace=_session.user_namespace(),
+    with its arguments as keywords (`value=42`), or a custom initializer: a callable, a framework initializer
+    object or class, or the name of one defined in the notebook. `seed` makes the values reproducible and
+    leaves the global random state untouched. On a block, `bias` says what a catalogue initializer does to
+    biases: "zeros" (the default, as the chapter's init_normal / init_constant), "keep" (the default for
+    xavier and the other matrix initializers, as init_xavier / init_42) or "same" (draw them too)."""
+    return _actions.reinit(model, path, init, seed, bias=bias, namespace=_session.user_namespace(),
                            root=_root(model, None), **args)
 
 

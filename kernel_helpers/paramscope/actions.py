@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import io
 import math
 import time
 import weakref
@@ -14,7 +15,7 @@ from typing import Any
 
 from . import initializers
 from ._errors import ActionError
-from .adapters import Adapter, Snapshot, adapter_for, format_index
+from .adapters import Adapter, InitSpec, ReinitResult, Snapshot, adapter_for, format_index
 from .tree import ModelIndex, TensorEntry
 
 # Undo keeps CPU copies of what an action overwrote. Past these bounds the oldest entries are dropped (and
@@ -171,15 +172,18 @@ def _done(model: Any, result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, *,
+def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, *, bias: str | None = None,
            namespace: Mapping[str, Any] | None = None, root: str = "net", **args: Any) -> dict[str, Any]:
-    """Re-initialize the block or parameter at `path` (all parameters under a block, each tied one once)."""
+    """Re-initialize the block or parameter at `path` (all parameters under a block, each tied one once, in the
+    framework's own order). `bias` ("zeros" | "keep" | "same") says what a catalogue initializer on a block does
+    to biases; unset, it does as the chapter does (initializers.default_bias)."""
     adapter = require_adapter(model)
     index = adapter.index(model, root)
     target = resolve(index, path)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
         raise ActionError(f"seed must be an integer between 0 and 2**32 - 1, got {seed!r}")
     spec = initializers.resolve(init, args, adapter, namespace)
+    mode = initializers.bias_mode(spec, bias, on_block=target in index.blocks)
     entries = index.unique_params(target)
     if not entries:
         raise ActionError(f"{target or 'the model'!r} has no parameters to initialize")
@@ -188,17 +192,78 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
         save += index.aliases(target)
     else:
         save = [e.path for e in index.subtree_tensors(target)]
-    description = f"reinit {target or 'model'} with {spec.describe()}" + (f" (seed {seed})" if seed is not None else "")
+    biases = [e for e in entries if mode in ("zeros", "keep") and initializers.is_biases(e)]
+    bias_paths = {e.path for e in biases}
+    main = [e for e in entries if e.path not in bias_paths]
+    described = spec.describe() + (f", biases {'zeroed' if mode == 'zeros' else 'kept'}" if biases else "")
+    description = f"reinit {target or 'model'} with {described}" + (f" (seed {seed})" if seed is not None else "")
+    output = io.StringIO()
 
     def action() -> Any:
-        result = adapter.reinit(index, target, entries, spec, seed)
+        try:
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                result = adapter.reinit(index, target, main, spec, seed) if main else ReinitResult()
+                if mode == "zeros" and biases:
+                    zeroed = adapter.reinit(index, target, biases, InitSpec("zeros"), None)
+                    result.changed += zeroed.changed
+                    result.skipped += zeroed.skipped
+        except SystemExit as e:  # exit()/quit()/sys.exit() picked as an initializer: an error, never the kernel's end
+            raise ActionError(f"{spec.name} called exit (SystemExit({_short_repr(e.code)}))"
+                              f"{_printed(output)}") from None
+        except ActionError as e:
+            raise ActionError(f"{e}{_printed(output)}") from None
         if not result.changed:
             reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in result.skipped)
-            raise ActionError(f"nothing to initialize ({reasons})")
+            raise ActionError(f"nothing to initialize ({reasons}){_printed(output)}")
         return result
 
     result = _run(model, adapter, index, "reinit", description, [target], list(dict.fromkeys(save)), action)
-    return _done(model, {"changed": result.changed, "skipped": result.skipped})
+    walk = index.subtree_tensors(target) if target in index.blocks else entries
+    order = {e.path: i for i, e in enumerate(walk)}
+    kept = [{"path": e.path, "reason": "bias kept (bias='keep')"} for e in biases if mode == "keep"]
+    if mode is not None:  # running statistics are not parameters: a catalogue initializer leaves them alone
+        kept += [{"path": e.path, "reason": "running statistic, left as it was ('default' resets it)"}
+                 for e in _unique_buffers(index, target)]
+    out: dict[str, Any] = {
+        "changed": sorted(result.changed, key=lambda p: order.get(p, len(order))),
+        "skipped": sorted(result.skipped, key=lambda s: order.get(s["path"], len(order))),
+        "kept": kept,
+        "bias": mode,
+    }
+    if output.getvalue():
+        out["output"] = _clip(output.getvalue())
+    return _done(model, out)
+
+
+def _unique_buffers(index: ModelIndex, target: str) -> list[TensorEntry]:
+    found: dict[int, TensorEntry] = {}
+    for entry in index.subtree_tensors(target):
+        if entry.kind == "buffer":
+            found.setdefault(id(entry.obj), entry)
+    return list(found.values())
+
+
+_OUTPUT_LIMIT = 20_000  # characters of a custom initializer's printed output kept for the front ends
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _OUTPUT_LIMIT:
+        return text
+    half = _OUTPUT_LIMIT // 2
+    return f"{text[:half]}\n… {len(text) - _OUTPUT_LIMIT} characters left out …\n{text[-half:]}"
+
+
+def _printed(output: io.StringIO) -> str:
+    text = output.getvalue().strip()
+    return f"; it printed: {_clip(text)}" if text else ""
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a repr that raises must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def set_value(model: Any, path: str, value: Any, index: Any = None, *, mode: str = "set",

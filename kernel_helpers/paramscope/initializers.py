@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from ._errors import ActionError
 from .adapters import Adapter, InitSpec
+from .tree import TensorEntry
 
 # name -> ordered (argument, default). Every adapter maps each name to its framework's own initializer.
 CATALOGUE: dict[str, tuple[tuple[str, float], ...]] = {
@@ -27,13 +29,65 @@ CATALOGUE: dict[str, tuple[tuple[str, float], ...]] = {
 # Initializers that only make sense for tensors of rank >= 2 (they need fan-in and fan-out).
 NEEDS_MATRIX = frozenset({"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"})
 
+# What a catalogue initializer on a block does to biases: set them to zero, keep them, or draw them too.
+BIAS_MODES = ("zeros", "keep", "same")
+# Parameter names the bias choice applies to: layers' biases and normalization layers' shifts (Keras/MXNet beta).
+BIAS_NAMES = frozenset({"bias", "beta"})
+# Top-level packages of each framework family: an object from another family is never its initializer.
+_FAMILIES = {"pytorch": {"torch"}, "keras": {"keras", "tensorflow", "tf_keras", "jax"}, "mxnet": {"mxnet"}}
+
+
+def default_bias(name: str) -> str:
+    """The chapter's choice on a block: init_normal and init_constant zero the biases; init_xavier (and every
+    initializer that needs a matrix) writes weights only. bias="keep" is init_42's way."""
+    return "keep" if name in NEEDS_MATRIX else "zeros"
+
 
 def describe_catalogue() -> list[dict[str, Any]]:
-    """The catalogue as the front ends show it."""
+    """The catalogue as the front ends show it (`bias`: what it does to biases on a block, unless told)."""
     return [
-        {"name": name, "args": [{"name": a, "default": d} for a, d in args], "needs_matrix": name in NEEDS_MATRIX}
+        {"name": name, "args": [{"name": a, "default": d} for a, d in args], "needs_matrix": name in NEEDS_MATRIX,
+         "bias": None if name == "default" else default_bias(name)}
         for name, args in CATALOGUE.items()
     ]
+
+
+def bias_mode(spec: InitSpec, bias: str | None, on_block: bool) -> str | None:
+    """The bias choice for this reinit, or None where it does not apply (one tensor, default, custom)."""
+    applies = on_block and spec.custom is None and spec.name != "default"
+    if bias is None:
+        return default_bias(spec.name) if applies else None
+    if bias not in BIAS_MODES:
+        raise ActionError(f"bias must be one of {', '.join(repr(m) for m in BIAS_MODES)}, got {bias!r}")
+    if not applies:
+        where = "a single parameter" if not on_block else f"{spec.name!r}, which decides biases itself"
+        raise ActionError(f"bias= applies to catalogue initializers on a block, not to {where}")
+    return bias
+
+
+def is_biases(entry: TensorEntry) -> bool:
+    """Whether `bias=` governs this parameter: a 1-D parameter named bias or beta."""
+    shape = entry.meta.shape
+    return entry.name in BIAS_NAMES and shape is not None and len(shape) == 1
+
+
+def foreign(obj: Any, framework: str) -> bool:
+    """Whether `obj` (a function, class or instance) comes from another framework's package than `framework`."""
+    own = _FAMILIES.get(framework, set())
+    others = set().union(*_FAMILIES.values()) - own
+    for module in (getattr(obj, "__module__", None), type(obj).__module__):
+        if isinstance(module, str) and module.split(".", 1)[0] in others:
+            return True
+    return False
+
+
+def no_required_args(cls: type) -> bool:
+    """Whether `cls()` can be called without arguments (an initializer class the list can offer)."""
+    try:
+        inspect.signature(cls).bind()
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def resolve(init: Any, args: Mapping[str, Any], adapter: Adapter, namespace: Mapping[str, Any] | None) -> InitSpec:
@@ -61,17 +115,21 @@ def _custom(obj: Any, name: str, args: Mapping[str, Any], adapter: Adapter) -> I
             f"{name!r} is a {type(obj).__name__}, not an initializer for {adapter.framework}: pass a function "
             "or the framework's initializer object"
         )
+    if isinstance(obj, type):  # an initializer class (the chapter's MyInit): its instance, as Keras/Gluon take it
+        if not no_required_args(obj):
+            raise ActionError(f"{name} needs arguments to be made: pass an instance, e.g. {name}(...)")
+        obj = obj()
     return InitSpec(name, {}, custom=obj)
 
 
 def custom_initializers(namespace: Mapping[str, Any], adapter: Adapter) -> list[str]:
     """Names in `namespace` that look like custom initializers for this adapter's framework."""
     out = []
-    for name, obj in namespace.items():
-        if name.startswith("_") or isinstance(obj, type):
+    for name, obj in list(namespace.items()):
+        if name.startswith("_"):
             continue
         try:
-            if adapter.is_initializer(obj):
+            if adapter.is_initializer(obj) and (not isinstance(obj, type) or no_required_args(obj)):
                 out.append(name)
         except Exception:  # noqa: BLE001 - a user object whose attribute access raises is just not one
             continue

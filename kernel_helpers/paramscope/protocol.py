@@ -104,7 +104,8 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
         case "reinit":
             args = _field(req, "args", dict, {})
             return actions.reinit(model, _field(req, "path", str, ""), _field(req, "init", str, "default"),
-                                  _field(req, "seed", int, None, optional=True), namespace=ns, root=root, **args)
+                                  _field(req, "seed", int, None, optional=True),
+                                  bias=_field(req, "bias", str, None, optional=True), namespace=ns, root=root, **args)
         case "set_value":
             fn_name = _field(req, "fn", str, None, optional=True)
             if fn_name is not None:
@@ -161,6 +162,7 @@ def _summary(name: str, model: Any) -> dict[str, Any]:
         "framework": adapter.framework,
         "type": node.type,
         "n_params": node.n_params,
+        "n_buffers": node.n_buffers,
         "nbytes": node.nbytes,
         "device": node.device,
         "dtype": node.dtype,

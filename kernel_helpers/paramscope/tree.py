@@ -105,14 +105,17 @@ class ModelIndex:
 
     def subtree_tensors(self, path: str) -> Iterator[TensorEntry]:
         """Tensor uses under block `path` (depth first, in order), following every block use."""
-        stack = [path]
+        # Children in their own order (a block's tensors where the framework lists them, then its sub-blocks):
+        # the order of named_parameters() / weights / collect_params(), which is the order draws are made in.
+        stack = [iter(self.blocks[path].children)]
         while stack:
-            block = self.blocks[stack.pop()]
-            for child in reversed(block.children):
-                if child in self.tensors:
-                    yield self.tensors[child]
-                else:
-                    stack.append(child)
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+            elif child in self.tensors:
+                yield self.tensors[child]
+            else:
+                stack.append(iter(self.blocks[child].children))
 
     def unique_params(self, path: str) -> list[TensorEntry]:
         """Trainable-or-not parameters under `path` (block or tensor), each tied object once."""
@@ -151,6 +154,7 @@ class Node:
     nbytes: int
     n_params: int
     n_params_with_aliases: int
+    n_buffers: int  # elements of buffers / running statistics (each once), counted apart from n_params
     tied_to: str | None
     aliases: list[str]
     has_grad: bool
@@ -272,6 +276,7 @@ def _node(
         nbytes=sum(e.meta.nbytes for e in unique.values()),
         n_params=sum(e.meta.numel for e in params),
         n_params_with_aliases=with_aliases,
+        n_buffers=sum(e.meta.numel for e in unique.values() if e.kind == "buffer"),
         tied_to=canon if canon != path else None,
         aliases=block_aliases,
         has_grad=any(e.meta.has_grad for e in params),
@@ -316,6 +321,7 @@ def _tensor_node(index: ModelIndex, entry: TensorEntry) -> Node:
         nbytes=meta.nbytes,
         n_params=meta.numel if is_param else 0,
         n_params_with_aliases=meta.numel if is_param else 0,
+        n_buffers=0 if is_param else meta.numel,
         tied_to=canon if canon != entry.path else None,
         aliases=[p for p in index.aliases(entry.path) if p != entry.path],
         has_grad=meta.has_grad,

@@ -185,6 +185,10 @@ class KerasChapter:
     def to_numpy(self, obj: Any) -> np.ndarray:
         return np.array(keras.ops.convert_to_numpy(obj), copy=True)
 
+    def read_any(self, net: Any, path: str) -> np.ndarray:
+        """Any variable (moving statistics too) by its Keras path."""
+        return np.array({v.path: v for v in net.weights}[path].numpy(), copy=True)
+
     def backward(self, net: Any, X: Any) -> None:
         """One training step as a user writes it: a GradientTape, then the optimizer applies the gradients."""
         optimizer = keras.optimizers.SGD(learning_rate=0.01)
@@ -230,6 +234,84 @@ class KerasChapter:
             None if generator is None else generator.state.numpy().tobytes(),
             None if keras_gen is None else keras_gen.state.numpy().tobytes(),
         )
+
+    # -- the chapter's initialization section, exactly (issue #19) ---------------------------------------------
+
+    def init_normal_loop(self, net: Any, seed: int) -> None:
+        """The chapter's normal init as a loop over `net.weights` from `keras.utils.set_random_seed(seed)`:
+        kernels from a fresh RandomNormal(stddev=0.01) each, biases zero."""
+        keras.utils.set_random_seed(seed)
+        for var in net.weights:
+            init = keras.initializers.RandomNormal(mean=0.0, stddev=0.01) if var.name != "bias" else "zeros"
+            var.assign(keras.initializers.get(init)(var.shape, dtype=var.dtype))
+
+    def normal_everything_loop(self, net: Any, seed: int) -> None:
+        keras.utils.set_random_seed(seed)
+        for var in net.weights:
+            var.assign(keras.initializers.RandomNormal(mean=0.0, stddev=0.01)(var.shape, dtype=var.dtype))
+
+    init_constant = keras.initializers.Constant(1.0)  # the chapter's kernel_initializer=Constant(1)
+    init_constant_values = (1.0, 1.0)
+    my_init_as_written = MyInit  # the chapter passes the class
+
+    def initializer_namespace(self) -> tuple[dict[str, Any], set[str]]:
+        import builtins
+
+        def torch_style(m: Any) -> None:
+            """fn(module), as PyTorch's net.apply calls it: not a Keras initializer."""
+
+        def from_shape(shape: Any, dtype: Any = None) -> Any:
+            return keras.ops.zeros(shape, dtype=dtype)
+
+        namespace = {
+            "MyInit": MyInit, "my_init": MyInit(), "glorot": keras.initializers.GlorotUniform(seed=1),
+            "from_shape": from_shape, "init_constant": self.init_constant,
+            "exit": builtins.exit, "quit": builtins.quit, "open": open, "print": print, "block1": block1,
+            "block2": block2, "net": self.mlp(), "torch_style": torch_style, "np": np, "X": self.X(),
+            "FancyMLP": FancyMLP, "Dense": layers.Dense, "Initializer": keras.initializers.Initializer,
+        }
+        return namespace, {"MyInit", "my_init", "glorot", "from_shape", "init_constant"}
+
+    def depthwise_net(self) -> keras.Model:
+        net = keras.Sequential([layers.DepthwiseConv2D(3, name="dw"), layers.SeparableConv2D(8, 1, name="sep"),
+                                layers.Conv2D(4, 1, name="conv")], name="dwnet")
+        net(tf.random.uniform((1, 6, 6, 4)))
+        return net
+
+    def bn_net(self) -> keras.Model:
+        net = keras.Sequential([layers.Dense(8, name="dense"), layers.BatchNormalization(name="bn"),
+                                layers.Dense(1, name="dense_1")], name="bnnet")
+        for _ in range(2):
+            net(tf.random.uniform((16, 4)) * 3 + 1, training=True)
+        return net
+
+    bn_running_var = "bnnet/bn/moving_variance"
+    bn_running_mean = "bnnet/bn/moving_mean"
+
+    def native_counts(self, net: Any) -> tuple[int, int, int]:
+        """(parameters, running statistics, count_params()): Keras' own count includes the moving statistics."""
+        stats = sum(int(np.prod(v.shape)) for layer in net._flatten_layers()
+                    if isinstance(layer, layers.BatchNormalization) for v in layer.non_trainable_weights)
+        total = net.count_params()
+        return total - stats, stats, total
+
+    def forward_eval(self, net: Any) -> np.ndarray:
+        return np.asarray(net(tf.random.uniform((4, 4)), training=False))
+
+    def user_seeded_init(self) -> tuple[Any, Any]:
+        def draw(shape: Any) -> np.ndarray:
+            return np.asarray(keras.initializers.GlorotUniform(seed=3)(tuple(shape)))
+
+        return keras.initializers.GlorotUniform(seed=3), draw
+
+    @staticmethod
+    def printing_init(shape: Any, dtype: Any = None) -> Any:
+        print(f"init {shape[-1]} rows")
+        return keras.ops.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def exiting_init(shape: Any, dtype: Any = None) -> Any:
+        raise SystemExit(shape)
 
 
 CHAPTER = KerasChapter()

@@ -9,6 +9,7 @@ from typing import Any
 import paramscope.adapters.mxnet_compat  # noqa: F401 - before mxnet: MXNet 1.9.1 needs numpy.bool
 
 # isort: split
+import mxnet as mx
 import numpy as np
 from mxnet import autograd, init, nd
 from mxnet.gluon import nn
@@ -180,6 +181,10 @@ class MXNetChapter:
     def to_numpy(self, obj: Any) -> np.ndarray:
         return obj.data().asnumpy() if hasattr(obj, "list_ctx") else obj.asnumpy()
 
+    def read_any(self, net: nn.Block, path: str) -> np.ndarray:
+        """Any parameter (running statistics too) by its save_parameters name."""
+        return self.param(net, path).data().asnumpy().copy()
+
     def backward(self, net: nn.Block, X: Any) -> None:
         """Forward inside autograd.record(), sum, backward: gradients are then where paramscope reads them."""
         with autograd.record():
@@ -213,6 +218,90 @@ class MXNetChapter:
     def rng_state(self) -> Any:
         state = np.random.get_state()
         return (state[0], state[1].tobytes(), state[2:], _peek_mx_random())
+
+    # -- the chapter's initialization section, exactly (issue #19) ---------------------------------------------
+
+    def init_normal_loop(self, net: nn.Block, seed: int) -> None:
+        """The chapter's `net.initialize(init=init.Normal(sigma=0.01), force_reinit=True)` from
+        `mx.random.seed(seed)`: Dense's bias_initializer keeps the biases zero."""
+        mx.random.seed(seed)
+        net.initialize(init=init.Normal(sigma=0.01), force_reinit=True)
+
+    def normal_everything_loop(self, net: nn.Block, seed: int) -> None:
+        """Every parameter drawn from Normal(0.01), biases too, in collect_params() order."""
+        mx.random.seed(seed)
+        for param in net.collect_params().values():
+            param.initialize(init=init.Normal(sigma=0.01), force_reinit=True)
+
+    init_constant = init.Constant(1)  # the chapter's net.initialize(init=init.Constant(1), force_reinit=True)
+    init_constant_values = (1.0, 0.0)  # on a block, Dense's bias_initializer ('zeros') wins, as in Gluon
+    my_init_as_written = MyInit
+
+    def initializer_namespace(self) -> tuple[dict[str, Any], set[str]]:
+        import builtins
+
+        def torch_style(m: Any) -> None:
+            """fn(module): not an MXNet initializer."""
+
+        namespace = {
+            "MyInit": MyInit, "my_init": MyInit(), "Xavier": init.Xavier, "const": init.Constant(1),
+            "Constant": init.Constant,  # needs its value: not offered as a class
+            "exit": builtins.exit, "quit": builtins.quit, "open": open, "print": print, "block1": block1,
+            "net": self.mlp(), "torch_style": torch_style, "np": np, "X": self.X(), "FancyMLP": FancyMLP,
+        }
+        return namespace, {"MyInit", "my_init", "Xavier", "const"}
+
+    def depthwise_net(self) -> nn.Block:
+        net = nn.Sequential()
+        net.add(nn.Conv2D(4, 3, groups=4, in_channels=4), nn.Conv2D(8, 1), nn.Embedding(5, 3))
+        net.initialize()
+        net[0](nd.random.uniform(shape=(1, 4, 6, 6)))
+        net[1](net[0](nd.random.uniform(shape=(1, 4, 6, 6))))
+        return net
+
+    def bn_net(self) -> nn.Block:
+        net = nn.Sequential()
+        net.add(nn.Dense(8), nn.BatchNorm(), nn.Dense(1))
+        net.initialize()
+        for _ in range(2):
+            with autograd.record():
+                net(nd.random.uniform(shape=(16, 4)) * 3 + 1)
+        return net
+
+    bn_running_var = "1.running_var"
+    bn_running_mean = "1.running_mean"
+
+    def native_counts(self, net: nn.Block) -> tuple[int, int, int]:
+        """(parameters, running statistics, collect_params() total): Gluon's own count includes the statistics."""
+        sizes = [(int(np.prod(p.shape)), p._differentiable) for p in net.collect_params().values()]
+        params = sum(n for n, learned in sizes if learned)
+        stats = sum(n for n, learned in sizes if not learned)
+        return params, stats, params + stats
+
+    def forward_eval(self, net: nn.Block) -> np.ndarray:
+        return net(nd.random.uniform(shape=(4, 4))).asnumpy()
+
+    def user_seeded_init(self) -> tuple[Any, Any]:
+        def draw(shape: Any) -> np.ndarray:
+            return np.random.RandomState(3).normal(size=tuple(shape)).astype("float32")
+
+        class NumpySeeded(init.Initializer):
+            def _init_weight(self, name: Any, data: Any) -> None:
+                data[:] = nd.array(draw(data.shape))
+
+        return NumpySeeded(), draw
+
+    class _Printing(init.Initializer):
+        def _init_weight(self, name: Any, data: Any) -> None:
+            print(f"init {data.shape[0]} rows")
+            data[:] = 0
+
+    class _Exiting(init.Initializer):
+        def _init_weight(self, name: Any, data: Any) -> None:
+            raise SystemExit(data)
+
+    printing_init = _Printing()
+    exiting_init = _Exiting()
 
 
 CHAPTER = MXNetChapter()

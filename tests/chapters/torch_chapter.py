@@ -102,6 +102,10 @@ class TorchChapter:
     def to_numpy(self, obj: Any) -> np.ndarray:
         return obj.detach().cpu().numpy()
 
+    def read_any(self, net: nn.Module, path: str) -> np.ndarray:
+        """A parameter or buffer by its path (state_dict's name)."""
+        return net.state_dict(keep_vars=True)[path].detach().cpu().numpy().copy()
+
     def backward(self, net: nn.Module, X: Any) -> None:
         """Forward, sum, backward: gradients are then stored where paramscope reads them."""
         net.zero_grad()
@@ -144,6 +148,111 @@ class TorchChapter:
     @staticmethod
     def wrong_shape_init(t: torch.Tensor) -> torch.Tensor:
         return torch.zeros(3)
+
+    # -- the chapter's initialization section, exactly (issue #19) ---------------------------------------------
+
+    def init_normal_loop(self, net: nn.Module, seed: int) -> None:
+        """The chapter's init_normal from `torch.manual_seed(seed)`: weights N(0, 0.01), biases zero."""
+
+        def init_normal(module: nn.Module) -> None:
+            if type(module) is nn.Linear:
+                nn.init.normal_(module.weight, mean=0, std=0.01)
+                nn.init.zeros_(module.bias)
+
+        torch.manual_seed(seed)
+        net.apply(init_normal)
+
+    def normal_everything_loop(self, net: nn.Module, seed: int) -> None:
+        """Every parameter N(0, 0.01) in the framework's own order, from the same seed."""
+        torch.manual_seed(seed)
+        for param in net.parameters():
+            nn.init.normal_(param, mean=0, std=0.01)
+
+    @staticmethod
+    def init_constant(module: nn.Module) -> None:
+        """The chapter's init_constant: weights 1, biases zero."""
+        if type(module) is nn.Linear:
+            nn.init.constant_(module.weight, 1)
+            nn.init.zeros_(module.bias)
+
+    # The values init_constant leaves in (mlp_first_weight, mlp_last_bias).
+    init_constant_values = (1.0, 0.0)
+    # The chapter's custom initializer as the chapter writes it (a function here; a class in Keras and MXNet).
+    my_init_as_written = my_init
+
+    def initializer_namespace(self) -> tuple[dict[str, Any], set[str]]:
+        """A notebook's namespace: the initializers a user defined, and things that are not initializers for this
+        framework (builtins, a model, a block factory, a Keras-style fn(shape, dtype), a module, a tensor)."""
+        import builtins
+
+        def keras_style(shape: Any, dtype: Any = None) -> Any:
+            return np.zeros(shape)
+
+        def from_tensor(t: torch.Tensor) -> None:
+            nn.init.zeros_(t)
+
+        namespace = {
+            "my_init": self.my_init, "init_constant": self.init_constant, "from_tensor": from_tensor,
+            "xavier": nn.init.xavier_uniform_,
+            "exit": builtins.exit, "quit": builtins.quit, "open": open, "print": print, "block1": block1,
+            "net": self.mlp(), "keras_style": keras_style, "np": np, "X": self.X(), "FancyMLP": FancyMLP,
+            "total": 3,
+        }
+        return namespace, {"my_init", "init_constant", "from_tensor", "xavier"}
+
+    def depthwise_net(self) -> nn.Module:
+        """A depthwise (groups = channels) and a pointwise convolution, as MobileNet's blocks have."""
+        net = nn.Sequential(nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 8, 1), nn.Embedding(5, 3))
+        net[:2](torch.rand(1, 4, 6, 6))
+        return net
+
+    def bn_net(self) -> nn.Module:
+        """Linear, BatchNorm, Linear, after two training steps' forward: running stats are not 0/1 any more."""
+        net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+        net.train()
+        for _ in range(2):
+            net(torch.rand(16, 4) * 3 + 1)
+        return net
+
+    bn_running_var = "1.running_var"
+    bn_running_mean = "1.running_mean"
+
+    def native_counts(self, net: nn.Module) -> tuple[int, int, int]:
+        """(parameters, buffers, what the framework's own summary counts): sum(p.numel() for p in parameters())."""
+        params = sum(p.numel() for p in net.parameters())
+        return params, sum(b.numel() for b in net.buffers()), params
+
+    def forward_eval(self, net: nn.Module) -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            out = net(torch.rand(4, 4)).numpy()
+        net.train()
+        return out
+
+    def user_seeded_init(self) -> tuple[Any, Any]:
+        """An initializer with its own seed (its own torch.Generator), and what it gives for a shape."""
+
+        def draw(shape: Any) -> np.ndarray:
+            return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(3)).numpy()
+
+        def seeded(t: torch.Tensor) -> None:
+            with torch.no_grad():
+                t.copy_(torch.from_numpy(draw(t.shape)))
+
+        return seeded, draw
+
+    @staticmethod
+    def printing_init(module: nn.Module) -> None:
+        if type(module) is nn.Linear:
+            print(f"init {module.weight.shape[0]} rows")
+            nn.init.zeros_(module.weight)
+
+    @staticmethod
+    def exiting_init(module: nn.Module) -> None:
+        """What picking `exit` did: exit(module) raises SystemExit with the module as its code."""
+        if type(module) is nn.Linear:
+            nn.init.ones_(module.weight)
+            raise SystemExit(module)
 
 
 CHAPTER = TorchChapter()

@@ -246,8 +246,9 @@ class MXNetAdapter:
         result = ReinitResult()
         on_block = target in index.blocks
         if init.name == "default" and init.custom is None and on_block:
-            # block.initialize(force_reinit=True) resets running statistics too (Parameters in Gluon).
-            entries = entries + _unique_buffers(index, target)
+            # block.initialize(force_reinit=True) resets running statistics too (Parameters in Gluon), drawing
+            # in collect_params() order, where they sit among the parameters.
+            entries = _with_buffers(index, target, entries)
         custom = _initializer_object(init.custom) if init.custom is not None else None
         plan: list[tuple[TensorEntry, Any, Any]] = []  # (entry, global initializer, initializer for it)
         for entry in entries:
@@ -275,9 +276,6 @@ class MXNetAdapter:
             drawn = [_from_numpy(v) for v in draw_seeded(seed, lambda: [a.asnumpy() for a in _draw(layout)])]
         for (entry, _, _), value in zip(plan, drawn, strict=True):
             param = entry.obj
-            if custom is not None and _same_values(param, value):
-                result.skipped.append({"path": entry.path, "reason": f"{init.name} left it unchanged"})
-                continue
             param.set_data(_like(value, param.list_data()[0]))
             result.changed.append(entry.path)
         return result
@@ -456,14 +454,14 @@ def _catalogue_refusal(entry: TensorEntry, name: str) -> str | None:
     return None
 
 
-def _unique_buffers(index: ModelIndex, target: str) -> list[TensorEntry]:
-    seen: set[int] = set()
-    out = []
+def _with_buffers(index: ModelIndex, target: str, params: list[TensorEntry]) -> list[TensorEntry]:
+    """`params` and the running statistics under `target`, each once, in the model's own order."""
+    wanted = {id(e.obj) for e in params}
+    found: dict[int, TensorEntry] = {}
     for entry in index.subtree_tensors(target):
-        if entry.kind == "buffer" and id(entry.obj) not in seen:
-            seen.add(id(entry.obj))
-            out.append(entry)
-    return out
+        if entry.kind == "buffer" or id(entry.obj) in wanted:
+            found.setdefault(id(entry.obj), entry)
+    return list(found.values())
 
 
 def _initializer_object(custom: Any) -> mx.init.Initializer:
@@ -488,12 +486,6 @@ def _draw(layout: list[tuple[str, tuple[int, ...], str, Any, Any]]) -> list[_Arr
             mx.init.create(global_init)(mx.init.InitDesc(name, {"__init__": init}), arr)
             out.append(arr)
     return out
-
-
-def _same_values(param: gluon.Parameter, value: _Array) -> bool:
-    old = param.list_data()[0].asnumpy()
-    new = value.asnumpy()
-    return bool(np.array_equal(old, new)) and not np.isnan(old).any()
 
 
 def _as_numbers(value: Any, label: str) -> np.ndarray:

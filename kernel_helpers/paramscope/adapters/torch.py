@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
 from .._errors import ActionError
-from ..initializers import NEEDS_MATRIX
+from ..initializers import NEEDS_MATRIX, foreign
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import (
@@ -252,7 +252,9 @@ class TorchAdapter:
     def _reinit_custom(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
                        result: ReinitResult) -> None:
         fn = init.custom
-        before = {id(e.obj): e.obj.detach().clone() for e in entries}
+        # A write is told by the version counter (in-place ops bump it), a new .data or other values: an
+        # initializer that writes the values the tensor already had has still done its work.
+        before = {id(e.obj): (e.obj.detach().clone(), e.obj._version, e.obj.data_ptr()) for e in entries}
         if _custom_form(fn, is_block=target in index.blocks) == "module":
             if target in index.blocks:
                 index.blocks[target].obj.apply(fn)
@@ -275,14 +277,15 @@ class TorchAdapter:
                                       f"{entry.path} has shape {tuple(entry.obj.shape)}")
                 entry.obj.copy_(out)
         for entry in entries:
-            old = before[id(entry.obj)]
+            old, version, pointer = before[id(entry.obj)]
             if entry.obj.shape != old.shape:
                 raise ActionError(f"{init.name} changed the shape of {entry.path} from {tuple(old.shape)} to "
                                   f"{tuple(entry.obj.shape)}; an initializer must keep the shape")
-            if torch.equal(entry.obj.detach(), old) and not torch.isnan(old).any():
-                result.skipped.append({"path": entry.path, "reason": f"{init.name} left it unchanged"})
-            else:
+            written = entry.obj._version != version or entry.obj.data_ptr() != pointer
+            if written or not torch.equal(entry.obj.detach(), old) or torch.isnan(old).any():
                 result.changed.append(entry.path)
+            else:
+                result.skipped.append({"path": entry.path, "reason": f"{init.name} did not write it"})
 
     def _others_of_owner(self, index: ModelIndex, module: nn.Module, owned: list[TensorEntry]) -> TorchSnapshot:
         """Snapshot of the owner's tensors that are not being reinitialized (reset_parameters touches all)."""
@@ -366,18 +369,20 @@ class TorchAdapter:
         return remove
 
     def is_initializer(self, obj: Any) -> bool:
+        """A function (or callable object) of one module or one tensor: `fn(m)` as `net.apply` calls it, or
+        `fn(t)` as torch.nn.init's. Builtins (exit, open), classes, models and other frameworks' objects never."""
         if isinstance(obj, (type, nn.Module, torch.Tensor)) or inspect.isbuiltin(obj) or inspect.ismodule(obj):
             return False
-        if not callable(obj):
+        if not callable(obj) or foreign(obj, self.framework):
             return False
         try:
-            sig = inspect.signature(obj)
+            params = list(inspect.signature(obj).parameters.values())
         except (TypeError, ValueError):
             return False
-        positional = [p for p in sig.parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-        required = [p for p in positional if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
-        return bool(positional) and len(required) <= 1
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        required = [p for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        # Exactly one required argument, and not Keras' `shape`: fn(shape, dtype) is a Keras initializer.
+        return len(required) == 1 and bool(positional) and positional[0] is required[0] and required[0].name != "shape"
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------

@@ -84,13 +84,24 @@ def _tensors(blocks: dict[str, BlockEntry],
         path = _free(path, taken, 1)
         taken.add(path)
         tensors[path] = TensorEntry(
-            path=path, name=name, kind="param", owner=block.path, code=f"{block.code}.weights[{j}]",
+            path=path, name=name, kind="buffer" if _is_statistic(block.obj, var) else "param", owner=block.path,
+            code=f"{block.code}.weights[{j}]",
             obj=var, type="Pending" if isinstance(var, Pending) else type(var).__name__, meta=_meta(var),
         )
         own.setdefault(block.path, []).append(path)
     for path, paths in own.items():
         blocks[path].children[:0] = paths  # own variables before the sublayers', as in `layer.weights`
     return tensors
+
+
+def _is_statistic(layer: Any, var: Any) -> bool:
+    """A running statistic (BatchNormalization's moving mean and variance, Normalization's mean/variance/count):
+    a variable a built-in layer made non-trainable itself, counted apart from the parameters as PyTorch's
+    buffers and MXNet's running statistics are. A frozen layer's variables (`trainable = False` later) and a
+    user layer's `add_weight(trainable=False)` constant stay (frozen) parameters."""
+    if not type(layer).__module__.startswith("keras.") or isinstance(var, Pending):
+        return False
+    return any(v is var for v in getattr(layer, "_non_trainable_variables", ()))
 
 
 def child_layers(layer: Any, code: str = "") -> list[tuple[Any, str]]:

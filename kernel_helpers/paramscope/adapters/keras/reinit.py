@@ -13,10 +13,11 @@ import numpy as np
 from keras.src.backend.common import global_state
 
 from ..._errors import ActionError
-from ...initializers import NEEDS_MATRIX
+from ...initializers import NEEDS_MATRIX, foreign
 from ...tree import ModelIndex, TensorEntry
 from .. import InitSpec, ReinitResult, split_writable
 from .backend import BACKEND
+from .paths import own_variables
 from .values import assign, not_writable
 
 # Variable name -> attribute of its layer holding the initializer, where it is not "<name>_initializer".
@@ -25,62 +26,72 @@ _INITIALIZER_ATTRS = {
     "depthwise_kernel": "depthwise_initializer",
     "pointwise_kernel": "pointwise_initializer",
 }
-# Seeds for unseeded reinits: a private generator, so numpy's global state never moves.
-_ENTROPY = np.random.default_rng()
 
 
 def reinit(index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
            seed: int | None) -> ReinitResult:
+    """Each variable in the model's own order (`weights`), drawn as Keras draws a fresh one: an initializer
+    made now takes its seed from Python's `random` (`keras.random.make_default_seed`), so `seed=s` gives what
+    `keras.utils.set_random_seed(s)` and the same loop give. A seed the user gave an initializer is kept."""
     result = ReinitResult()
+    if init.name == "default" and init.custom is None and target in index.blocks:
+        entries = _with_statistics(index, target, entries)  # a fresh layer has fresh moving statistics too
     ready = split_writable(entries, not_writable, result)
-    seeds = np.random.default_rng(seed) if seed is not None else _ENTROPY
     with _seeded_globals(seed):
         for entry in ready:
             var = entry.obj
-            draw = int(seeds.integers(0, 2**31 - 1))
             if init.custom is not None:
-                _reinit_custom(entry, init, draw, result)
+                assign(var, _call_initializer(_fresh(init.custom), var), entry.path, init.name)
+                result.changed.append(entry.path)
                 continue
             if init.name == "default":
                 initializer, why = _default_initializer(index.blocks[entry.owner].obj, entry.name)
-            else:
+                initializer = _fresh(initializer)
+            else:  # made here, one per variable, as a user's loop makes them
                 why = _catalogue_refusal(entry, init.name)
                 initializer = None if why else _catalogue(init.name, init.args)
             if why:
                 result.skipped.append({"path": entry.path, "reason": why})
                 continue
-            assign(var, _call_initializer(_reseeded(initializer, draw), var), entry.path, init.name)
+            assign(var, _call_initializer(initializer, var), entry.path, init.name)
             result.changed.append(entry.path)
     return result
 
 
-def _reinit_custom(entry: TensorEntry, init: InitSpec, draw: int, result: ReinitResult) -> None:
-    var = entry.obj
-    ops = keras.ops
-    before = ops.copy(var.value)
-    assign(var, _call_initializer(_reseeded(init.custom, draw), var), entry.path, init.name)
-    same = bool(ops.all(ops.equal(before, var.value)))
-    if same and not bool(ops.any(ops.isnan(before))):
-        result.skipped.append({"path": entry.path, "reason": f"{init.name} left it unchanged"})
-    else:
-        result.changed.append(entry.path)
+def _with_statistics(index: ModelIndex, target: str, params: list[TensorEntry]) -> list[TensorEntry]:
+    """`params` and the running statistics under `target`, each once, in the model's own order."""
+    wanted = {id(e.obj) for e in params}
+    found: dict[int, TensorEntry] = {}
+    for entry in index.subtree_tensors(target):
+        if entry.kind == "buffer" or id(entry.obj) in wanted:
+            found.setdefault(id(entry.obj), entry)
+    return list(found.values())
 
 
 def is_initializer(obj: Any) -> bool:
-    if isinstance(obj, keras.initializers.Initializer):
+    """A Keras initializer (instance, or a subclass such as the chapter's MyInit) or a function that takes
+    `(shape, dtype=...)` (or `shape` alone). Builtins, layers, tensors and other frameworks' objects never."""
+    base = keras.initializers.Initializer
+    if isinstance(obj, base):
         return True
-    if isinstance(obj, (type, keras.layers.Layer, keras.Variable, np.ndarray)) or keras.ops.is_tensor(obj):
+    if isinstance(obj, type):
+        return issubclass(obj, base) and obj is not base
+    if isinstance(obj, (keras.layers.Layer, keras.Variable, np.ndarray)) or keras.ops.is_tensor(obj):
         return False
-    if inspect.isbuiltin(obj) or inspect.ismodule(obj) or not callable(obj):
+    if inspect.isbuiltin(obj) or inspect.ismodule(obj) or not callable(obj) or foreign(obj, "keras"):
         return False
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return False
-    positional = [p for p in sig.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-    required = [p for p in positional if p.default is p.empty and p.kind != p.VAR_POSITIONAL]
-    return bool(positional) and len(required) <= 2
+    params = list(sig.parameters.values())
+    if len(params) == 1 and params[0].name == "shape" and params[0].kind != params[0].KEYWORD_ONLY:
+        return True
+    try:
+        sig.bind((1,), dtype="float32")
+    except TypeError:
+        return False
+    return params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD)
 
 
 def _catalogue(name: str, args: dict[str, float]) -> Any:
@@ -93,19 +104,19 @@ def _catalogue(name: str, args: dict[str, float]) -> Any:
         case "constant":
             return init.Constant(args["value"])
         case "normal":
-            return init.RandomNormal(mean=args["mean"], stddev=args["std"], seed=0)
+            return init.RandomNormal(mean=args["mean"], stddev=args["std"])
         case "uniform":
-            return init.RandomUniform(minval=args["low"], maxval=args["high"], seed=0)
+            return init.RandomUniform(minval=args["low"], maxval=args["high"])
         case "xavier_uniform":  # GlorotUniform scaled by gain**2, as torch's gain scales the std
-            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "uniform", seed=0)
+            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "uniform")
         case "xavier_normal":  # GlorotNormal (truncated normal, as Keras draws it)
-            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "truncated_normal", seed=0)
+            return init.VarianceScaling(args["gain"] ** 2, "fan_avg", "truncated_normal")
         case "kaiming_uniform":  # HeUniform with the leaky-ReLU slope a
-            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "uniform", seed=0)
+            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "uniform")
         case "kaiming_normal":  # HeNormal with the leaky-ReLU slope a
-            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "truncated_normal", seed=0)
+            return init.VarianceScaling(2.0 / (1 + args["a"] ** 2), "fan_in", "truncated_normal")
         case "orthogonal":
-            return init.Orthogonal(gain=args["gain"], seed=0)
+            return init.Orthogonal(gain=args["gain"])
     raise ActionError(f"unknown initializer {name!r}")
 
 
@@ -121,23 +132,32 @@ def _catalogue_refusal(entry: TensorEntry, name: str) -> str | None:
 
 
 def _default_initializer(layer: Any, name: str) -> tuple[Any, str | None]:
+    """The layer's own initializer for its variable `name`: `<name>_initializer` (kernel_, bias_, gamma_,
+    moving_variance_, embeddings_ ...), the table above, else the one initializer attribute that no other
+    variable of the layer claims (DepthwiseConv2D's `kernel` is drawn by its `depthwise_initializer`)."""
+    attrs = {a: v for a, v in vars(layer).items() if a.endswith("_initializer") and v is not None}
     for attr in (_INITIALIZER_ATTRS.get(name), f"{name}_initializer"):
-        found = getattr(layer, attr, None) if attr else None
-        if found is not None:
-            return found, None
-    return None, (f"{type(layer).__name__} has no {name}_initializer, so paramscope knows no default "
-                  "initializer for it; pick one")
+        if attr in attrs:
+            return attrs[attr], None
+    claimed = {_INITIALIZER_ATTRS.get(n, f"{n}_initializer") for _, n in own_variables(layer)}
+    unclaimed = [a for a in attrs if a not in claimed]
+    if len(unclaimed) == 1:
+        return attrs[unclaimed[0]], None
+    return None, (f"{type(layer).__name__} has no initializer attribute for {name!r} (it has "
+                  f"{', '.join(attrs) or 'none'}), so paramscope knows no default initializer for it; pick one")
 
 
-def _reseeded(initializer: Any, seed: int) -> Any:
-    """A Keras initializer with a seed in its config, cloned with `seed`; anything else as it is."""
+def _fresh(initializer: Any) -> Any:
+    """A Keras initializer made without a seed, made again as Keras makes a fresh one (a new seed from
+    Python's `random`): its own seed was fixed when it was made, so calling it again would repeat the values.
+    One made with a seed (GlorotUniform(seed=3)), and anything that is not a Keras initializer, as it is."""
     if not isinstance(initializer, keras.initializers.Initializer):
         return initializer
     try:
         config = initializer.get_config()
-        if "seed" not in config:
+        if "seed" not in config or config["seed"] is not None:
             return initializer
-        return type(initializer).from_config({**config, "seed": seed})
+        return type(initializer).from_config(config)
     except (NotImplementedError, TypeError, ValueError):
         return initializer
 
