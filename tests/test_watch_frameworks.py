@@ -62,7 +62,7 @@ def test_keras_stop_puts_the_train_function_back():
 
 
 def _mxnet_net():
-    mx, autograd, gluon = _mxnet()
+    _mx, _autograd, gluon = _mxnet()
     net = gluon.nn.Sequential()
     net.add(gluon.nn.Dense(4, in_units=4), gluon.nn.Dense(4, in_units=4))
     net.initialize()
