@@ -1,7 +1,9 @@
-"""The "Parameter Management" chapter's models in Keras 3 (TensorFlow backend), and Keras-native readers.
+"""The "Parameter Management" chapter's models in Keras 3 (on the KERAS_BACKEND backend), and Keras-native readers.
 
 Layers get explicit names (the ones a fresh kernel would give them) so that paths do not depend on Keras'
-global name counters, which move with every model the test session builds.
+global name counters, which move with every model the test session builds. Models and initializers use
+`keras.ops` and `keras.random`; a training step and the global random state are written per backend
+(TensorFlow's GradientTape, torch's backward, jax.grad over stateless_call), as a user of that backend writes them.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from typing import Any, ClassVar
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 from keras.src.backend.common import global_state
 from keras.src.ops.function import make_node_key
-from tensorflow.python.eager import context as tf_context
-from tensorflow.python.ops import stateful_random_ops
+
+BACKEND = keras.backend.backend()
+ops = keras.ops
+# Inputs from a private generator: drawing them moves no global random state.
+_INPUTS = np.random.default_rng(0)
+
+
+def uniform(*shape: int) -> Any:
+    """A float32 batch of U(0, 1) values, as a tensor of the backend."""
+    return ops.convert_to_tensor(_INPUTS.uniform(size=shape).astype("float32"))
 
 
 class FancyMLP(keras.Model):
@@ -35,19 +44,19 @@ class FancyMLP(keras.Model):
     def call(self, X: Any) -> Any:
         X = self.flatten(X)
         X = self.dense(X)
-        X = tf.nn.relu(tf.matmul(X, self.rand_weight) + 1)
+        X = ops.relu(ops.matmul(X, self.rand_weight) + 1)
         X = self.dense(X)  # the same layer twice: its variables are used twice
-        while tf.reduce_sum(tf.abs(X)) > 1:
+        while ops.sum(ops.abs(X)) > 1:
             X /= 2
-        return tf.reduce_sum(X)
+        return ops.sum(X)
 
 
 class MyInit(keras.initializers.Initializer):
     """The chapter's "strange distribution": U(-10, 10), then zero where |w| < 5."""
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
-        data = tf.random.uniform(shape, -10, 10, dtype=dtype)
-        factor = tf.cast(tf.abs(data) >= 5, data.dtype)
+        data = keras.random.uniform(shape, -10, 10, dtype=dtype)
+        factor = ops.cast(ops.abs(data) >= 5, data.dtype)
         return data * factor
 
 
@@ -55,11 +64,11 @@ def failing_init(shape: Any, dtype: Any = None) -> Any:
     """Fills weight matrices with 7, then raises on the first bias: atomicity must undo the partial change."""
     if len(shape) < 2:
         raise RuntimeError("boom")
-    return tf.fill(shape, tf.constant(7.0, dtype=dtype))
+    return ops.full(shape, 7.0, dtype=dtype)
 
 
 def wrong_shape_init(shape: Any, dtype: Any = None) -> Any:
-    return tf.zeros(3)
+    return ops.zeros(3)
 
 
 def block1(name: str) -> keras.Model:
@@ -96,7 +105,7 @@ def walk(layer: Any, path: str | None = None) -> list[tuple[Any, str]]:
 
 
 class KerasChapter:
-    framework = "keras"
+    framework = f"keras/{BACKEND}"
     # Where the chapter's named places are, in Keras' own paths (layer.path, variable.path).
     mlp_first = "sequential/dense"
     mlp_first_weight = "sequential/dense/kernel"
@@ -118,7 +127,7 @@ class KerasChapter:
         self._grads: dict[int, Any] = {}
 
     def X(self) -> Any:
-        return tf.random.uniform((2, 4))
+        return uniform(2, 4)
 
     def forward(self, net: Any, X: Any) -> Any:
         return net(X)
@@ -136,7 +145,7 @@ class KerasChapter:
 
     def fancy(self) -> keras.Model:
         net = FancyMLP()
-        net(tf.random.uniform((2, 20)))
+        net(uniform(2, 20))
         return net
 
     def shared_net(self) -> keras.Model:
@@ -190,13 +199,11 @@ class KerasChapter:
         return np.array({v.path: v for v in net.weights}[path].numpy(), copy=True)
 
     def backward(self, net: Any, X: Any) -> None:
-        """One training step as a user writes it: a GradientTape, then the optimizer applies the gradients."""
+        """One training step as a user of the backend writes it, then the optimizer applies the gradients."""
         optimizer = keras.optimizers.SGD(learning_rate=0.01)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(net(X))
-        grads = tape.gradient(loss, net.trainable_variables)
-        self._grads = {id(v): g.numpy() for v, g in zip(net.trainable_variables, grads, strict=True)}
-        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+        grads = _STEPS[BACKEND](net, X, optimizer)
+        self._grads = {id(v): np.array(keras.ops.convert_to_numpy(g))
+                       for v, g in zip(net.trainable_variables, grads, strict=True)}
 
     def grad(self, net: Any, path: str) -> np.ndarray:
         """The tape's own gradient of the variable at `path` in the last backward()."""
@@ -221,18 +228,15 @@ class KerasChapter:
         return out
 
     def rng_state(self) -> Any:
-        """numpy's, Python's, TensorFlow's (op seed, global Generator) and Keras' global random state."""
-        ctx = tf_context.context()
-        rng = getattr(ctx, "_rng", None)
-        generator = stateful_random_ops.global_generator
+        """numpy's, Python's, Keras' and the backend's global random state (TensorFlow: op seed and global
+        Generator; torch: the CPU generator and each CUDA device's; JAX has none)."""
         keras_gen = global_state.get_global_attribute("global_seed_generator")
         np_state = np.random.get_state()
         return (
             np_state[0], np_state[1].tobytes(), np_state[2:],
             random.getstate(),
-            ctx._seed, None if rng is None else rng.getstate(),
-            None if generator is None else generator.state.numpy().tobytes(),
-            None if keras_gen is None else keras_gen.state.numpy().tobytes(),
+            None if keras_gen is None else keras.ops.convert_to_numpy(keras_gen.state.value).tobytes(),
+            _backend_rng_state(),
         )
 
     # -- the chapter's initialization section, exactly (issue #19) ---------------------------------------------
@@ -275,14 +279,14 @@ class KerasChapter:
     def depthwise_net(self) -> keras.Model:
         net = keras.Sequential([layers.DepthwiseConv2D(3, name="dw"), layers.SeparableConv2D(8, 1, name="sep"),
                                 layers.Conv2D(4, 1, name="conv")], name="dwnet")
-        net(tf.random.uniform((1, 6, 6, 4)))
+        net(uniform(1, 6, 6, 4))
         return net
 
     def bn_net(self) -> keras.Model:
         net = keras.Sequential([layers.Dense(8, name="dense"), layers.BatchNormalization(name="bn"),
                                 layers.Dense(1, name="dense_1")], name="bnnet")
         for _ in range(2):
-            net(tf.random.uniform((16, 4)) * 3 + 1, training=True)
+            net(uniform(16, 4) * 3 + 1, training=True)
         return net
 
     bn_running_var = "bnnet/bn/moving_variance"
@@ -296,7 +300,7 @@ class KerasChapter:
         return total - stats, stats, total
 
     def forward_eval(self, net: Any) -> np.ndarray:
-        return np.asarray(net(tf.random.uniform((4, 4)), training=False))
+        return np.asarray(keras.ops.convert_to_numpy(net(uniform(4, 4), training=False)))
 
     def user_seeded_init(self) -> tuple[Any, Any]:
         def draw(shape: Any) -> np.ndarray:
@@ -312,6 +316,69 @@ class KerasChapter:
     @staticmethod
     def exiting_init(shape: Any, dtype: Any = None) -> Any:
         raise SystemExit(shape)
+
+
+def _step_tensorflow(net: Any, X: Any, optimizer: Any) -> list[Any]:
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(net(X))
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+    return list(grads)
+
+
+def _step_torch(net: Any, X: Any, optimizer: Any) -> list[Any]:
+    import torch
+
+    for v in net.trainable_variables:
+        v.value.grad = None
+    ops.sum(net(X)).backward()
+    grads = [v.value.grad for v in net.trainable_variables]
+    with torch.no_grad():
+        optimizer.apply(grads, net.trainable_variables)
+    return grads
+
+
+def _step_jax(net: Any, X: Any, optimizer: Any) -> list[Any]:
+    import jax
+
+    trainable = [v.value for v in net.trainable_variables]
+    frozen = [v.value for v in net.non_trainable_variables]
+
+    def loss(values: list[Any]) -> Any:
+        y, _ = net.stateless_call(values, frozen, X)
+        return ops.sum(y)
+
+    grads = jax.grad(loss)(trainable)
+    optimizer.build(net.trainable_variables)
+    new, slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads, trainable)
+    for var, value in zip(net.trainable_variables, new, strict=True):
+        var.assign(value)
+    for var, value in zip(optimizer.variables, slots, strict=True):
+        var.assign(value)
+    return list(grads)
+
+
+_STEPS = {"tensorflow": _step_tensorflow, "torch": _step_torch, "jax": _step_jax}
+
+
+def _backend_rng_state() -> Any:
+    if BACKEND == "tensorflow":
+        from tensorflow.python.eager import context as tf_context
+        from tensorflow.python.ops import stateful_random_ops
+
+        ctx = tf_context.context()
+        rng = getattr(ctx, "_rng", None)
+        generator = stateful_random_ops.global_generator
+        return (ctx._seed, None if rng is None else rng.getstate(),
+                None if generator is None else generator.state.numpy().tobytes())
+    if BACKEND == "torch":
+        import torch
+
+        cuda = [s.numpy().tobytes() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_initialized() else []
+        return torch.random.get_rng_state().numpy().tobytes(), cuda
+    return None
 
 
 CHAPTER = KerasChapter()

@@ -126,7 +126,7 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     expect(lab.model("knet")).to_be_visible()
     refresh_s = time.monotonic() - done
     expect(lab.model("tnet").locator(".jp-ParamScope-framework")).to_have_text("pytorch")
-    expect(lab.model("knet").locator(".jp-ParamScope-framework")).to_have_text("keras")
+    expect(lab.model("knet").locator(".jp-ParamScope-framework")).to_have_text("keras/tensorflow")
     expect(lab.model("tnet").locator(".jp-ParamScope-model-stats")).to_contain_text("58 params")
     expect(lab.model("knet").locator(".jp-ParamScope-model-stats")).to_contain_text("15 params")
     expect(lab.status).to_have_text("2 models")

@@ -10,12 +10,13 @@ import keras
 from ...tree import ModelIndex, TensorEntry
 from .. import InitSpec, Moments, ReinitResult
 from . import cloning, grads, paths, reinit, snapshot, tying, values, watch
+from .backend import BACKEND
 
 grads.install()
 
 
 class KerasAdapter:
-    framework = "keras"
+    framework = f"keras/{BACKEND.name}"  # "keras/tensorflow", "keras/torch", "keras/jax"
 
     def is_model(self, obj: Any) -> bool:
         if not isinstance(obj, keras.layers.Layer) or isinstance(obj, keras.layers.InputLayer):

@@ -42,7 +42,7 @@ def build_index(model: Any, root: str) -> ModelIndex:
     ordered_blocks = {p: blocks[p] for p in order}
     ordered_tensors = {c: tensors[c] for p in order for c in blocks[p].children if c in tensors}
     grads.retrace_unrecorded(model)
-    return ModelIndex("keras", ordered_blocks, ordered_tensors)
+    return ModelIndex(f"keras/{BACKEND.name}", ordered_blocks, ordered_tensors)
 
 
 def _visit(start: BlockEntry, layer: Any, prefix: str, blocks: dict[str, BlockEntry],
