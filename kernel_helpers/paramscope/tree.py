@@ -22,6 +22,9 @@ class TensorMeta:
     numel: int  # 0 while the shape is not fully known
     nbytes: int
     has_grad: bool
+    # A sharded tensor (PyTorch DTensor): global/local shape, mesh, placements and per-rank layout; shape,
+    # numel and nbytes above are the global tensor's.
+    sharding: dict[str, Any] | None = None
 
 
 @dataclass
@@ -161,6 +164,7 @@ class Node:
     n_children: int
     code: str
     alt_name: str | None = None
+    sharding: dict[str, Any] | None = None
     children: list[Node] | None = None
     children_offset: int = 0
 
@@ -171,6 +175,9 @@ class Node:
             if f.name == "children":
                 if value is not None:
                     out["children"] = [child.to_json() for child in value]
+            elif f.name == "sharding":  # optional: present only on sharded tensors
+                if value is not None:
+                    out["sharding"] = value
             else:
                 out[f.name] = value
         return out
@@ -328,4 +335,5 @@ def _tensor_node(index: ModelIndex, entry: TensorEntry) -> Node:
         n_children=0,
         code=entry.code,
         alt_name=entry.alt_name,
+        sharding=meta.sharding,
     )
