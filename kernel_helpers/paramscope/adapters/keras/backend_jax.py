@@ -1,0 +1,128 @@
+"""JAX side of the Keras adapter: jax devices, float64 statistics, immutable arrays, host callbacks in jitted steps."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.experimental
+import jax.numpy as jnp
+from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from .. import Unavailable
+
+
+class JaxBackend:
+    name = "jax"
+    how_to_record = (
+        "Run a training step: net.fit(...) (a compiled fit step records them while ps.watch runs, or always "
+        "with model.compile(jit_compile=False)), or in your own loop `grads = jax.grad(loss_fn)(values)` then "
+        "`optimizer.stateless_apply(...)`: an eager step records them, a jax.jit step only when it was traced "
+        "while ps.watch ran")
+    records_in_trace = False
+
+    def native(self, var: Any) -> Any:
+        """The jax Array under a Keras variable (its `.value` would autocast inside a mixed-precision scope)."""
+        value = getattr(var, "_value", None)
+        if value is None:
+            raise Unavailable(
+                f"{var.path} has no value now: Keras on JAX moves a model's values into the compiled training "
+                "step while model.fit runs and gives them back at the end of each epoch")
+        return value
+
+    def device(self, var: Any) -> str | None:
+        """"cpu:0", "gpu:0" (what keras.device accepts); a sharded array lists its devices."""
+        value = getattr(var, "_value", None)
+        if value is None or not hasattr(value, "devices"):
+            return None
+        return ",".join(sorted(f"{d.platform}:{d.id}" for d in value.devices()))
+
+    @contextlib.contextmanager
+    def on_device(self, tensor: Any) -> Iterator[None]:
+        # JAX computes in float32 unless x64 is on: a local (thread's) switch, put back on exit.
+        devices = list(tensor.devices()) if hasattr(tensor, "devices") else []
+        with jax.experimental.enable_x64():
+            if len(devices) == 1:
+                with jax.default_device(devices[0]):
+                    yield
+            else:
+                yield
+
+    def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
+        var.assign(self.native(var).at[where].set(value))
+
+    def seeded(self, seed: int) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # JAX has no global generator (Keras' own SeedGenerator is set apart)
+
+    def tracing(self, grads: list[Any]) -> bool:
+        return any(isinstance(g, jax.core.Tracer) for g in grads)
+
+    def dense(self, grad: Any) -> Any:
+        return grad
+
+    def record_eager(self, record: Any, grad: Any) -> None:
+        record.eager = grad
+
+    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
+        """While a watch listens, the jitted step hands each gradient to the host as it runs."""
+        if listening:
+            jax.debug.callback(functools.partial(_keep, record), grad, ordered=True)
+
+    def latest(self, record: Any) -> Any:
+        return record.eager
+
+    def own_grad(self, variable: Any) -> Any:
+        return None
+
+    def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
+                    records: Mapping[int, Any], on_start: Callable[[], int],
+                    on_end: Callable[[list[int], Any], int]) -> Any:
+        """Host callbacks before and after the update; the first one sees the step's values (a stateless step's
+        variables hold none of them) lent to the variables while it runs."""
+        scope = get_stateless_scope()
+        current = [_current(scope, v) for v in variables]
+        jax.debug.callback(lambda *values: _lent(variables, values, on_start), *current, ordered=True)
+        result = apply()
+        held = [i for i in (id(v) for v in variables) if i in grads]
+        jax.debug.callback(lambda *values: on_end(held, values), *[grads[i] for i in held], ordered=True)
+        return result
+
+
+def lend(variables: Sequence[Any], values: Sequence[Any]) -> contextlib.AbstractContextManager[None]:
+    """The values of a stateless step (model.fit's state) held by the variables while inside."""
+    return _Lent(list(variables), list(values))
+
+
+class _Lent:
+    def __init__(self, variables: list[Any], values: list[Any]) -> None:
+        self.variables, self.values = variables, values
+        self.saved: list[Any] = []
+
+    def __enter__(self) -> None:
+        self.saved = [getattr(v, "_value", None) for v in self.variables]
+        for var, value in zip(self.variables, self.values, strict=False):
+            var._value = jnp.asarray(value)
+
+    def __exit__(self, *exc: object) -> None:
+        for var, value in zip(self.variables, self.saved, strict=False):
+            var._value = value
+
+
+def _lent(variables: list[Any], values: Sequence[Any], call: Callable[[], int]) -> int:
+    with lend(variables, values):
+        return call()
+
+
+def _current(scope: Any, var: Any) -> Any:
+    value = scope.get_current_value(var) if scope is not None else None
+    return var.value if value is None else value
+
+
+def _keep(record: Any, value: Any) -> None:
+    record.eager = jnp.asarray(value)
+
+
+BACKEND = JaxBackend()
