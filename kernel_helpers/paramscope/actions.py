@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import initializers
-from ._errors import ActionError
+from ._errors import ActionError, UndoConflict
 from .adapters import Adapter, InitSpec, ReinitResult, Snapshot, adapter_for, format_index
+from .snapshots import subtree_paths, weak
 from .tree import ModelIndex, TensorEntry
 
 # Undo keeps CPU copies of what an action overwrote. Past these bounds the oldest entries are dropped (and
@@ -32,6 +33,8 @@ class _Entry:
     snapshot: Snapshot | None
     nbytes: int
     time: float
+    changed: list[str] = field(default_factory=list)  # every tensor (or slot) path the action changed
+    order: dict[str, int] | None = None  # path -> position in the model, until `_done` has sorted `changed`
 
     def to_json(self, index: int) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class _Entry:
             "op": self.op,
             "description": self.description,
             "paths": self.paths,
+            "changed": self.changed,
             "bytes": self.nbytes,
             "undoable": self.snapshot is not None,
             "time": self.time,
@@ -47,6 +51,7 @@ class _Entry:
 
 @dataclass
 class _State:
+    model: Callable[[], Any]  # weak reference: the state never keeps its model alive
     revision: int = 0
     entries: list[_Entry] = field(default_factory=list)
     dropped: int = 0
@@ -72,16 +77,25 @@ def _changed(model: Any, revision: int) -> None:
 
 def _state(model: Any) -> _State:
     key = id(model)
-    if key not in _STATES:
-        _STATES[key] = _State()
+    state = _STATES.get(key)
+    if state is not None and state.model() is not model:  # a new model at the id of one that is gone
+        state = None
+    if state is None:
+        state = _STATES[key] = _State(weak(model))
         with contextlib.suppress(TypeError):  # not weak-referenceable: the state lives as long as the kernel
-            weakref.finalize(model, _STATES.pop, key, None)
-    return _STATES[key]
+            weakref.finalize(model, _forget, key, state)
+    return state
+
+
+def _forget(key: int, state: _State) -> None:
+    if _STATES.get(key) is state:
+        del _STATES[key]
 
 
 def revision(model: Any) -> int:
     """Number of changes paramscope has made to `model` (and undone); front ends refresh when it moves."""
-    return _STATES[id(model)].revision if id(model) in _STATES else 0
+    state = _STATES.get(id(model))
+    return state.revision if state is not None and state.model() is model else 0
 
 
 def require_adapter(model: Any) -> Adapter:
@@ -95,18 +109,35 @@ def require_adapter(model: Any) -> Adapter:
 
 
 def resolve(index: ModelIndex, path: str) -> str:
-    """The index path for `path` (accepting the framework's alternative names); ActionError if unknown."""
+    """The index path for `path` (accepting the framework's alternative names, and a name with a lone
+    surrogate written as the front ends receive it, `utf8(name)`); ActionError if unknown."""
     if not isinstance(path, str):
         raise ActionError(f"a path is a string such as '0.weight', got {type(path).__name__}")
     if path in index.blocks or path in index.tensors:
         return path
     if path in index.alt_names:
         return index.alt_names[path]
+    if "\\" in path:
+        escaped = {utf8(p): p for p in [*index.blocks, *index.tensors, *index.alt_names] if utf8(p) != p}
+        if path in escaped:
+            return resolve(index, escaped[path])
     known = list(index.tensors) + [p for p in index.blocks if p] + list(index.alt_names)
     close = difflib.get_close_matches(path, known, n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return _raise(f"no block or parameter at {path!r}{hint} (paths are as in named_parameters(), "
                   "e.g. '0.weight'; '' is the whole model)")
+
+
+def utf8(text: str) -> str:
+    """`text` if it encodes as UTF-8; else with each lone surrogate (a module named from raw bytes) written as
+    the text `\\udxxx`, so that every transport can send it and a request can name it back."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _raise(message: str) -> str:
@@ -124,11 +155,13 @@ def _param(index: ModelIndex, path: str) -> TensorEntry:
 
 
 def _run(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: str, paths: list[str],
-         paths_to_save: list[str], action: Callable[[], Any]) -> Any:
-    """Run `action` with everything in `paths_to_save` saved first; on any error put it back and raise."""
-    snapshot = adapter.snapshot(index, paths_to_save)
+         paths_to_save: list[str], action: Callable[[], Any], grads: bool = False) -> Any:
+    """Run `action` with everything in `paths_to_save` saved first (and the gradients, with `grads`); on any
+    error, or a dtype/shape/device the action moved, put it all back and raise."""
+    snapshot = adapter.snapshot(index, paths_to_save, grads=grads)
     try:
         result = action()
+        changed = snapshot.seal()
     except BaseException as error:
         snapshot.restore()
         if isinstance(error, ActionError):
@@ -138,7 +171,8 @@ def _run(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: 
         raise ActionError(
             f"{description} failed with {type(error).__name__}: {error} (nothing was changed)"
         ) from error
-    _record(model, _Entry(op, description, paths, snapshot, snapshot.nbytes, time.time()))
+    order = {p: i for i, p in enumerate([*index.tensors, *index.blocks])}
+    _record(model, _Entry(op, description, paths, snapshot, snapshot.nbytes, time.time(), changed, order))
     _changed(model, _state(model).revision)
     return result
 
@@ -166,7 +200,16 @@ def _record(model: Any, entry: _Entry) -> None:
 
 def _done(model: Any, result: dict[str, Any]) -> dict[str, Any]:
     state = _state(model)
-    out = {**result, "revision": state.revision, "action": state.entries[-1].to_json(len(state.entries) - 1)}
+    entry = state.entries[-1]
+    # What the action reports changed is what it wrote (an initializer may write the values a tensor had)
+    # and every tensor whose values, gradient or binding differ afterwards (a module's code may write more).
+    order = entry.order or {}
+    changed = sorted(dict.fromkeys([*entry.changed, *result.get("changed", [])]),
+                     key=lambda p: order.get(p, len(order)))
+    entry.changed, entry.order = changed, None
+    out = {**result, "changed": changed, "revision": state.revision, "action": entry.to_json(len(state.entries) - 1)}
+    if "skipped" in out:
+        out["skipped"] = [s for s in out["skipped"] if s["path"] not in changed]
     if state.note:
         out["note"] = state.note
     return out
@@ -187,11 +230,14 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
     entries = index.unique_params(target)
     if not entries:
         raise ActionError(f"{target or 'the model'!r} has no parameters to initialize")
+    # "default" and custom initializers run the module's own code, which may write anything under the module
+    # (children, buffers, gradients, or rebind a child): all of it is saved, and what changed is reported.
+    runs_code = spec.custom is not None or spec.name == "default"
     if target in index.tensors:
-        save = [p for p, e in index.tensors.items() if e.owner == index.tensors[target].owner]
-        save += index.aliases(target)
+        owner = index.tensors[target].owner
+        save = (subtree_paths(index, owner) if runs_code else []) + index.aliases(target)
     else:
-        save = [e.path for e in index.subtree_tensors(target)]
+        save = subtree_paths(index, target)
     biases = [e for e in entries if mode in ("zeros", "keep") and initializers.is_biases(e)]
     bias_paths = {e.path for e in biases}
     main = [e for e in entries if e.path not in bias_paths]
@@ -217,7 +263,8 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
             raise ActionError(f"nothing to initialize ({reasons}){_printed(output)}")
         return result
 
-    result = _run(model, adapter, index, "reinit", description, [target], list(dict.fromkeys(save)), action)
+    result = _run(model, adapter, index, "reinit", description, [target], list(dict.fromkeys(save)), action,
+                  grads=runs_code)
     walk = index.subtree_tensors(target) if target in index.blocks else entries
     order = {e.path: i for i, e in enumerate(walk)}
     kept = [{"path": e.path, "reason": "bias kept (bias='keep')"} for e in biases if mode == "keep"]
@@ -337,9 +384,14 @@ def untie(model: Any, path: str, *, root: str = "net") -> dict[str, Any]:
     return _done(model, {"changed": [entry.path]})
 
 
-def undo(model: Any) -> dict[str, Any]:
-    """Revert the most recent paramscope action on `model`."""
+def undo(model: Any, force: bool = False, *, root: str = "net") -> dict[str, Any]:
+    """Revert the most recent paramscope action on `model`, after checking that what it changed is still as
+    the action left it. When the user changed it since (an edit by hand, a training step, a rebinding, a
+    replaced layer, a dtype conversion), undo refuses and says what; `force=True` puts the saved state back
+    anyway and reports what it could not put back (a layer that is gone, a shape that changed)."""
     require_adapter(model)
+    if not isinstance(force, bool):
+        raise ActionError(f"force is True or False, got {force!r}")
     state = _state(model)
     if not state.entries:
         more = f" ({state.dropped} older step(s) were dropped to bound memory)" if state.dropped else ""
@@ -347,11 +399,22 @@ def undo(model: Any) -> dict[str, Any]:
     entry = state.entries[-1]
     if entry.snapshot is None:
         raise ActionError(f"'{entry.description}' cannot be undone: its saved copy was larger than the undo limit")
-    entry.snapshot.restore()
+    conflicts = entry.snapshot.conflicts()
+    if conflicts and not force:
+        raise UndoConflict(
+            f"cannot undo '{entry.description}': {'; '.join(conflicts)}. Undoing would overwrite that: "
+            f"ps.undo({root}, force=True) puts the saved state back anyway", conflicts
+        )
+    left = entry.snapshot.restore(force=bool(conflicts))
     state.entries.pop()
     state.revision += 1
     _changed(model, state.revision)
-    return {"undone": entry.to_json(len(state.entries)), "revision": state.revision}
+    out: dict[str, Any] = {"undone": entry.to_json(len(state.entries)), "revision": state.revision,
+                           "forced": bool(conflicts)}
+    if conflicts:
+        out["conflicts"] = conflicts
+        out["notes"] = left
+    return out
 
 
 def history(model: Any) -> dict[str, Any]:

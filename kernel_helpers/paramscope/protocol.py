@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, initializers, session, tree
+from . import actions, initializers, rewind, session, tree
 from ._errors import ActionError
 from .adapters import adapter_for
 from .stats import tensor_stats, tensor_values
@@ -123,7 +123,11 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
         case "untie":
             return actions.untie(model, _field(req, "path", str), root=root)
         case "undo":
-            return actions.undo(model)
+            force = _field(req, "force", bool, False)
+            to = _field(req, "to", int, None, optional=True)
+            if to is not None:  # back to history entry `to`: that one and every later one, atomically
+                return rewind.undo_to(model, to, force, root=root)
+            return actions.undo(model, force, root=root)
         case "history":
             return actions.history(model)
         case "watch_start":
@@ -219,15 +223,19 @@ def _revision(model: Any) -> int | None:
 
 
 def to_json(response: Response) -> str:
-    """Strict JSON (no NaN/Infinity, which JSON.parse rejects): stray non-finite floats become null."""
+    """Strict JSON (no NaN/Infinity, which JSON.parse rejects): stray non-finite floats become null, and every
+    string is valid UTF-8 (a lone surrogate in a name is written as the text `\\udxxx`, which requests may use
+    to name it)."""
     return json.dumps(_finite(response), allow_nan=False, separators=(",", ":"))
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return actions.utf8(value)
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {actions.utf8(k) if isinstance(k, str) else k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value

@@ -28,11 +28,20 @@ _ADAPTERS: dict[str, tuple[str, str]] = {
 
 
 class Snapshot(Protocol):
-    """Saved values and slot bindings of some tensor uses; `restore()` puts them back bit for bit."""
+    """Saved values, gradients and slot bindings of some tensor and block uses (a `snapshots.Record`).
+
+    Before an action: saved. `seal()` once the action succeeded: keeps only what it changed (and returns
+    those paths), refuses a dtype/shape/device it moved (ActionError). `conflicts()`: what differs now from
+    the state the action left. `restore()`: puts the saved state back bit for bit (all of it when the action
+    failed); with `force`, what cannot be put back is left and listed."""
 
     nbytes: int
 
-    def restore(self) -> None: ...
+    def seal(self) -> list[str]: ...
+
+    def conflicts(self) -> list[str]: ...
+
+    def restore(self, force: bool = False) -> list[dict[str, str]]: ...
 
 
 @dataclass
@@ -81,9 +90,13 @@ class Adapter(Protocol):
         """Blocks and tensor uses with metadata, in the framework's own order, reading no values; `root` is the
         variable name that starts every node's `code`."""
 
-    def snapshot(self, index: ModelIndex, paths: list[str]) -> Snapshot:
-        """Save values and the slot binding of each tensor use in `paths`, and the slot binding of each block
-        path in `paths` (which child object sits at it), for atomicity and undo."""
+    def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Snapshot:
+        """Save values and the slot binding of each tensor use in `paths` (and its gradient, with `grads`, where
+        the framework keeps one on the parameter), and the slot binding of each block path in `paths` (which
+        child object sits at it), for atomicity and undo. Holds the model's objects weakly."""
+
+    def rebound(self, model: Any) -> None:
+        """A restore put other objects back into slots: drop what captured the old ones (traced graphs)."""
 
     def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
         """A cheap token that changes when the tensor (or its grad) is written, rebound, converted or moved:

@@ -44,7 +44,6 @@ import copy
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import mxnet_compat  # noqa: F401 - puts numpy.bool back before mxnet is imported
@@ -57,68 +56,26 @@ from mxnet.gluon import nn
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX
+from ..snapshots import Cell, Record
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
-from . import SAMPLE_POINTS, InitSpec, Moments, ReinitResult, Unavailable, attr_code, format_index, sample_digest
+from . import (
+    SAMPLE_POINTS,
+    InitSpec,
+    Moments,
+    ReinitResult,
+    Unavailable,
+    attr_code,
+    format_index,
+    mxnet_undo,
+    sample_digest,
+)
 from .mxnet_seeded import draw_seeded
 
 _Array = Any  # mx.nd.NDArray or mx.np.ndarray
 # Elements per stats chunk: a quarter of the core's, because MXNet keeps up to five float64 temporaries of a
 # chunk alive at once (2 MB each) and its memory pool holds on to them afterwards.
 _CHUNK = CHUNK_ELEMS // 4
-
-
-@dataclass
-class _Slot:
-    """Where one use of a parameter is bound: `_reg_params`, maybe an attribute, the block's ParameterDict."""
-
-    block: gluon.Block
-    name: str
-    param: gluon.Parameter
-    as_attribute: bool
-    param_dict: OrderedDict[str, gluon.Parameter]
-
-
-@dataclass
-class _ChildSlot:
-    """Which block sits at `parent._children[name]` (and the attribute of that name, if it is one)."""
-
-    parent: gluon.Block
-    name: str
-    child: gluon.Block
-    as_attribute: bool
-
-
-@dataclass
-class MXNetSnapshot:
-    """Slot bindings plus CPU copies of every context's values; restore() rebinds and copies back."""
-
-    child_slots: list[_ChildSlot] = field(default_factory=list)
-    slots: list[_Slot] = field(default_factory=list)
-    values: dict[int, tuple[gluon.Parameter, list[_Array]]] = field(default_factory=dict)
-    blocks: list[gluon.Block] = field(default_factory=list)  # every block of the model, for cached graphs
-    nbytes: int = 0
-
-    def restore(self) -> None:
-        rebound = False
-        for child in self.child_slots:
-            rebound |= child.parent._children.get(child.name) is not child.child
-            _bind_child(child.parent, child.name, child.child, child.as_attribute)
-        for slot in self.slots:
-            rebound |= slot.block._reg_params.get(slot.name) is not slot.param
-            _bind(slot.block, slot.name, slot.param, slot.as_attribute)
-            table = slot.block._params._params
-            if list(table.items()) != list(slot.param_dict.items()):
-                rebound = True
-                table.clear()
-                table.update(slot.param_dict)
-        for param, saved in self.values.values():
-            current = param.list_data()
-            param.set_data(_like(saved[0], current[0]))  # set_data keeps a Trainer's kvstore copy in step
-            for target, value in zip(current[1:], saved[1:], strict=True):
-                value.copyto(target)
-        if rebound:
-            _clear_cached_graphs(self.blocks)
 
 
 class MXNetAdapter:
@@ -166,27 +123,31 @@ class MXNetAdapter:
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
-    def snapshot(self, index: ModelIndex, paths: list[str]) -> MXNetSnapshot:
-        snap = MXNetSnapshot(blocks=[b.obj for b in index.blocks.values()])
+    def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Record:
+        # Gradients are not saved: MXNet's initializers and set_data never write them.
+        cells: list[Cell] = []
+        values: dict[int, mxnet_undo.Values] = {}
         for path in paths:
             if path in index.blocks:
                 if path:
                     parent: gluon.Block = index.blocks[path.rpartition(".")[0]].obj
-                    name, child = index.blocks[path].name, index.blocks[path].obj
-                    bound = parent.__dict__.get(name) is child
-                    snap.child_slots.append(_ChildSlot(parent, name, child, bound))
+                    block = index.blocks[path]
+                    cells.append(mxnet_undo.ChildSlot(parent, block.name, block.obj, path))
                 continue
             entry = index.tensors[path]
-            block: gluon.Block = index.blocks[entry.owner].obj
             param: gluon.Parameter = entry.obj
-            snap.slots.append(_Slot(block, entry.name, param, block.__dict__.get(entry.name) is param,
-                                    OrderedDict(block._params._params)))
-            if id(param) in snap.values or param._data is None:
+            cells.append(mxnet_undo.ParamSlot(index.blocks[entry.owner].obj, entry.name, param, path))
+            if param._data is None:
                 continue
-            saved = [arr.copyto(mx.cpu()) for arr in param.list_data()]
-            snap.values[id(param)] = (param, saved)
-            snap.nbytes += sum(int(a.size) * np.dtype(a.dtype).itemsize for a in saved)
-        return snap
+            if id(param) in values:
+                values[id(param)].paths.append(path)
+            else:
+                values[id(param)] = mxnet_undo.Values(param, [path])
+        return Record(self, index.blocks[""].obj, cells + list(values.values()))
+
+    def rebound(self, model: gluon.Block) -> None:
+        """Hybridized blocks traced a graph over the parameters they had: re-trace on the next forward."""
+        _clear_cached_graphs(_subtree(model))
 
     # -- reading values --------------------------------------------------------------------------------------
 

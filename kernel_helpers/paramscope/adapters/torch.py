@@ -16,7 +16,6 @@ import copy
 import inspect
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,6 +26,7 @@ from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-def
 
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX, foreign
+from ..snapshots import Cell, Record, subtree_paths
 from ..stats import CHUNK_ELEMS, matrix_shape
 from ..tree import BlockEntry, ModelIndex, TensorEntry, TensorMeta
 from . import (
@@ -39,43 +39,11 @@ from . import (
     format_index,
     sample_digest,
     split_writable,
+    torch_undo,
 )
 
 _MODULE_ARG_NAMES = frozenset({"m", "module", "mod", "layer", "block", "net", "model", "submodule"})
 _TENSOR_ARG_NAMES = frozenset({"t", "tensor", "w", "weight", "x", "p", "param", "parameter", "data", "a", "arr"})
-
-
-@dataclass
-class _Slot:
-    owner: nn.Module
-    name: str
-    kind: str  # "param" | "buffer"
-    obj: Any
-
-
-@dataclass
-class TorchSnapshot:
-    """Slot bindings plus CPU copies of values; restore() rebinds slots and copies the values back."""
-
-    slots: list[_Slot] = field(default_factory=list)
-    module_slots: list[_Slot] = field(default_factory=list)
-    values: dict[int, tuple[torch.Tensor, torch.Tensor, bool]] = field(default_factory=dict)
-    nbytes: int = 0
-
-    def restore(self) -> None:
-        for slot in self.module_slots:
-            slot.owner._modules[slot.name] = slot.obj
-        for slot in self.slots:
-            table = slot.owner._parameters if slot.kind == "param" else slot.owner._buffers
-            table[slot.name] = slot.obj
-        with torch.no_grad():
-            for tensor, saved, requires_grad in self.values.values():
-                if tensor.shape == saved.shape and tensor.dtype == saved.dtype:
-                    tensor.copy_(saved)
-                else:  # a custom initializer replaced .data with another shape: put the old storage back
-                    tensor.data = saved.to(tensor.device)
-                if isinstance(tensor, nn.Parameter):
-                    tensor.requires_grad_(requires_grad)
 
 
 class TorchAdapter:
@@ -132,24 +100,31 @@ class TorchAdapter:
 
     # -- snapshots -------------------------------------------------------------------------------------------
 
-    def snapshot(self, index: ModelIndex, paths: list[str]) -> TorchSnapshot:
-        snap = TorchSnapshot()
+    def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Record:
+        cells: list[Cell] = []
+        values: dict[int, torch_undo.Values] = {}
         for path in paths:
             if path in index.blocks:
-                block = index.blocks[path]
-                parent = index.blocks[path.rpartition(".")[0]] if path else None
-                if parent is not None:
-                    snap.module_slots.append(_Slot(parent.obj, block.name, "module", block.obj))
+                if path:
+                    parent = index.blocks[path.rpartition(".")[0]].obj
+                    block = index.blocks[path]
+                    cells.append(torch_undo.Slot(parent, "module", block.name, block.obj, path))
                 continue
             entry = index.tensors[path]
-            snap.slots.append(_Slot(index.blocks[entry.owner].obj, entry.name, entry.kind, entry.obj))
             tensor = entry.obj
-            if id(tensor) in snap.values or _unmaterialized(tensor):
+            cells.append(torch_undo.Slot(index.blocks[entry.owner].obj, entry.kind, entry.name, tensor, path))
+            if _unmaterialized(tensor):
                 continue
-            saved = tensor.detach().to("cpu", copy=True)
-            snap.values[id(tensor)] = (tensor, saved, bool(tensor.requires_grad))
-            snap.nbytes += saved.numel() * saved.element_size()
-        return snap
+            if id(tensor) in values:
+                values[id(tensor)].paths.append(path)
+                continue
+            values[id(tensor)] = torch_undo.Values(tensor, [path])
+            if grads and entry.kind == "param":
+                cells.append(torch_undo.Grad(tensor, [path]))
+        return Record(self, index.blocks[""].obj, cells + list(values.values()))
+
+    def rebound(self, model: nn.Module) -> None:
+        """Nothing depends on which object a slot binds (forward reads the tables each call)."""
 
     # -- reading values --------------------------------------------------------------------------------------
 
@@ -287,12 +262,14 @@ class TorchAdapter:
             else:
                 result.skipped.append({"path": entry.path, "reason": f"{init.name} did not write it"})
 
-    def _others_of_owner(self, index: ModelIndex, module: nn.Module, owned: list[TensorEntry]) -> TorchSnapshot:
-        """Snapshot of the owner's tensors that are not being reinitialized (reset_parameters touches all)."""
+    def _others_of_owner(self, index: ModelIndex, module: nn.Module, owned: list[TensorEntry]) -> Record:
+        """Snapshot of everything under the owner except `owned`: reset_parameters() and fn(module) may write
+        the whole module (children, buffers and gradients too, or rebind a child)."""
         owned_ids = {id(e.obj) for e in owned}
-        paths = [p for p, e in index.tensors.items()
-                 if index.blocks[e.owner].obj is module and id(e.obj) not in owned_ids]
-        return self.snapshot(index, paths)
+        paths = [p for root, block in index.blocks.items() if block.obj is module for p in subtree_paths(index, root)]
+        return self.snapshot(index, [p for p in dict.fromkeys(paths)
+                                     if p not in index.tensors or id(index.tensors[p].obj) not in owned_ids],
+                             grads=True)
 
     def set_value(self, entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
         why = _not_writable(entry)

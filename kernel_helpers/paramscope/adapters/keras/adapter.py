@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from ...snapshots import Record
 from ...tree import ModelIndex, TensorEntry
 from .. import InitSpec, Moments, ReinitResult
 from . import cloning, grads, paths, reinit, snapshot, tying, values, watch
@@ -28,8 +29,14 @@ class KerasAdapter:
     def index(self, model: Any, root: str = "net") -> ModelIndex:
         return paths.build_index(model, root)
 
-    def snapshot(self, index: ModelIndex, paths: list[str]) -> snapshot.KerasSnapshot:
-        return snapshot.take(index, paths)
+    def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Record:
+        return snapshot.take(self, index, paths)  # gradients live on no Keras variable
+
+    def rebound(self, model: Any) -> None:
+        snapshot.rebound(model)
+
+    def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
+        return "none" if grad else snapshot.fingerprint(entry)
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
         return values.chunks(entry, grad)

@@ -1,16 +1,23 @@
-"""Snapshots of Keras variables for undo and atomic actions: values, slot bindings, rewired graphs, optimizers."""
+"""Snapshots of Keras variables for undo and atomic actions: values, slot bindings, rewired graphs, optimizers.
+
+Keras variables have no version counter, so a value is compared by a digest of its bytes, and the cheap
+`fingerprint` reads a strided sample of the variable.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
-from ...tree import ModelIndex
+from ...snapshots import Cell, Record, Ref, digest, weak
+from ...tree import BlockEntry, ModelIndex, TensorEntry
+from .. import SAMPLE_POINTS, sample_digest
 from .cloning import built_optimizers, put_list
-from .paths import Pending, parent_block
+from .paths import Pending
 from .tying import Slot, bind, find_slot, remake_traced_functions, slot_of
 
 
@@ -19,7 +26,7 @@ class _GraphState:
     """What untie_block rebinds in a functional model: each call node's layer and its outputs' Keras history,
     every layer's node lists, the model's node/operation maps and its tracked layers."""
 
-    model: Any
+    model: Ref  # weakly: the history never keeps a model alive
     calls: list[tuple[Any, Any, tuple[tuple[Any, Any], ...]]]  # (node, layer called there, (output, history)s)
     node_lists: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]]  # (layer, _inbound_nodes, _outbound_nodes)
     maps: dict[str, tuple[Any, Any]]  # _nodes, _nodes_by_depth, ... -> (the object, its content)
@@ -38,12 +45,14 @@ class _GraphState:
             obj = getattr(model, name)
             maps[name] = (obj, {d: (v, tuple(v)) for d, v in obj.items()})
         tracker = model._tracker
-        return cls(model, calls, node_lists, maps, list(tracker.config["layers"][1]),
+        return cls(weak(model), calls, node_lists, maps, list(tracker.config["layers"][1]),
                    set(tracker.stored_ids["layers"]))
 
     def restore(self) -> bool:
         """Put everything back; True when a call node had been given another layer."""
-        model = self.model
+        model = self.model()
+        if model is None:
+            return False
         rebound = any(node.operation is not op for node, op, _ in self.calls)
         for node, op, outputs in self.calls:
             node.operation = op
@@ -78,7 +87,7 @@ class _GraphState:
 class _OptimizerState:
     """A built optimizer's variable index, its per-variable lists and tracked variables (untie_block adds)."""
 
-    optimizer: Any
+    optimizer: Ref
     indices: dict[Any, int]
     lists: list[tuple[list[Any], int]]
     variables: list[Any]
@@ -88,11 +97,13 @@ class _OptimizerState:
     def save(cls, optimizer: Any) -> _OptimizerState:
         lists = [(v, len(v)) for v in vars(optimizer).values() if isinstance(v, list)]
         tracker = optimizer._tracker
-        return cls(optimizer, dict(optimizer._trainable_variables_indices), lists,
+        return cls(weak(optimizer), dict(optimizer._trainable_variables_indices), lists,
                    list(tracker.config["variables"][1]), set(tracker.stored_ids["variables"]))
 
     def restore(self) -> None:
-        opt = self.optimizer
+        opt = self.optimizer()
+        if opt is None:
+            return
         opt._trainable_variables_indices.clear()
         opt._trainable_variables_indices.update(self.indices)
         for store, n in self.lists:
@@ -103,55 +114,194 @@ class _OptimizerState:
         tracker.stored_ids["variables"].update(self.variable_ids)
 
 
-@dataclass
-class KerasSnapshot:
-    """Slot bindings, functional graphs and optimizers that an untie may rewire, plus host copies of values;
-    restore() rebinds and assigns the values back."""
+class _Values(Cell):
+    """The values and trainability of one variable (all its paths); shape and dtype cannot change in Keras."""
 
-    root: Any
-    slots: list[Slot] = field(default_factory=list)
-    values: dict[int, tuple[Any, np.ndarray, bool]] = field(default_factory=dict)
-    graphs: list[_GraphState] = field(default_factory=list)
-    optimizers: list[_OptimizerState] = field(default_factory=list)
-    nbytes: int = 0
+    def __init__(self, var: Any, paths: list[str]) -> None:
+        super().__init__(paths)
+        self._ref: Ref = weak(var)
+        self._strong: Any = var  # until sealed: a failing action must find it
+        self._saved = np.array(keras.ops.convert_to_numpy(var.value), copy=True)
+        self._trainable = bool(var.trainable)
+        self._after: str | None = None
+        self.nbytes = self._saved.nbytes
 
-    def restore(self) -> None:
-        rebound = False
-        for slot in self.slots:
-            current = slot_of(slot.layer, slot.attrs, slot.lists)
-            if current is not slot.var:
-                bind(slot, slot.var)
-                rebound = True
-        for graph in self.graphs:
-            rebound = graph.restore() or rebound
-        for optimizer in self.optimizers:
+    def _live(self) -> Any:
+        return self._strong if self._strong is not None else self._ref()
+
+    def changed(self) -> bool:
+        var = self._live()
+        return var is not None and (bool(var.trainable) != self._trainable or _state(var) != _saved_state(self._saved))
+
+    def seal(self) -> None:
+        self._after = _state(self._live())
+        self._strong = None
+
+    def conflict(self) -> str | None:
+        var = self._ref()
+        if var is None:
+            return f"{self.paths[0]} is gone (its layer was replaced or deleted since)"
+        if _state(var) != self._after:
+            return f"{self.paths[0]} has other values now (assign() or a training step since)"
+        return None
+
+    def restore(self, force: bool) -> str | None:
+        var = self._live()
+        if var is None:
+            return "it is gone (its layer was replaced or deleted since)"
+        if tuple(var.shape) != self._saved.shape:
+            return f"its shape is {tuple(var.shape)} now and the saved values have {self._saved.shape}"
+        note = None
+        if np.dtype(keras.backend.standardize_dtype(var.dtype)) != self._saved.dtype:
+            note = f"restored as {var.dtype}, the variable's dtype now (saved as {self._saved.dtype})"
+        var.assign(self._saved)
+        var.trainable = self._trainable
+        return note
+
+
+def _state(var: Any) -> str:
+    return _saved_state(np.asarray(keras.ops.convert_to_numpy(var.value)))
+
+
+def _saved_state(arr: np.ndarray) -> str:
+    return f"{arr.dtype}:{arr.shape}:{digest(np.ascontiguousarray(arr).view(np.uint8))}"
+
+
+class _Slot(Cell):
+    """Which variable one use sits on (attributes and tracker-list positions of its layer). The variable there
+    before the action is kept; the layer and the variable the action left only weakly."""
+
+    order = 1
+
+    def __init__(self, slot: Slot, path: str) -> None:
+        super().__init__([path])
+        self._layer: Ref = weak(slot.layer)
+        self._strong_layer: Any = slot.layer
+        self._attrs, self._lists, self._before = slot.attrs, slot.lists, slot.var
+        self._after: Ref = weak(None)
+
+    def _layer_now(self) -> Any:
+        return self._strong_layer if self._strong_layer is not None else self._layer()
+
+    def _bound(self, layer: Any) -> Any:
+        return slot_of(layer, self._attrs, self._lists)
+
+    def changed(self) -> bool:
+        layer = self._layer_now()
+        return layer is not None and self._bound(layer) is not self._before
+
+    def seal(self) -> None:
+        self._after = weak(self._bound(self._layer_now()))
+        self._strong_layer = None
+
+    def conflict(self) -> str | None:
+        layer = self._layer()
+        if layer is None:
+            return f"{self.paths[0]} is gone (its layer was replaced or deleted since)"
+        if self._bound(layer) is not self._after():
+            return f"{self.paths[0]} was rebound since (another variable was put there)"
+        return None
+
+    def restore(self, force: bool) -> str | None:
+        layer = self._layer_now()
+        if layer is None:
+            return "its layer is gone (replaced or deleted since)"
+        if self._bound(layer) is not self._before:
+            bind(Slot(layer, self._attrs, self._lists, self._before), self._before)
+        return None
+
+
+class _Graph(Cell):
+    """The call graph of a functional model (which layer each call node runs) and its built optimizers'
+    variable lists, which untie_block rewires."""
+
+    order = 0
+
+    def __init__(self, model: Any, root: Any, path: str) -> None:
+        super().__init__([path])
+        self._graph = _GraphState.save(model)
+        self._optimizers = [_OptimizerState.save(o) for o in built_optimizers(root)]
+        self._before = self._shape()
+        self._after: tuple[Any, ...] | None = None
+
+    def _shape(self) -> tuple[Any, ...] | None:
+        """Which layer each call node runs, the model's operations and the optimizers' lists, by identity."""
+        model = self._graph.model()
+        if model is None:
+            return None
+        calls = tuple(id(node.operation) for nodes in model._nodes_by_depth.values() for node in nodes)
+        return calls, tuple(id(op) for op in model._operations), tuple(map(_optimizer_shape, self._optimizers))
+
+    def changed(self) -> bool:
+        shape = self._shape()
+        return shape is not None and shape != self._before
+
+    def seal(self) -> None:
+        self._after = self._shape()
+
+    def conflict(self) -> str | None:
+        shape = self._shape()
+        if shape is None or shape == self._after:
+            return None
+        return f"the graph of {self.paths[0] or 'the model'} or its optimizer was changed since (layers rewired)"
+
+    def restore(self, force: bool) -> str | None:
+        self._graph.restore()
+        for optimizer in self._optimizers:
             optimizer.restore()
-        for var, saved, trainable in self.values.values():
-            var.assign(saved)
-            var.trainable = trainable
-        if rebound:
-            remake_traced_functions(self.root)
+        return None
 
 
-def take(index: ModelIndex, paths: list[str]) -> KerasSnapshot:
-    snap = KerasSnapshot(root=index.blocks[""].obj)
+def _optimizer_shape(state: _OptimizerState) -> tuple[Any, ...] | None:
+    opt = state.optimizer()
+    if opt is None:
+        return None
+    return (tuple(opt._trainable_variables_indices.items()),
+            tuple(len(v) for v in vars(opt).values() if isinstance(v, list)))
+
+
+def take(adapter: Any, index: ModelIndex, paths: list[str]) -> Record:
+    root = index.blocks[""].obj
+    cells: list[Cell] = []
+    values: dict[int, _Values] = {}
+    parents: dict[str, BlockEntry] = {}
+    graphs: set[int] = set()
+    if any(p in index.blocks for p in paths):
+        parents = {child: block for block in index.blocks.values() for child in block.children}
     for path in paths:
         if path in index.blocks:
-            parent = parent_block(index, path)
-            if parent is not None and isinstance(parent.obj, Functional) and not any(
-                    g.model is parent.obj for g in snap.graphs):
-                snap.graphs.append(_GraphState.save(parent.obj))  # untie_block rewires its graph
-                snap.optimizers.extend(_OptimizerState.save(o) for o in built_optimizers(snap.root))
+            parent = parents.get(path)
+            if parent is not None and isinstance(parent.obj, Functional) and id(parent.obj) not in graphs:
+                graphs.add(id(parent.obj))
+                cells.append(_Graph(parent.obj, root, parent.path))  # untie_block rewires its graph
             continue
         entry = index.tensors.get(path)
         if entry is None or isinstance(entry.obj, Pending):
             continue
-        layer = index.blocks[entry.owner].obj
-        snap.slots.append(find_slot(layer, entry.obj))
         var = entry.obj
-        if id(var) in snap.values:
-            continue
-        saved = np.array(var.numpy(), copy=True)
-        snap.values[id(var)] = (var, saved, bool(var.trainable))
-        snap.nbytes += saved.nbytes
-    return snap
+        cells.append(_Slot(find_slot(index.blocks[entry.owner].obj, var), path))
+        if id(var) in values:
+            values[id(var)].paths.append(path)
+        else:
+            values[id(var)] = _Values(var, [path])
+    return Record(adapter, root, cells + list(values.values()))
+
+
+def rebound(model: Any) -> None:
+    """After slots or call nodes were put back: traced functions captured the other variables."""
+    remake_traced_functions(model)
+
+
+def fingerprint(entry: TensorEntry) -> str:
+    """id, class, dtype, shape and a digest of a strided sample of the variable (Keras has no version counter)."""
+    var = entry.obj
+    if isinstance(var, Pending):
+        return f"{id(var):x}:pending:{var.shape}"
+    head = f"{id(var):x}:{type(var).__name__}:{var.dtype}:{tuple(var.shape)}:{id(var.value):x}"
+    size = int(np.prod(var.shape))
+    if size == 0:
+        return head
+    step = max(1, size // SAMPLE_POINTS)
+    picks = np.append(np.arange(0, size, step)[:SAMPLE_POINTS], size - 1)
+    sample = keras.ops.convert_to_numpy(keras.ops.take(keras.ops.reshape(var.value, (-1,)), picks))
+    return head + ":" + sample_digest(np.ascontiguousarray(sample).tobytes())
