@@ -160,7 +160,7 @@ class MXNetAdapter:
         return head + ":" + ":".join(_array_fingerprint(arr) for arr in arrays)
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[_Array]:
-        flat = _legacy(_readable(entry, grad)).reshape(-1)
+        flat = _reshaped(_legacy(_readable(entry, grad)), (-1,))
         for start in range(0, int(flat.size), _CHUNK):
             yield flat[start : start + _CHUNK]
 
@@ -196,7 +196,7 @@ class MXNetAdapter:
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:
         arr = _legacy(_readable(entry, grad))
-        view = arr.reshape(matrix_shape(list(arr.shape)))
+        view = _reshaped(arr, tuple(matrix_shape(list(arr.shape))))
         result: list[list[float]] = view[::rstep, ::cstep].astype("float64").asnumpy().tolist()
         return result
 
@@ -483,11 +483,19 @@ def _array_fingerprint(arr: _Array) -> str:
     size = int(arr.size)
     if size == 0:
         return head
-    flat = _legacy(arr).reshape(-1)
+    flat = _reshaped(_legacy(arr), (-1,))
     step = max(1, size // SAMPLE_POINTS)
     with autograd.pause():
         sample = np.concatenate([flat[::step][:SAMPLE_POINTS].asnumpy(), flat[size - 1 :].asnumpy()])
     return head + ":" + sample_digest(sample.tobytes())
+
+
+def _reshaped(arr: mx.nd.NDArray, shape: tuple[int, ...]) -> mx.nd.NDArray:
+    """`arr` in `shape`: a view, except for arrays of rank > 2. After a forward pass oneDNN keeps a convolution's
+    weight in its own blocked layout, and reading a view (reshape, slice) of such an array fails with
+    `Check failed: !is_view` (every Gluon model-zoo convolution), and the reshape operator cannot reorder a
+    grouped (depthwise) one; a copy is in the default layout (one copy of that tensor)."""
+    return arr.copy().reshape(shape) if arr.ndim > 2 else arr.reshape(shape)
 
 
 def _legacy(arr: _Array) -> mx.nd.NDArray:
