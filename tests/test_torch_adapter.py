@@ -237,8 +237,9 @@ def test_stats_match_numpy_across_chunks(monkeypatch):
     values = w.double().numpy().ravel()
     finite = values[np.isfinite(values)]
     assert s["numel"] == values.size and s["nan"] == 1 and s["inf"] == 2
-    assert s["mean"] == pytest.approx(finite.mean(), rel=1e-12)
-    assert s["std"] == pytest.approx(finite.std(), rel=1e-10)
+    # float32 partial sums merged in float64: exact to float32 rounding (see tests/test_stats.py)
+    assert s["mean"] == pytest.approx(finite.mean(), rel=1e-6)
+    assert s["std"] == pytest.approx(finite.std(), rel=1e-6)
     assert (s["min"], s["max"]) == (finite.min(), finite.max())
     assert s["zeros"] == pytest.approx(5 / values.size)
     counts, _ = np.histogram(finite, bins=16, range=(finite.min(), finite.max()))

@@ -1,86 +1,56 @@
 """Chunked statistics, histograms and down-sampled 2-D values of one tensor, on the tensor's own device.
 
 Adapters cut a tensor into 1-D chunks (views where possible) and reduce each chunk to a few scalars on its
-device; only those scalars and the histogram bins leave it. Chunks are merged with Chan et al.'s parallel
-variance update, so the result does not depend on the chunk size beyond float64 rounding.
+device with fused reductions; only those scalars and the histogram bins leave it. Chunks are merged in float64
+with Chan et al.'s parallel variance update, so the result does not depend on the chunk size beyond rounding.
+The work is a generator (`steps`) that yields its progress after every chunk: `tensor_stats` runs it to the
+end, `stats_jobs` runs it a time slice per request so that front ends can show progress and cancel.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Generator
 from typing import Any
 
 from ._errors import ActionError
 from .adapters import Adapter, Moments, Unavailable
 from .tree import TensorEntry
 
-# 1M elements: a float64 copy of one chunk is 8 MB, so the extra memory for any tensor stays well under 64 MB.
+# 1M elements per chunk: a chunk and the adapter's scratch copies stay in the CPU's last-level cache between the
+# fused reductions, and the extra memory for any tensor stays well under 64 MB.
 CHUNK_ELEMS = 1 << 20
+MAX_BINS = 4096
+
+Steps = Generator[float, None, dict[str, Any]]
 
 
 def merge(a: Moments, b: Moments) -> Moments:
-    """Combine the partial statistics of two disjoint sets of values."""
+    """Combine the partial statistics of two disjoint sets of values.
+
+    `m2` is kept in units of 4**exp so that values near the float64 limit (whose squares overflow) merge too."""
     count = a.count + b.count
-    if count == 0:
-        mean, m2 = 0.0, 0.0
-    else:
-        delta = b.mean - a.mean
-        mean = a.mean + delta * b.count / count
-        m2 = a.m2 + b.m2 + delta * delta * a.count * b.count / count
-    return Moments(
-        count=count,
-        mean=mean,
-        m2=m2,
-        min=min(a.min, b.min),
-        max=max(a.max, b.max),
-        zeros=a.zeros + b.zeros,
-        nan=a.nan + b.nan,
-        inf=a.inf + b.inf,
-    )
+    lo, hi, zeros, nan, inf = min(a.min, b.min), max(a.max, b.max), a.zeros + b.zeros, a.nan + b.nan, a.inf + b.inf
+    if a.count == 0 or b.count == 0:
+        only = b if a.count == 0 else a
+        return Moments(count, only.mean, only.m2, lo, hi, zeros, nan, inf, only.exp)
+    exp = max(a.exp, b.exp)
+    delta = b.mean - a.mean
+    # a.mean + delta * share is exact when the means agree; the weighted form cannot overflow.
+    mean = a.mean + delta * (b.count / count) if math.isfinite(delta) else (
+        a.mean * (a.count / count) + b.mean * (b.count / count))
+    delta_s = math.ldexp(b.mean, -exp) - math.ldexp(a.mean, -exp)
+    m2 = (math.ldexp(a.m2, 2 * (a.exp - exp)) + math.ldexp(b.m2, 2 * (b.exp - exp))
+          + delta_s * delta_s * (a.count * b.count / count))
+    return Moments(count, mean, m2, lo, hi, zeros, nan, inf, exp)
 
 
-def _moments(adapter: Adapter, entry: TensorEntry, grad: bool) -> tuple[Moments, int]:
-    """Merged moments over all chunks and the element count; raises Unavailable."""
-    total = Moments()
-    numel = 0
-    for chunk in adapter.chunks(entry, grad):
-        part = adapter.chunk_moments(chunk)
-        numel += part.count + part.nan + part.inf
-        total = merge(total, part)
-    if numel == 0:
-        raise Unavailable("the tensor is empty")
-    return total, numel
-
-
-def _scalars(total: Moments, numel: int) -> dict[str, Any]:
-    nan = float("nan")
-    return {
-        "numel": numel,
-        "mean": _num(total.mean if total.count else nan),
-        "std": _num(math.sqrt(total.m2 / total.count) if total.count else nan),
-        "min": _num(total.min if total.count else nan),
-        "max": _num(total.max if total.count else nan),
-        # Root mean square of the finite values: the "size" of a gradient, comparable across layers.
-        "rms": _num(math.sqrt(total.m2 / total.count + total.mean**2) if total.count else nan),
-        "zeros": total.zeros / numel,
-        "nan": total.nan,
-        "inf": total.inf,
-    }
-
-
-def summary(adapter: Adapter, entry: TensorEntry, *, grad: bool = False) -> dict[str, Any] | None:
-    """The scalar statistics alone (one pass, no histogram), or None when values cannot be read."""
-    try:
-        return _scalars(*_moments(adapter, entry, grad))
-    except Unavailable:
-        return None
-
-
-def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int = 64) -> dict[str, Any]:
-    """`mean std min max rms zeros nan inf numel hist{edges,counts}` of a param or its grad, or why not
-    available (`available: False` and a `reason`)."""
-    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 4096:
-        raise ActionError(f"bins must be an integer between 1 and 4096, got {bins!r}")
+def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int | None = 64) -> Steps:
+    """The statistics of a param or its grad as a generator: it yields the fraction of the work done after each
+    chunk and returns `tensor_stats`' result (without `hist` when `bins` is None)."""
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS):
+        raise ActionError(f"bins must be an integer between 1 and {MAX_BINS}, got {bins!r}")
     head: dict[str, Any] = {
         "path": entry.path + ("#grad" if grad else ""),
         "shape": entry.meta.shape,
@@ -88,24 +58,142 @@ def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bi
         "device": entry.meta.device,
     }
     try:
-        total, numel = _moments(adapter, entry, grad)
-        lo, hi = (total.min, total.max) if total.count else (0.0, 0.0)
-        if lo == hi:
-            # One distinct value: centre a unit-wide range on it so the bar is visible.
-            lo, hi = lo - 0.5, hi + 0.5
-        counts = [0] * bins
-        if total.count:
-            for chunk in adapter.chunks(entry, grad):
-                for i, c in enumerate(adapter.chunk_hist(chunk, lo, hi, bins)):
-                    counts[i] += c
+        work = max(1, entry.meta.numel) * (1 if bins is None else 2)
+        total, numel, finite = yield from _moments(adapter, entry, grad, work)
+        result = {**head, "available": True, **_scalars(total, numel)}
+        replicas = getattr(adapter, "replicas", None)  # tf.distribute: read from one replica, checked against all
+        check = replicas(entry, grad) if replicas is not None else None
+        if check is not None:
+            result["replicas"] = check
+        if bins is not None:
+            lo, hi = _hist_range(total)
+            counts = [0] * bins
+            if total.count:
+                done = numel
+                for chunk, clean in zip(adapter.chunks(entry, grad), finite, strict=False):
+                    for i, c in enumerate(adapter.chunk_hist(chunk, lo, hi, bins, clean)):
+                        counts[i] += c
+                    done += _size(chunk)
+                    yield min(1.0, done / work)
+                shared = _collective(adapter, entry, grad)
+                if shared is not None:
+                    counts = shared.counts(counts)
+            result["hist"] = {"edges": _edges(lo, hi, bins), "counts": counts}
     except Unavailable as why:
         return {**head, "available": False, "reason": str(why)}
+    return result
+
+
+def _moments(adapter: Adapter, entry: TensorEntry, grad: bool,
+             work: int) -> Generator[float, None, tuple[Moments, int, list[bool]]]:
+    """Merged moments over all chunks, the element count and which chunks hold only finite values."""
+    total = Moments()
+    numel = 0
+    finite: list[bool] = []
+    for chunk in adapter.chunks(entry, grad):
+        part = adapter.chunk_moments(chunk)
+        numel += part.count + part.nan + part.inf
+        finite.append(part.nan + part.inf == 0)
+        total = merge(total, part)
+        yield min(1.0, numel / work)
+    shared = _collective(adapter, entry, grad)
+    if shared is not None:  # a sharded tensor: merge with the other shards (before any rank can stop early)
+        total = shared.moments(total)
+        numel = total.count + total.nan + total.inf
+    if numel == 0:
+        raise Unavailable("the tensor is empty")
+    return total, numel, finite
+
+
+def _size(chunk: Any) -> int:
+    size = getattr(chunk, "size", None)  # MXNet's NDArray.size is an int; torch's Tensor.size a method
+    if isinstance(size, int):
+        return size
+    return math.prod(int(d) for d in chunk.shape)
+
+
+def _collective(adapter: Adapter, entry: TensorEntry, grad: bool) -> Any:
+    """What merges this rank's partial results with the other shards' for a sharded tensor (DTensor), else None.
+
+    Its methods are collectives: every rank holding a shard must ask for the same statistics."""
+    collective = getattr(adapter, "collective", None)
+    return None if collective is None else collective(entry, grad)
+
+
+def sharded(adapter: Adapter, entry: TensorEntry, grad: bool) -> bool:
+    """Whether the statistics of this tensor need collectives (then they must run in one go on every rank)."""
+    try:
+        return _collective(adapter, entry, grad) is not None
+    except Unavailable:
+        return False
+
+
+def _hist_range(total: Moments) -> tuple[float, float]:
+    lo, hi = (total.min, total.max) if total.count else (0.0, 0.0)
+    if lo == hi:
+        # One distinct value: centre a unit-wide range on it (wider where 0.5 is below its precision).
+        half = max(0.5, abs(lo) * 2.0**-20)
+        lo, hi = max(lo - half, -sys.float_info.max), min(hi + half, sys.float_info.max)
+    return lo, hi
+
+
+def _edges(lo: float, hi: float, bins: int) -> list[float]:
+    if math.isfinite(hi - lo):
+        return [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
+    return [lo * (1 - i / bins) + hi * (i / bins) for i in range(bins)] + [hi]  # hi - lo overflows
+
+
+def _ldexp(x: float, exp: int) -> float:
+    try:
+        return math.ldexp(x, exp)
+    except OverflowError:
+        return math.inf
+
+
+def _scalars(total: Moments, numel: int) -> dict[str, Any]:
+    nan = float("nan")
+    std = rms = nan
+    if total.count:
+        var_s = max(total.m2, 0.0) / total.count  # in units of 4**exp
+        mean_s = math.ldexp(total.mean, -total.exp)
+        std = _ldexp(math.sqrt(var_s), total.exp)
+        # Root mean square of the finite values: the "size" of a gradient, comparable across layers.
+        rms = _ldexp(math.sqrt(var_s + mean_s * mean_s), total.exp)
     return {
-        **head,
-        "available": True,
-        **_scalars(total, numel),
-        "hist": {"edges": [lo + (hi - lo) * i / bins for i in range(bins + 1)], "counts": counts},
+        "numel": numel,
+        "mean": _num(total.mean if total.count else nan),
+        "std": _num(std),
+        "min": _num(total.min if total.count else nan),
+        "max": _num(total.max if total.count else nan),
+        "rms": _num(rms),
+        "zeros": total.zeros / numel,
+        "nan": total.nan,
+        "inf": total.inf,
     }
+
+
+def run(work: Steps) -> dict[str, Any]:
+    """Run a `steps` generator to its end and return its result."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            result: dict[str, Any] = done.value
+            return result
+
+
+def summary(adapter: Adapter, entry: TensorEntry, *, grad: bool = False) -> dict[str, Any] | None:
+    """The scalar statistics alone (one pass, no histogram), or None when values cannot be read."""
+    result = run(steps(adapter, entry, grad=grad, bins=None))
+    if not result["available"]:
+        return None
+    return {k: result[k] for k in ("numel", "mean", "std", "min", "max", "rms", "zeros", "nan", "inf")}
+
+
+def tensor_stats(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int = 64) -> dict[str, Any]:
+    """`mean std min max rms zeros nan inf numel hist{edges,counts}` of a param or its grad, or why not
+    available (`available: False` and a `reason`)."""
+    return run(steps(adapter, entry, grad=grad, bins=bins))
 
 
 def _num(x: float) -> float | None:

@@ -70,12 +70,15 @@ class Moments:
 
     count: int = 0  # finite values
     mean: float = 0.0
-    m2: float = 0.0  # sum of squared deviations from mean
+    m2: float = 0.0  # sum of squared deviations from mean, in units of 4**exp
     min: float = float("inf")
     max: float = float("-inf")
     zeros: int = 0
     nan: int = 0
     inf: int = 0
+    # Binary scale of m2: 0 except for float64 values beyond 2**450 or below 2**-450, whose squares would
+    # overflow or underflow (the chunk is reduced as x * 2**-exp, exactly).
+    exp: int = 0
 
 
 class Adapter(Protocol):
@@ -105,14 +108,20 @@ class Adapter(Protocol):
         too). Equal tokens mean "very likely unchanged"; undo also compares full digests."""
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[Any]:
-        """1-D chunks of the tensor (or its grad) on its own device, each small enough to convert to float64.
+        """1-D chunks of the tensor (or its grad) on its own device (about `stats.CHUNK_ELEMS` values each, more
+        on an accelerator), the same chunks each time for the same tensor: `stats` reads them twice, once for
+        the moments and once for the histogram, and reports progress between chunks.
 
         Raises `ActionError`-free `Unavailable(reason)` when values cannot be read (meta, lazy, no grad)."""
 
-    def chunk_moments(self, chunk: Any) -> Moments: ...
+    def chunk_moments(self, chunk: Any) -> Moments:
+        """count, mean, m2, min, max of the finite values and the zero/NaN/Inf counts of one chunk, with fused
+        reductions on the chunk's device and one transfer of the scalars (no per-element host copies)."""
 
-    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
-        """Counts of the finite values of `chunk` in `bins` equal bins over [lo, hi]."""
+    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
+        """Counts of the finite values of `chunk` in `bins` equal bins over [lo, hi] (`hi` in the last bin; a
+        value outside the range, written since the moments were read, goes to the nearest end bin). `finite`:
+        `chunk_moments` found no NaN/Inf in this chunk, so no mask is needed."""
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

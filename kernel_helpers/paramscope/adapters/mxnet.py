@@ -188,7 +188,7 @@ class MXNetAdapter:
         c, mu, m2, lo, hi, zeros, nan, inf = mx.nd.concat(*parts, dim=0).asnumpy().tolist()  # one transfer
         return Moments(int(c), mu if c else 0.0, m2, lo, hi, int(zeros), int(nan), int(inf))
 
-    def chunk_hist(self, chunk: _Array, lo: float, hi: float, bins: int) -> list[int]:
+    def chunk_hist(self, chunk: _Array, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
         # histogram ignores values outside [lo, hi], NaN and +-Inf included; hi falls in the last bin.
         counts, _ = mx.nd.histogram(chunk.astype("float64"), bins=bins, range=(lo, hi))
         return [int(c) for c in counts.asnumpy().tolist()]

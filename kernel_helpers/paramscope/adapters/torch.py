@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +38,7 @@ from . import (
     format_index,
     sample_digest,
     split_writable,
+    torch_stats,
     torch_undo,
 )
 
@@ -135,46 +135,23 @@ class TorchAdapter:
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[torch.Tensor]:
         tensor = _readable(entry, grad)
         flat = tensor.detach()
+        # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars.
+        size = CHUNK_ELEMS * (1 if flat.device.type == "cpu" else 8)
         if flat.is_contiguous():
             flat = flat.view(-1)
-            for start in range(0, flat.numel(), CHUNK_ELEMS):
-                yield flat[start : start + CHUNK_ELEMS]
+            for start in range(0, flat.numel(), size):
+                yield flat[start : start + size]
         else:
             rows = flat.reshape(flat.shape[0], -1) if flat.dim() > 1 else flat.reshape(1, -1)
-            per = max(1, CHUNK_ELEMS // max(1, rows.shape[1]))
+            per = max(1, size // max(1, rows.shape[1]))
             for start in range(0, rows.shape[0], per):
                 yield rows[start : start + per].reshape(-1)
 
     def chunk_moments(self, chunk: torch.Tensor) -> Moments:
-        # In-place work on one float64 copy keeps the extra memory to that copy plus a few 1-byte masks.
-        x = _as_float64(chunk, copy=True)
-        n = x.numel()
-        zeros = int((x == 0).sum())
-        nan = inf = 0
-        # A float64 sum of finite float32/16 values is finite, so a finite sum proves there is no NaN or Inf and
-        # saves two passes; otherwise count them exactly and keep the finite values.
-        if not math.isfinite(float(x.sum())):
-            nan = int(torch.isnan(x).sum())
-            inf = int(torch.isinf(x).sum())
-            x = x[torch.isfinite(x)]
-        count = x.numel()
-        if count == 0:
-            return Moments(0, 0.0, 0.0, float("inf"), float("-inf"), zeros, nan, inf)
-        lo, hi = torch.aminmax(x)
-        mean = x.mean()
-        m2 = x.sub_(mean).square_().sum()
-        mean_v, m2_v, lo_v, hi_v = torch.stack([mean, m2, lo, hi]).tolist()  # one device -> host transfer
-        assert count + nan + inf == n
-        return Moments(count, mean_v, m2_v, lo_v, hi_v, zeros, nan, inf)
+        return torch_stats.moments(chunk)
 
-    def chunk_hist(self, chunk: torch.Tensor, lo: float, hi: float, bins: int) -> list[int]:
-        x = _as_float64(chunk, copy=False)
-        finite = torch.isfinite(x)
-        if not bool(finite.all()):
-            x = x[finite]
-        if x.device.type != "cpu":
-            x = x.float()  # histc on CUDA has no float64 kernel
-        return [int(c) for c in torch.histc(x, bins=bins, min=lo, max=hi).tolist()]
+    def chunk_hist(self, chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
+        return torch_stats.hist(chunk, lo, hi, bins, finite)
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

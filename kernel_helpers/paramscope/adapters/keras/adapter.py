@@ -44,8 +44,8 @@ class KerasAdapter:
     def chunk_moments(self, chunk: Any) -> Moments:
         return values.chunk_moments(chunk)
 
-    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
-        return values.chunk_hist(chunk, lo, hi, bins)
+    def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
+        return values.chunk_hist(chunk, lo, hi, bins, finite)
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

@@ -61,7 +61,7 @@ def chunk_moments(chunk: Any) -> Moments:
     return Moments(int(c), mu if c else 0.0, m2v, mn, mx, int(zeros), int(nan), int(n_inf))
 
 
-def chunk_hist(chunk: Any, lo: float, hi: float, bins: int) -> list[int]:
+def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
     """As `tf.histogram_fixed_width`: bin floor(bins * (x - lo) / (hi - lo)), clipped to the edge bins."""
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
