@@ -25,8 +25,29 @@ export interface Node {
   n_children: number;
   code: string; // Python expression reaching the node from the variable, for "copy as code"
   alt_name: string | null;
+  sharding?: Sharding; // present only on a sharded tensor (PyTorch DTensor); shape/numel/nbytes are global
   children?: Node[]; // present only when expanded: children[i] is child number children_offset + i
   children_offset: number;
+}
+
+/** Where the slices of a sharded tensor live: one row per rank of its device mesh. */
+export interface ShardSlice {
+  rank: number;
+  coord: number[]; // the rank's coordinate in the mesh
+  offsets: number[]; // start of its slice in each dimension of the global tensor
+  shape: number[]; // the slice's shape (0 in a dimension: the rank holds nothing)
+  nbytes: number;
+}
+
+export interface Sharding {
+  global_shape: number[];
+  local_shape: number[]; // this kernel's rank's shard
+  local_nbytes: number;
+  mesh: { shape: number[]; dim_names: string[]; device_type: string; ranks: number[] };
+  placements: string[]; // per mesh dimension: "Shard(0)", "Replicate()", "Partial(sum)"
+  rank: number; // the kernel's rank
+  layout: ShardSlice[]; // the first 64 ranks of the mesh
+  layout_complete: boolean;
 }
 
 export interface ModelSummary {

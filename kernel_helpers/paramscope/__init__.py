@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import actions as _actions
+from . import ranks as _ranks
 from . import session as _session
 from . import stats as _stats
 from . import tree as _tree
 from . import watch as _watch
 from ._errors import ActionError
 from .actions import history, set_value, tie, undo, untie
+from .ranks import follow, lead
 from .tree import Node
 
 __version__ = "0.1.0"
@@ -22,8 +24,10 @@ __all__ = [
     "ActionError",
     "Node",
     "__version__",
+    "follow",
     "history",
     "inspect",
+    "lead",
     "models",
     "reinit",
     "set_value",
@@ -58,14 +62,19 @@ def stats(model: Any, path: str, bins: int = 64) -> dict[str, Any]:
     """Statistics and a histogram of the parameter/buffer at `path`, or of its gradient (`path + "#grad"`).
 
     When values cannot be read (meta device, lazy, no gradient yet) the result has `available: False` and a
-    `reason`."""
+    `reason`. For a sharded (DTensor) parameter the statistics are of the global tensor, merged with
+    torch.distributed collectives: call it on every rank, as training code is (or lead them with `ps.lead()`);
+    `sharding` in the result says which rank holds which slice."""
+    _ranks.mirror("stats", model, path=path, bins=bins)
     adapter = _actions.require_adapter(model)
     index = adapter.index(model, _root(model, None))
     grad = path.endswith("#grad")
     found = _actions.resolve(index, path[: -len("#grad")] if grad else path)
     if found not in index.tensors:
         raise ActionError(f"{found or 'the model'!r} is a block; stats are for a parameter or buffer")
-    return _stats.tensor_stats(adapter, index.tensors[found], grad=grad, bins=bins)
+    entry = index.tensors[found]
+    result = _stats.tensor_stats(adapter, entry, grad=grad, bins=bins)
+    return {**result, "sharding": entry.meta.sharding} if entry.meta.sharding and not grad else result
 
 
 def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None = None, *, bias: str | None = None,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import initializers
+from . import initializers, ranks
 from ._errors import ActionError, UndoConflict
 from .adapters import Adapter, InitSpec, ReinitResult, Snapshot, adapter_for, format_index
 from .snapshots import subtree_paths, weak
@@ -220,6 +220,7 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
     """Re-initialize the block or parameter at `path` (all parameters under a block, each tied one once, in the
     framework's own order). `bias` ("zeros" | "keep" | "same") says what a catalogue initializer on a block does
     to biases; unset, it does as the chapter does (initializers.default_bias)."""
+    ranks.mirror("reinit", model, path=path, init=ranks.by_name(init), seed=seed, bias=bias, args=args)
     adapter = require_adapter(model)
     index = adapter.index(model, root)
     target = resolve(index, path)
@@ -316,6 +317,8 @@ def _short_repr(value: Any) -> str:
 def set_value(model: Any, path: str, value: Any, index: Any = None, *, mode: str = "set",
               root: str = "net") -> dict[str, Any]:
     """Set a whole parameter/buffer or the element/slice `index` to `value` (number, array, or fn(old))."""
+    ranks.mirror("set_value", model, path=path, index=index, mode=mode,
+                 **({"fn": ranks.by_name(value)} if callable(value) else {"value": value}))
     if mode not in ("set", "add", "mul"):
         raise ActionError(f"mode must be 'set', 'add' or 'mul', got {mode!r}")
     adapter = require_adapter(model)
@@ -336,6 +339,7 @@ def set_value(model: Any, path: str, value: Any, index: Any = None, *, mode: str
 
 def tie(model: Any, path: str, to: str, *, root: str = "net") -> dict[str, Any]:
     """Make the parameter at `path` the same parameter object as the one at `to` (gradients then add up)."""
+    ranks.mirror("tie", model, path=path, to=to)
     adapter = require_adapter(model)
     index = adapter.index(model, root)
     entry, other = _param(index, path), _param(index, to)
@@ -359,6 +363,7 @@ def tie(model: Any, path: str, to: str, *, root: str = "net") -> dict[str, Any]:
 def untie(model: Any, path: str, *, root: str = "net") -> dict[str, Any]:
     """Give the parameter use at `path` its own copy again (values kept, no longer shared); for a block used
     at several places, give that use its own deep copy of the block."""
+    ranks.mirror("untie", model, path=path)
     adapter = require_adapter(model)
     index = adapter.index(model, root)
     found = resolve(index, path)
@@ -389,6 +394,7 @@ def undo(model: Any, force: bool = False, *, root: str = "net") -> dict[str, Any
     the action left it. When the user changed it since (an edit by hand, a training step, a rebinding, a
     replaced layer, a dtype conversion), undo refuses and says what; `force=True` puts the saved state back
     anyway and reports what it could not put back (a layer that is gone, a shape that changed)."""
+    ranks.mirror("undo", model, force=force)
     require_adapter(model)
     if not isinstance(force, bool):
         raise ActionError(f"force is True or False, got {force!r}")

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, initializers, rewind, session, tree
+from . import actions, initializers, ranks, rewind, session, tree
 from ._errors import ActionError
 from .adapters import adapter_for
 from .stats import tensor_stats, tensor_values
@@ -62,6 +62,7 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
         ns = session.user_namespace() if namespace is None else namespace
         found = session.models(ns) if models is None else models
         op = _field(request, "op", str)
+        ranks.forward(request)  # led by ps.lead(): the other ranks read the same values (collectives)
         name = request.get("model")
         if op != "models":
             model = _model(found, name)

@@ -6,6 +6,7 @@ import { type ActionName, actionsFor } from "./ActionMenu";
 import { cls, formatBytes, formatNumber, formatPercent, formatShape, h } from "./format";
 import { renderHeatmap } from "./Heatmap";
 import { renderHistogram } from "./Histogram";
+import { renderPlacement } from "./Placement";
 
 export interface TensorSource {
   stats(path: string): Promise<Stats | Unavailable>;
@@ -64,6 +65,7 @@ export class StatsPanel {
     }
     const sections = [this.section("values", node.path)];
     if (node.has_grad) sections.push(this.section("gradient", `${node.path}#grad`));
+    if (node.sharding) plots.append(renderPlacement(node.sharding));
     plots.append(...sections.map((s) => s.element));
     if (!node.has_grad) {
       plots.append(h("div", { class: cls("muted") }, node.kind === "param"
@@ -114,6 +116,10 @@ export class StatsPanel {
         ? ` (${node.n_params_with_aliases.toLocaleString("en-US")} with every tied use)` : ""));
     }
     chips.push(formatBytes(node.nbytes));
+    if (node.sharding) {
+      chips.push(`sharded [${node.sharding.placements.join(", ")}]: ${formatShape(node.sharding.local_shape)} ` +
+        `(${formatBytes(node.sharding.local_nbytes)}) on rank ${node.sharding.rank}`);
+    }
     if (node.trainable !== null) chips.push(node.trainable ? "trainable" : "frozen");
     if (node.state !== "ready") chips.push(node.state);
     if (node.n_children) chips.push(`${node.n_children.toLocaleString("en-US")} children`);

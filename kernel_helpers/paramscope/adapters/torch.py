@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -118,7 +119,8 @@ class TorchAdapter:
             if id(tensor) in values:
                 values[id(tensor)].paths.append(path)
                 continue
-            values[id(tensor)] = torch_undo.Values(tensor, [path])
+            sharded = _dist(tensor)  # a DTensor: this rank's shard is saved and put back (undo per rank)
+            values[id(tensor)] = torch_undo.Values(sharded.local(tensor) if sharded else tensor, [path])
             if grads and entry.kind == "param":
                 cells.append(torch_undo.Grad(tensor, [path]))
         return Record(self, index.blocks[""].obj, cells + list(values.values()))
@@ -134,6 +136,9 @@ class TorchAdapter:
 
     def chunks(self, entry: TensorEntry, grad: bool) -> Iterator[torch.Tensor]:
         tensor = _readable(entry, grad)
+        sharded = _dist(tensor)
+        if sharded:  # this rank's shard; `collective` merges the shards' statistics
+            tensor = sharded.readable(tensor)
         flat = tensor.detach()
         # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars.
         size = CHUNK_ELEMS * (1 if flat.device.type == "cpu" else 8)
@@ -150,12 +155,22 @@ class TorchAdapter:
     def chunk_moments(self, chunk: torch.Tensor) -> Moments:
         return torch_stats.moments(chunk)
 
+    def collective(self, entry: TensorEntry, grad: bool) -> Any:
+        """For a DTensor, what merges this rank's statistics with the other shards' (collectives: every rank
+        of its mesh must ask for the same statistics); None for a plain tensor."""
+        tensor = _readable(entry, grad)
+        sharded = _dist(tensor)
+        return sharded.Collective(tensor) if sharded else None
+
     def chunk_hist(self, chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
         return torch_stats.hist(chunk, lo, hi, bins, finite)
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:
         tensor = _readable(entry, grad).detach()
+        sharded = _dist(tensor)
+        if sharded:
+            return sharded.sample_2d(tensor, rstep, cstep)
         sample = tensor.reshape(matrix_shape(list(tensor.shape)))[::rstep, ::cstep]
         result: list[list[float]] = _as_float64(sample).cpu().tolist()
         return result
@@ -166,20 +181,30 @@ class TorchAdapter:
                seed: int | None) -> ReinitResult:
         result = ReinitResult()
         ready = split_writable(entries, _not_writable, result)
+        sharded = next((d for d in map(_dist, (e.obj for e in ready)) if d), None)
+        if sharded:  # DTensors: the unsharded draws on full-size stand-ins, one module at a time
+            whole = init.custom is not None and target in index.blocks and _custom_form(init.custom, True) == "module"
+            sharded.reinit(index, target, ready, seed, whole, init.custom is not None, result,
+                           lambda full, group: self._reinit_plain(full, target, group, init, result))
+            return result
         with _seeded(seed, [e.obj for e in ready]), torch.no_grad():
-            if init.custom is not None:
-                self._reinit_custom(index, target, ready, init, result)
-            elif init.name == "default":
-                self._reinit_default(index, target, ready, result)
-            else:
-                for entry in ready:
-                    why = _catalogue_refusal(entry, init.name)
-                    if why:
-                        result.skipped.append({"path": entry.path, "reason": why})
-                        continue
-                    _CATALOGUE[init.name](entry.obj, **init.args)
-                    result.changed.append(entry.path)
+            self._reinit_plain(index, target, ready, init, result)
         return result
+
+    def _reinit_plain(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
+                      result: ReinitResult) -> None:
+        if init.custom is not None:
+            self._reinit_custom(index, target, entries, init, result)
+        elif init.name == "default":
+            self._reinit_default(index, target, entries, result)
+        else:
+            for entry in entries:
+                why = _catalogue_refusal(entry, init.name)
+                if why:
+                    result.skipped.append({"path": entry.path, "reason": why})
+                    continue
+                _CATALOGUE[init.name](entry.obj, **init.args)
+                result.changed.append(entry.path)
 
     def _reinit_default(self, index: ModelIndex, target: str, entries: list[TensorEntry], result: ReinitResult) -> None:
         owners: dict[int, tuple[nn.Module, list[TensorEntry]]] = {}
@@ -254,6 +279,11 @@ class TorchAdapter:
             raise ActionError(f"cannot set {entry.path}: {why}")
         tensor: torch.Tensor = entry.obj
         label = entry.path + (format_index(where) if where is not None else "")
+        sharded = _dist(tensor)
+        if sharded:
+            with torch.no_grad():
+                sharded.set_value(tensor, value, where, mode, label)
+            return
         with torch.no_grad():
             try:
                 old = tensor[where] if where is not None else tensor
@@ -292,10 +322,12 @@ class TorchAdapter:
                 tensor[where] = new_t.to(tensor.dtype)
 
     def tie(self, index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+        _refuse_sharded_tie(entry, to)
         owner: nn.Module = index.blocks[entry.owner].obj
         owner._parameters[entry.name] = to.obj
 
     def untie(self, index: ModelIndex, entry: TensorEntry) -> None:
+        _refuse_sharded_tie(entry)
         owner: nn.Module = index.blocks[entry.owner].obj
         old = entry.obj
         if isinstance(old, UninitializedTensorMixin):
@@ -387,6 +419,24 @@ def _custom_form(fn: Any, is_block: bool) -> str:
     return "module" if is_block else "tensor"
 
 
+def _dist(tensor: Any) -> Any:
+    """The DTensor support module when `tensor` is a DTensor, else None (it loads only once the user's code has
+    loaded torch.distributed.tensor)."""
+    if "torch.distributed.tensor" not in sys.modules:
+        return None
+    from . import torch_dist
+
+    return torch_dist if torch_dist.is_sharded(tensor) else None
+
+
+def _refuse_sharded_tie(*entries: TensorEntry) -> None:
+    for entry in entries:
+        sharded = _dist(entry.obj)
+        why = sharded.tie_refusal(entry) if sharded else None
+        if why:
+            raise ActionError(why)
+
+
 def _unmaterialized(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, UninitializedTensorMixin) or tensor.is_meta
 
@@ -424,8 +474,9 @@ def _fingerprint(tensor: torch.Tensor) -> str:
     head += f":{tuple(tensor.shape)}:{tensor._version}"
     if tensor.is_meta:
         return head + ":meta"
-    flat = tensor.detach()
-    head += f":{flat.data_ptr():x}"
+    sharded = _dist(tensor)
+    flat = (sharded.local(tensor) if sharded else tensor).detach()  # a DTensor: this rank's shard, no collective
+    head += f":{flat._version}:{flat.data_ptr():x}"
     if flat.numel() == 0:
         return head
     flat = flat.view(-1) if flat.is_contiguous() else flat.reshape(-1)
@@ -466,6 +517,7 @@ def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> Tens
         )
     numel = tensor.numel()
     device = _device(tensor)
+    sharded = _dist(tensor)
     return TensorMeta(
         shape=list(tensor.shape),
         dtype=_dtype(tensor),
@@ -475,6 +527,7 @@ def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> Tens
         numel=numel,
         nbytes=numel * tensor.element_size(),
         has_grad=is_param and tensor.grad is not None,
+        sharding=sharded.sharding(tensor) if sharded else None,
     )
 
 

@@ -10,7 +10,7 @@ import keras
 from ...snapshots import Record
 from ...tree import ModelIndex, TensorEntry
 from .. import InitSpec, Moments, ReinitResult
-from . import cloning, grads, paths, reinit, snapshot, tying, values, watch
+from . import cloning, distribute, grads, paths, reinit, snapshot, tying, values, watch
 from .backend import BACKEND
 
 grads.install()
@@ -46,6 +46,10 @@ class KerasAdapter:
 
     def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
         return values.chunk_hist(chunk, lo, hi, bins, finite)
+
+    def replicas(self, entry: TensorEntry, grad: bool) -> dict[str, Any] | None:
+        """For a variable under a tf.distribute strategy: its replicas and whether they hold the same values."""
+        return None if grad else distribute.agreement(BACKEND.native(entry.obj))
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

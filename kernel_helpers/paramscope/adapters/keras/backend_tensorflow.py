@@ -12,6 +12,7 @@ from tensorflow.python.eager import context as tf_context
 from tensorflow.python.ops import control_flow_util, stateful_random_ops
 
 from ..._errors import ActionError
+from . import distribute
 
 
 class TensorFlowBackend:
@@ -39,7 +40,9 @@ class TensorFlowBackend:
         return tf.device(str(getattr(tensor, "device", "") or ""))
 
     def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
-        self.native(var)[where].assign(value)
+        native = self.native(var)
+        if not distribute.write(native, where, value):  # a mirrored variable: every replica
+            native[where].assign(value)
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:

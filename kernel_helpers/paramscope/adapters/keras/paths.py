@@ -13,7 +13,7 @@ from keras.src.ops.function import make_node_key
 
 from ...tree import BlockEntry, ModelIndex, State, TensorEntry, TensorMeta
 from .. import attr_code
-from . import grads
+from . import distribute, grads
 from .backend import BACKEND
 
 
@@ -226,9 +226,11 @@ def _meta(var: Any) -> TensorMeta:
     shape: list[int | None] = [int(d) for d in var.shape]
     numel = math.prod(d or 0 for d in shape)
     dtype = _dtype_name(var.dtype)
+    nbytes = numel * _itemsize(dtype)
     return TensorMeta(
         shape=shape, dtype=dtype, device=BACKEND.device(var), trainable=bool(var.trainable), state="ready",
-        numel=numel, nbytes=numel * _itemsize(dtype), has_grad=grads.latest(var) is not None,
+        numel=numel, nbytes=nbytes, has_grad=grads.latest(var) is not None,
+        sharding=distribute.sharding(BACKEND.native(var), [d or 0 for d in shape], nbytes),
     )
 
 

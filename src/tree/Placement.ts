@@ -1,0 +1,76 @@
+/** Placement of a sharded tensor (PyTorch DTensor): a map of which rank holds which slice of the global
+ * tensor (its first two dimensions drawn to scale, like torch's visualize_sharding) and a table per rank. */
+
+import type { Sharding, ShardSlice } from "../protocol";
+import { cls, formatBytes, formatShape, h } from "./format";
+
+const MAP_WIDTH = 240;
+const MAP_HEIGHT = 120;
+const SLOT_COLORS = 8; // slices cycle through this many colour classes
+
+/** "[0:19, 0:12]": the slice in the global tensor, as Python would index it. */
+export function sliceText(slice: ShardSlice): string {
+  return `[${slice.offsets.map((o, i) => `${o}:${o + slice.shape[i]}`).join(", ")}]`;
+}
+
+export function renderPlacement(sharding: Sharding): HTMLElement {
+  const mesh = sharding.mesh.shape.join("×");
+  const names = sharding.mesh.dim_names.length ? ` (${sharding.mesh.dim_names.join(", ")})` : "";
+  const summary = h("div", { class: cls("placement-summary") },
+    `sharded on a ${mesh} ${sharding.mesh.device_type} mesh${names}: [${sharding.placements.join(", ")}] · `,
+    `global ${formatShape(sharding.global_shape)}, rank ${sharding.rank} holds ${formatShape(sharding.local_shape)} `,
+    `(${formatBytes(sharding.local_nbytes)})`);
+  const parts: HTMLElement[] = [summary];
+  const map = renderMap(sharding);
+  if (map) parts.push(map);
+  parts.push(renderTable(sharding));
+  return h("section", { class: cls("placement"), "data-placement": sharding.placements.join(",") },
+    h("h4", {}, "placement"), ...parts);
+}
+
+/** Distinct slices (replicas share one) over the first two dimensions, scaled into a fixed box. */
+function renderMap(sharding: Sharding): HTMLElement | null {
+  const [rows = 1, cols = 1] = sharding.global_shape.length >= 2 ? sharding.global_shape
+    : [1, sharding.global_shape[0] ?? 1];
+  if (rows <= 0 || cols <= 0) return null;
+  const slots = new Map<string, { slice: ShardSlice; ranks: number[] }>();
+  for (const slice of sharding.layout) {
+    if (slice.shape.some((n) => n === 0)) continue; // holds nothing: in the table only
+    const key = `${slice.offsets.join(",")}/${slice.shape.join(",")}`;
+    const slot = slots.get(key);
+    if (slot) slot.ranks.push(slice.rank);
+    else slots.set(key, { slice, ranks: [slice.rank] });
+  }
+  const box = h("div", { class: cls("placement-map"), role: "img",
+    "aria-label": `which rank holds which slice of ${formatShape(sharding.global_shape)}`,
+    style: `width:${MAP_WIDTH}px;height:${MAP_HEIGHT}px` });
+  let index = 0;
+  for (const { slice, ranks } of slots.values()) {
+    const twoD = sharding.global_shape.length >= 2;
+    const [r0, c0] = twoD ? [slice.offsets[0], slice.offsets[1]] : [0, slice.offsets[0] ?? 0];
+    const [rn, cn] = twoD ? [slice.shape[0], slice.shape[1]] : [1, slice.shape[0] ?? 1];
+    const label = ranks.length > 1 ? `ranks ${ranks.join(", ")}` : `rank ${ranks[0]}`;
+    box.append(h("div", {
+      class: cls("placement-slot", `slot-${index % SLOT_COLORS}`) + (ranks.includes(sharding.rank) ? " jp-mod-current" : ""),
+      title: `${label}: ${sliceText(slice)} ${formatShape(slice.shape)}`,
+      style: `left:${(c0 / cols) * 100}%;top:${(r0 / rows) * 100}%;width:${(cn / cols) * 100}%;height:${(rn / rows) * 100}%`,
+    }, label));
+    index++;
+  }
+  return box;
+}
+
+function renderTable(sharding: Sharding): HTMLElement {
+  const head = h("tr", {}, ...["rank", "mesh", "slice", "shape", "bytes"].map((t) => h("th", {}, t)));
+  const rows = sharding.layout.map((slice) =>
+    h("tr", { class: slice.rank === sharding.rank ? "jp-mod-current" : "", "data-rank": slice.rank },
+      h("td", {}, String(slice.rank)),
+      h("td", {}, `(${slice.coord.join(", ")})`),
+      h("td", {}, h("code", {}, sliceText(slice))),
+      h("td", {}, formatShape(slice.shape)),
+      h("td", {}, formatBytes(slice.nbytes))));
+  const table = h("table", { class: cls("placement-table") }, h("thead", {}, head), h("tbody", {}, ...rows));
+  if (sharding.layout_complete) return table;
+  return h("div", {}, table, h("div", { class: cls("muted") },
+    `first ${sharding.layout.length} of ${sharding.mesh.ranks.length} ranks`));
+}
