@@ -84,6 +84,15 @@ export interface Stats {
   nan: number;
   inf: number;
   hist: { edges: number[]; counts: number[] };
+  changed?: boolean; // written while being read (training): the numbers mix old and new values
+}
+
+/** `stats` not done within its `budget_ms`: poll `job` (`stats_poll`) or cancel it (`stats_cancel`). */
+export interface StatsPending {
+  path: string;
+  pending: true;
+  job: string;
+  progress: number; // 0..1
 }
 
 /** The scalar statistics a watch records per parameter and per gradient (Stats without the histogram). */
@@ -153,7 +162,12 @@ export interface Ops {
     request: { op: "tree"; model: string; path: string; depth?: number | null; offset?: number; limit?: number | null };
     result: { node: Node; framework: string };
   };
-  stats: { request: { op: "stats"; model: string; path: string; bins?: number }; result: Stats | Unavailable };
+  stats: {
+    request: { op: "stats"; model: string; path: string; bins?: number; budget_ms?: number };
+    result: Stats | Unavailable | StatsPending;
+  };
+  stats_poll: { request: { op: "stats_poll"; model: string; job: string; budget_ms?: number }; result: Stats | Unavailable | StatsPending };
+  stats_cancel: { request: { op: "stats_cancel"; model: string; job: string }; result: { job: string; cancelled: boolean } };
   values: {
     request: { op: "values"; model: string; path: string; max_elems?: number };
     result: Values | Unavailable;

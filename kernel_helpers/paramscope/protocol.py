@@ -16,18 +16,18 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, initializers, ranks, rewind, session, tree
+from . import actions, initializers, ranks, rewind, session, stats_jobs, tree
 from ._errors import ActionError
 from .adapters import adapter_for
-from .stats import tensor_stats, tensor_values
+from .stats import tensor_values
 from .watch import current as current_watch
 from .watch import watch as start_watch
 
 MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
-Op = Literal["models", "tree", "stats", "values", "initializers", "reinit", "set_value", "tie", "untie", "undo",
-             "history", "watch_start", "watch_stop", "watch_poll"]
+Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "initializers", "reinit", "set_value",
+             "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll"]
 
 
 class ErrorBody(TypedDict):
@@ -96,8 +96,14 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             path, grad = _split_grad(_field(req, "path", str))
             entry = _tensor(index, path)
             if op == "stats":
-                return tensor_stats(adapter, entry, grad=grad, bins=_field(req, "bins", int, 64))
+                return stats_jobs.start(adapter, entry, model, grad=grad, bins=_field(req, "bins", int, 64),
+                                        budget_ms=_field(req, "budget_ms", int, None, optional=True))
             return tensor_values(adapter, entry, grad=grad, max_elems=_field(req, "max_elems", int, 4096))
+        case "stats_poll":
+            return stats_jobs.poll(_field(req, "job", str), model,
+                                   _field(req, "budget_ms", int, stats_jobs.DEFAULT_BUDGET_MS))
+        case "stats_cancel":
+            return stats_jobs.cancel(_field(req, "job", str), model)
         case "initializers":
             adapter = actions.require_adapter(model)
             return {"catalogue": initializers.describe_catalogue(),

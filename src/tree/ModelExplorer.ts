@@ -6,7 +6,7 @@ import { Dialog, openReinit, openSetValue } from "./ActionForms";
 import { type ActionName, ActionMenu } from "./ActionMenu";
 import { ErrorBanner } from "./ErrorBanner";
 import { cls, formatBytes, formatCount, h } from "./format";
-import { StatsPanel } from "./StatsPanel";
+import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
 import { TreeView } from "./TreeView";
 
@@ -62,7 +62,7 @@ export class ModelExplorer {
       },
     });
     this.panel = new StatsPanel({
-      stats: (path) => this.request(() => this.client.call({ op: "stats", model: this.model, path, bins: 48 })),
+      stats: (path, progress, signal) => this.request(() => fetchStats(this.client, this.model, path, 48, progress, signal)),
       values: (path) => this.request(() => this.client.call({ op: "values", model: this.model, path, max_elems: 4096 })),
     }, {
       action: (name, path) => void this.runAction(name, path),

@@ -1,7 +1,7 @@
 /** Details of the selected row: metadata, the action bar, and for a parameter or buffer its statistics,
  * histogram and heatmap, then the same for its gradient. */
 
-import type { Node, Stats, Unavailable, Values } from "../protocol";
+import type { Client, Node, Stats, StatsPending, Unavailable, Values } from "../protocol";
 import { type ActionName, actionsFor } from "./ActionMenu";
 import { cls, formatBytes, formatNumber, formatPercent, formatShape, h } from "./format";
 import { renderHeatmap } from "./Heatmap";
@@ -9,8 +9,39 @@ import { renderHistogram } from "./Histogram";
 import { renderPlacement } from "./Placement";
 
 export interface TensorSource {
-  stats(path: string): Promise<Stats | Unavailable>;
+  /** Statistics of `path`; `progress(fraction)` while a long job runs; rejects with StatsCancelled on abort. */
+  stats(path: string, progress: (fraction: number) => void, signal: AbortSignal): Promise<Stats | Unavailable>;
   values(path: string): Promise<Values | Unavailable>;
+}
+
+/** How long the kernel works on statistics per request before answering `pending` (then the panel polls). */
+export const STATS_SLICE_MS = 300;
+
+/** The user cancelled the statistics, or the selection moved on. */
+export class StatsCancelled extends Error {
+  constructor() {
+    super("statistics cancelled");
+    this.name = "StatsCancelled";
+  }
+}
+
+/** `stats`, then `stats_poll` until done: one request at a time (the sidebar's executes queue), each one a
+ * slice of work in the kernel; `stats_cancel` as soon as `signal` aborts. */
+export async function fetchStats(client: Client, model: string, path: string, bins: number,
+  progress: (fraction: number) => void, signal: AbortSignal): Promise<Stats | Unavailable> {
+  let answer: Stats | Unavailable | StatsPending =
+    await client.call({ op: "stats", model, path, bins, budget_ms: STATS_SLICE_MS });
+  while ("pending" in answer) {
+    const job = answer.job;
+    if (signal.aborted) {
+      client.call({ op: "stats_cancel", model, job }).catch(() => undefined); // gone already: nothing to stop
+      throw new StatsCancelled();
+    }
+    progress(answer.progress);
+    answer = await client.call({ op: "stats_poll", model, job, budget_ms: STATS_SLICE_MS });
+  }
+  if (signal.aborted) throw new StatsCancelled();
+  return answer;
 }
 
 export interface StatsPanelEvents {
@@ -28,6 +59,7 @@ export class StatsPanel {
   private generation = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private loading: Promise<void> = Promise.resolve();
+  private running: AbortController[] = [];
 
   constructor(private readonly source: TensorSource, private readonly events: StatsPanelEvents) {
     this.element = h("div", { class: cls("details"), "aria-live": "polite" });
@@ -49,6 +81,7 @@ export class StatsPanel {
   /** Show `node` (null: nothing selected); statistics are fetched again even for the same node. */
   show(node: Node | null): void {
     clearTimeout(this.timer);
+    this.abortRunning();
     const generation = ++this.generation;
     this.node = node;
     if (node === null) {
@@ -81,7 +114,14 @@ export class StatsPanel {
 
   dispose(): void {
     clearTimeout(this.timer);
+    this.abortRunning();
     this.generation++;
+  }
+
+  /** Stop the statistics jobs of the previous selection (the kernel drops them at its next answer). */
+  private abortRunning(): void {
+    for (const controller of this.running) controller.abort();
+    this.running = [];
   }
 
   private showEmpty(): void {
@@ -138,14 +178,44 @@ export class StatsPanel {
     const body = h("div", { class: cls("section-body") }, h("div", { class: cls("muted") }, "loading…"));
     const element = h("section", { class: cls("tensor"), "data-tensor": path }, h("h4", {}, title), body);
     const load = async (generation: number) => {
+      const controller = new AbortController();
+      this.running.push(controller);
+      let bar: HTMLProgressElement | null = null;
+      let label: HTMLElement | null = null;
+      const progress = (fraction: number) => {
+        if (generation !== this.generation) return;
+        if (bar === null || label === null) {
+          // Shown only once the kernel said "pending": statistics that take over STATS_SLICE_MS.
+          bar = h("progress", { class: cls("progress-bar"), max: "1", value: "0", "aria-label": `reading ${path}` });
+          label = h("span", { class: cls("progress-label") });
+          const cancel = h("button", { class: cls("button"), "data-cancel": path, title: "Stop reading this tensor" },
+            "Cancel");
+          cancel.addEventListener("click", () => controller.abort());
+          body.replaceChildren(h("div", { class: cls("progress"), role: "status" }, bar, label, cancel));
+        }
+        bar.value = fraction;
+        label.textContent = `reading values… ${Math.floor(fraction * 100)}%`;
+      };
       try {
-        const [stats, values] = await Promise.all([this.source.stats(path), this.source.values(path)]);
+        const [stats, values] = await Promise.all([this.source.stats(path, progress, controller.signal),
+          this.source.values(path)]);
         if (generation !== this.generation) return;
         body.replaceChildren(...renderTensor(stats, values, path));
       } catch (error) {
         if (generation !== this.generation) return;
+        if (error instanceof StatsCancelled) {
+          const again = h("button", { class: cls("button"), "data-retry": path }, "Compute again");
+          again.addEventListener("click", () => {
+            body.replaceChildren(h("div", { class: cls("muted") }, "loading…"));
+            this.loading = load(generation);
+          });
+          body.replaceChildren(h("div", { class: cls("muted"), "data-cancelled": path }, "Statistics cancelled. "), again);
+          return;
+        }
         body.replaceChildren(h("div", { class: cls("muted") }, "statistics unavailable (see the message above)"));
         this.events.error(error, `read ${path}`);
+      } finally {
+        this.running = this.running.filter((c) => c !== controller);
       }
     };
     return { element, load };
@@ -167,6 +237,9 @@ function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, 
     h("div", { class: cls("stat") + (bad ? " jp-mod-warn" : ""), "data-stat": k },
       h("span", { class: cls("stat-label") }, k), h("span", { class: cls("stat-value") }, v))));
   const out: HTMLElement[] = [grid, renderHistogram(stats.hist, label)];
+  if (stats.changed) {
+    out.unshift(h("div", { class: cls("muted") }, "The values changed while they were read (training?): these numbers mix old and new values."));
+  }
   out.push(values.available ? renderHeatmap(values, label) : h("div", { class: cls("unavailable") }, values.reason));
   return out;
 }
