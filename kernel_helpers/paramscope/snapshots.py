@@ -153,9 +153,16 @@ class Record:
 
 
 def subtree_paths(index: ModelIndex, root: str) -> list[str]:
-    """Block and tensor paths under block `root` (not `root` itself), in model order."""
-    prefix = root + "." if root else ""
-    return [p for p in [*index.blocks, *index.tensors] if p != root and p.startswith(prefix)]
+    """Block and tensor paths under block `root` (not `root` itself), depth first in model order (from the
+    index's children lists: path separators differ between frameworks)."""
+    out: list[str] = []
+    stack = list(reversed(index.blocks[root].children))
+    while stack:
+        path = stack.pop()
+        out.append(path)
+        if path in index.blocks:
+            stack.extend(reversed(index.blocks[path].children))
+    return list(dict.fromkeys(out))
 
 
 def _at(index: ModelIndex, path: str) -> Any:

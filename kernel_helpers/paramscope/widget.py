@@ -27,8 +27,10 @@ if not (_STATIC / "widget.js").is_file():
 class ParamScopeWidget(anywidget.AnyWidget):
     """Explorer for one model. Requests arrive as custom messages and are answered the same way."""
 
-    _esm = _STATIC / "widget.js"
-    _css = _STATIC / "widget.css"
+    # Text, not paths: for a path anywidget connects each widget to a class-wide file watcher that holds it
+    # (and so an unnamed model) for ever, closed or not.
+    _esm = (_STATIC / "widget.js").read_text(encoding="utf-8")
+    _css = (_STATIC / "widget.css").read_text(encoding="utf-8")
     model_name = traitlets.Unicode("").tag(sync=True)
     framework = traitlets.Unicode("").tag(sync=True)
 

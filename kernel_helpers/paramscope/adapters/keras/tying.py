@@ -101,8 +101,9 @@ def _new_variable_like(var: Any, name: str, owner: BlockEntry) -> Any:
     if parts:
         scope = keras.name_scope(parts[-1], override_parent="/".join(parts[:-1]))
     with scope:
-        new = keras.Variable(initializer=var.value, shape=var.shape, dtype=var.dtype, trainable=var.trainable,
-                             autocast=var._autocast, aggregation=var.aggregation, name=name)
+        # A copy: given the variable's own value, a TensorFlow-backed Variable shares its storage.
+        new = keras.Variable(initializer=keras.ops.copy(var.value), shape=var.shape, dtype=var.dtype,
+                             trainable=var.trainable, autocast=var._autocast, aggregation=var.aggregation, name=name)
     new.constraint = var.constraint
     new.regularizer = var.regularizer
     return new
