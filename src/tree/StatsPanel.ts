@@ -98,8 +98,8 @@ export class StatsPanel {
     }
     const sections = [this.section("values", node.path)];
     if (node.has_grad) sections.push(this.section("gradient", `${node.path}#grad`));
-    if (node.sharding) plots.append(renderPlacement(node.sharding));
     plots.append(...sections.map((s) => s.element));
+    if (node.sharding) plots.append(renderPlacement(node.sharding));
     if (!node.has_grad) {
       plots.append(h("div", { class: cls("muted") }, node.kind === "param"
         ? "No gradient yet: run loss.backward() (or the framework's equivalent) and refresh."
