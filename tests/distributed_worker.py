@@ -131,6 +131,7 @@ def fsdp(rank: int) -> dict[str, Any]:
     out["tie_error"] = _errors(lambda: ps.tie(sharded, "blocks.1.mlp.0.weight", "blocks.0.mlp.0.weight"))
     out["bad_index"] = _errors(lambda: ps.set_value(sharded, "embed.weight", 1.0, index="40, 0"))
     out["bad_shape"] = _errors(lambda: ps.set_value(sharded, "head.bias", [1.0, 2.0]))
+    out["watch_error"] = _errors(lambda: ps.watch(sharded))
     out["unchanged_after_errors"] = _values(sharded) == before
     out["unseeded_same_on_ranks"] = _same_on_ranks(sharded)
     return out

@@ -158,6 +158,7 @@ def test_fsdp_undo_errors_and_unseeded_draws(runs: dict[str, Any]) -> None:
     assert "sharded" in fsdp["tie_error"] and "fully_shard" in fsdp["tie_error"]
     assert "out of range" in fsdp["bad_index"]
     assert "does not fit" in fsdp["bad_shape"]
+    assert "does not record sharded" in fsdp["watch_error"]
     assert fsdp["unchanged_after_errors"]
     assert fsdp["unseeded_same_on_ranks"], "an unseeded reinit draws one global tensor for every rank"
 
