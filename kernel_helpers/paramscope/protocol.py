@@ -20,15 +20,14 @@ from . import actions, initializers, ranks, rewind, session, stats_jobs, tree
 from ._errors import ActionError
 from .adapters import adapter_for
 from .stats import tensor_values
-from .watch import latest as latest_watch
+from .watch import current as current_watch
 from .watch import watch as start_watch
 
 MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
-Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
-             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
-             "watch_focus"]
+Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "initializers", "reinit", "set_value",
+             "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll"]
 
 
 class ErrorBody(TypedDict):
@@ -140,11 +139,10 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             return actions.history(model)
         case "watch_start":
             every = _field(req, "every", int, 10)
-            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root,
-                                 focus=_field(req, "focus", list, []))
+            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root)
             return handle.poll(handle.step + 1)
-        case "watch_stop" | "watch_poll" | "watch_focus":
-            running = latest_watch(model)
+        case "watch_stop" | "watch_poll":
+            running = current_watch(model)
             if running is None:
                 raise ActionError(f"{name!r} is not being watched: start a watch first")
             if op == "watch_stop":
@@ -222,8 +220,6 @@ def _field(req: Mapping[str, Any], key: str, kind: type, default: Any = _MISSING
 def _ok(req_id: Any, result: Any, model: Any) -> Response:
     return {"id": req_id, "ok": True, "result": result, "revision": _revision(model)}
 
-            if op == "watch_focus":
-                running.set_focus(_field(req, "focus", list))
 
 def _error(req_id: Any, kind: str, message: str, model: Any) -> Response:
     return {"id": req_id, "ok": False, "error": {"type": kind, "message": message}, "revision": _revision(model)}

@@ -345,17 +345,12 @@ class TorchAdapter:
         if sharded:
             raise ActionError(f"ps.watch does not record sharded (DTensor) parameters yet ({sharded[0]} and "
                               f"{len(sharded) - 1} more): read them with ps.stats on every rank between steps")
-        grads = _GradHooks(on_grads)
-
-        def pre_hook(_module: nn.Module, _args: Any) -> None:
-            grads.flush()  # a backward where some params got no gradient: the others' are final
-            changed = on_forward()
-            if changed is not None:  # torch copies its hook dicts before calling them: safe to change here
-                grads.hook(changed)
-
-        # The model holds the forward hook, which holds `grads` (and so the watch): a cycle the collector sees.
-        forward = model.register_forward_pre_hook(pre_hook)
-        grads.hook(index)
+        handles = [model.register_forward_pre_hook(lambda _module, _args: on_forward())]
+        for entry in index.unique_params(""):
+            param = entry.obj
+            if param.requires_grad and not _unmaterialized(param):
+                # Fires once per backward, after the gradients of every use of a tied param are summed.
+                handles.append(param.register_post_accumulate_grad_hook(lambda _p, e=entry: on_grads([e])))
 
         def remove() -> None:
             for handle in handles:
