@@ -133,11 +133,23 @@ export interface Initializer {
   needs_matrix: boolean;
 }
 
+/** What undo answers. `forced`: the user had changed what the action changed since (`conflicts` says what) and
+ * `force` put the saved state back anyway; `notes` are the parts it could not put back exactly (a layer that is
+ * gone, a dtype that changed). Without `force` such an undo is refused with error type "UndoConflict". */
+export interface UndoResult {
+  undone: HistoryEntry;
+  revision: number;
+  forced: boolean;
+  conflicts?: string[];
+  notes?: { path: string; reason: string }[];
+}
+
 export interface HistoryEntry {
   index: number;
   op: string;
   description: string;
   paths: string[];
+  changed: string[]; // every tensor (or slot) the action changed
   bytes: number;
   undoable: boolean;
   time: number;
@@ -188,7 +200,7 @@ export interface Ops {
   };
   tie: { request: { op: "tie"; model: string; path: string; to: string }; result: ActionResult };
   untie: { request: { op: "untie"; model: string; path: string }; result: ActionResult };
-  undo: { request: { op: "undo"; model: string }; result: { undone: HistoryEntry; revision: number } };
+  undo: { request: { op: "undo"; model: string; force?: boolean }; result: UndoResult };
   watch_start: { request: { op: "watch_start"; model: string; every?: number; max_records?: number }; result: WatchState };
   watch_stop: { request: { op: "watch_stop"; model: string; since?: number }; result: WatchState };
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };

@@ -138,7 +138,6 @@ def test_fuzzed_requests_never_crash_never_half_change_and_undo_all_restores(fra
         else:
             assert after == state, f"a read changed the model: {req}"
         state = after
-    print(framework, counts)
     assert counts["mutations"] > 100 and counts["failed"] > 1000, counts
     while stack:  # undo all: nothing was edited by hand, so each undo must succeed and restore exactly
         response = protocol.handle({"op": "undo", "model": "net"}, models=models, namespace=ns)

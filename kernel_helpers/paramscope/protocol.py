@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
 from . import actions, initializers, ranks, rewind, session, stats_jobs, tree
-from ._errors import ActionError
+from ._errors import ActionError, UndoConflict
 from .adapters import adapter_for
 from .stats import tensor_values
 from .watch import current as current_watch
@@ -69,6 +69,8 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
         with _gc_paused():
             result = _dispatch(op, request, model, name, found, ns)
         return _ok(req_id, result, model)
+    except UndoConflict as e:  # the front ends offer "Undo anyway" (force) for this one
+        return _error(req_id, "UndoConflict", str(e), model)
     except ActionError as e:
         return _error(req_id, "ActionError", str(e), model)
     except BadRequest as e:

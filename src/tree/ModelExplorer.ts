@@ -1,7 +1,7 @@
 /** The whole explorer for one model: toolbar, message banner, virtualized tree, details panel, action menu and
  * forms. Host-agnostic: give it an element and a Transport (widget messages, kernel execute, postMessage). */
 
-import { type ActionResult, Client, type Node, type Transport } from "../protocol";
+import { type ActionResult, Client, KernelError, type Node, type Transport, type UndoResult } from "../protocol";
 import { Dialog, openReinit, openSetValue } from "./ActionForms";
 import { type ActionName, ActionMenu } from "./ActionMenu";
 import { ErrorBanner } from "./ErrorBanner";
@@ -242,12 +242,9 @@ export class ModelExplorer {
         case "untie":
           await this.act(() => this.client.call({ op: "untie", model: this.model, path }), "untie");
           break;
-        case "undo": {
-          const result = await this.request(() => this.client.call({ op: "undo", model: this.model }));
-          await this.caughtUp();
-          this.banner.show("success", `undid "${result.undone.description}"`);
+        case "undo":
+          await this.undoLast(false);
           break;
-        }
         case "copy":
           this.banner.show("success", await this.copyCode(node.code));
           break;
@@ -255,6 +252,26 @@ export class ModelExplorer {
     } catch (error) {
       this.banner.showError(error, name === "undo" ? "undo" : name === "copy" ? "copy to the clipboard" : name);
     }
+  }
+
+  /** Undo the last action. When the user changed what it changed since, the kernel refuses (UndoConflict) and
+   * says what; the banner then offers "Undo anyway", which puts the saved state back regardless. */
+  private async undoLast(force: boolean): Promise<void> {
+    let result: UndoResult;
+    try {
+      result = await this.request(() => this.client.call({ op: "undo", model: this.model, ...(force ? { force } : {}) }));
+    } catch (error) {
+      if (!force && error instanceof KernelError && error.type === "UndoConflict") {
+        const anyway = h("button", { class: cls("button") }, "Undo anyway");
+        anyway.addEventListener("click", () => void this.undoLast(true).catch((e) => this.banner.showError(e, "undo")));
+        this.banner.show("error", error.message, { title: "Undo would overwrite later changes", actions: [anyway] });
+        return;
+      }
+      throw error;
+    }
+    await this.caughtUp();
+    const left = result.notes?.length ? ` (${result.notes.map((n) => `${n.path}: ${n.reason}`).join("; ")})` : "";
+    this.banner.show("success", `undid "${result.undone.description}"${result.forced ? " anyway" : ""}${left}`);
   }
 
   /** Run an action request; on success refresh and report, on failure report and rethrow (forms stay open). */
