@@ -524,7 +524,7 @@ def test_params_on_two_contexts_are_shown_written_and_restored_together():
 # -- stats ---------------------------------------------------------------------------------------------------
 
 def test_stats_match_numpy_across_chunks(monkeypatch):
-    monkeypatch.setattr("paramscope.adapters.mxnet._CHUNK", 7)
+    monkeypatch.setattr("paramscope.adapters.mxnet.CHUNK_ELEMS", 7)  # CPU chunks (numpy_stats)
     net = nn.Dense(10, in_units=10)
     net.initialize()
     values = np.random.default_rng(0).normal(size=(10, 10)).astype(np.float32)
@@ -534,7 +534,7 @@ def test_stats_match_numpy_across_chunks(monkeypatch):
     finite = values[np.isfinite(values)].astype(np.float64)
     assert got["numel"] == 100 and got["nan"] == 1 and got["inf"] == 2 and got["zeros"] == 0.03
     np.testing.assert_allclose([got["mean"], got["std"], got["min"], got["max"]],
-                               [finite.mean(), finite.std(), finite.min(), finite.max()], rtol=1e-9)
+                               [finite.mean(), finite.std(), finite.min(), finite.max()], rtol=1e-6)
     counts, _ = np.histogram(finite, bins=16, range=(finite.min(), finite.max()))
     assert got["hist"]["counts"] == counts.tolist()
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..._errors import ActionError
 from ...stats import CHUNK_ELEMS, matrix_shape
 from ...tree import TensorEntry
-from .. import Moments, Unavailable, format_index
+from .. import Moments, Unavailable, format_index, numpy_stats
 from . import grads
 from .backend import BACKEND
 from .paths import Pending
@@ -30,6 +30,8 @@ def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
 
 
 def chunk_moments(chunk: Any) -> Moments:
+    if _on_cpu(chunk):  # numpy on a host copy of the chunk: fewer, cheaper passes than keras.ops (numpy_stats)
+        return numpy_stats.moments(ops.convert_to_numpy(chunk))
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
         n = int(x.shape[0])
@@ -63,13 +65,15 @@ def chunk_moments(chunk: Any) -> Moments:
 
 def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
     """As `tf.histogram_fixed_width`: bin floor(bins * (x - lo) / (hi - lo)), clipped to the edge bins."""
+    if _on_cpu(chunk):
+        return numpy_stats.hist(ops.convert_to_numpy(chunk), lo, hi, bins, finite)
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
-        finite = ops.isfinite(x)
         weights = None
-        if not bool(ops.all(finite)):  # NaN/Inf count nowhere: weight 0, at a value that bins anywhere
-            weights = ops.cast(finite, "float64")
-            x = ops.where(finite, x, ops.zeros_like(x) + lo)
+        ok = None if finite else ops.isfinite(x)
+        if ok is not None and not bool(ops.all(ok)):  # NaN/Inf count nowhere: weight 0, at a value that bins anywhere
+            weights = ops.cast(ok, "float64")
+            x = ops.where(ok, x, ops.zeros_like(x) + lo)
         where = ops.clip(ops.floor((x - lo) * (bins / (hi - lo))), 0, bins - 1)
         counts = ops.bincount(ops.cast(where, "int32"), weights=weights, minlength=bins)
         return [int(c) for c in ops.convert_to_numpy(counts).tolist()]
@@ -150,6 +154,14 @@ def _readable(entry: TensorEntry, grad: bool) -> Any:
         raise Unavailable(f"no gradient recorded yet: paramscope records the gradients a Keras optimizer "
                           f"applies. {BACKEND.how_to_record}")
     return recorded
+
+
+def _on_cpu(tensor: Any) -> bool:
+    """A CPU tensor of any backend (TensorFlow ".../device:CPU:0", PyTorch "cpu", JAX "TFRT_CPU_0"/"cpu:0")."""
+    device = getattr(tensor, "device", None)
+    if callable(device):
+        device = device()
+    return "cpu" in str(device).lower()
 
 
 def as_float64(x: Any) -> Any:

@@ -1,0 +1,182 @@
+"""Statistics are exact to float32 rounding against a float64 numpy reference, in every framework: huge and tiny
+magnitudes (float32 max, float64 near 1e308 and 1e-310), NaN-filled and Inf-containing tensors, offset data,
+half precision, integers, empty and 0-D tensors, several chunks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import paramscope as ps
+
+# float32 rounding: mean within 1e-6 of the data's scale (rms), std/rms within 1e-6 relative; min, max and the
+# counts exact; a histogram value may change bin only within float32 rounding of an edge.
+REL = 1e-6
+
+
+def reference(values: np.ndarray) -> dict:
+    a = np.asarray(values).astype(np.complex128 if np.iscomplexobj(values) else np.float64).ravel()
+    a = np.abs(a) if np.iscomplexobj(a) else a.real
+    finite = a[np.isfinite(a)]
+    out = {"numel": a.size, "nan": int(np.isnan(a).sum()), "inf": int(np.isinf(a).sum()),
+           "zeros": float((a == 0).sum() / a.size) if a.size else 0.0, "finite": finite}
+    if finite.size:
+        exp = int(np.frexp(np.abs(finite).max())[1]) if np.abs(finite).max() > 0 else 0
+        s = np.ldexp(finite, -exp)  # exact: the reference itself must not overflow near 1e308
+        out |= {"mean": math.ldexp(float(s.mean()), exp), "std": math.ldexp(float(s.std()), exp),
+                "rms": math.ldexp(float(np.sqrt(np.mean(s * s))), exp), "min": float(finite.min()),
+                "max": float(finite.max())}
+    return out
+
+
+def check(stats: dict, values: np.ndarray) -> None:
+    ref = reference(values)
+    assert stats["available"], stats
+    assert (stats["numel"], stats["nan"], stats["inf"]) == (ref["numel"], ref["nan"], ref["inf"])
+    assert stats["zeros"] == pytest.approx(ref["zeros"], abs=1e-12)
+    if not ref["finite"].size:
+        assert stats["mean"] is stats["std"] is stats["min"] is stats["max"] is None
+        assert sum(stats["hist"]["counts"]) == 0
+        return
+    assert (stats["min"], stats["max"]) == (ref["min"], ref["max"])
+    assert abs(stats["mean"] - ref["mean"]) <= REL * ref["rms"] + REL * abs(ref["mean"]), (stats["mean"], ref["mean"])
+    assert stats["std"] == pytest.approx(ref["std"], rel=REL, abs=REL * ref["rms"] * 1e-3)
+    assert stats["rms"] == pytest.approx(ref["rms"], rel=REL)
+    edges = np.array(stats["hist"]["edges"])
+    counts = np.array(stats["hist"]["counts"])
+    assert counts.sum() == ref["finite"].size
+    finite = ref["finite"]
+    if np.isfinite(edges[-1] - edges[0]):
+        expected, _ = np.histogram(finite, bins=edges)
+        width = (edges[-1] - edges[0]) / len(counts)
+        near = np.abs(finite[:, None] - edges[None, 1:-1]) <= 1e-5 * width + 2 * np.spacing(np.abs(finite))[:, None]
+        assert np.abs(counts - expected).sum() <= 2 * near.sum(), (counts, expected)
+
+
+def cases() -> dict[str, tuple[np.ndarray, str]]:
+    rng = np.random.default_rng(0)
+    nan_filled = np.full(1000, np.nan)
+    with_inf = rng.standard_normal(5000)
+    with_inf[[3, 70, 4000]] = [np.inf, -np.inf, np.nan]
+    with_inf[:50] = 0
+    return {
+        "normal weights": ((rng.standard_normal(300_000) * 0.02).astype(np.float32), "float32"),
+        "offset": (rng.standard_normal(10_000) * 1e-3 + 1000, "float32"),
+        "float32 max": (np.array([3.4e38, -3.4e38, 3.0e38, 1.0, 0.0]), "float32"),
+        "float64 near 1e308": (np.array([1.7e308, 1.5e308, -1.0e308, 1e300, 0.0]), "float64"),
+        "float64 near 1e308, constant": (np.full(7, 1.6e308), "float64"),
+        "float64 tiny": (np.array([1e-310, 3e-320, -2e-315, 5e-311]), "float64"),
+        "NaN-filled": (nan_filled, "float32"),
+        "Inf and NaN and zeros": (with_inf, "float32"),
+        "float16": (rng.standard_normal(4000) * 3, "float16"),
+        "int8": (rng.integers(-128, 128, 4000), "int8"),
+        "int64 large": (rng.integers(-2**50, 2**50, 1000), "int64"),
+        "constant": (np.full(100, 0.25), "float32"),
+    }
+
+
+# -- PyTorch -------------------------------------------------------------------------------------------------
+
+
+def torch_stats(values: np.ndarray, dtype: str) -> dict:
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Module()
+    net.register_buffer("v", torch.from_numpy(np.asarray(values).astype(dtype)))
+    return ps.stats(net, "v")
+
+
+@pytest.mark.parametrize("name", list(cases()))
+def test_torch(name):
+    values, dtype = cases()[name]
+    check(torch_stats(values, dtype), np.asarray(values).astype(dtype))
+
+
+def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    net = torch.nn.Module()
+    net.register_buffer("b", torch.from_numpy(rng.standard_normal(5000).astype(np.float32)).bfloat16())
+    net.register_buffer("c", torch.from_numpy(rng.standard_normal((40, 3)) + 1j * rng.standard_normal((40, 3))))
+    net.register_buffer("z", torch.tensor(2.5))
+    net.register_buffer("e", torch.empty(0, 3))
+    net.register_buffer("w", torch.from_numpy(rng.standard_normal((97, 131)).astype(np.float32)).t())
+    check(ps.stats(net, "b"), net.b.float().numpy())
+    check(ps.stats(net, "c"), net.c.numpy())
+    check(ps.stats(net, "z"), np.array([2.5]))
+    assert ps.stats(net, "e") == {**ps.stats(net, "e"), "available": False, "reason": "the tensor is empty"}
+    whole = ps.stats(net, "w")
+    monkeypatch.setattr("paramscope.adapters.torch.CHUNK_ELEMS", 1000)  # 13 row blocks of a transposed tensor
+    chunked = ps.stats(net, "w")
+    check(chunked, net.w.numpy())
+    assert chunked["hist"] == whole["hist"] and chunked["mean"] == pytest.approx(whole["mean"], abs=1e-9)
+
+
+# -- MXNet ---------------------------------------------------------------------------------------------------
+
+
+def mxnet_stats(values: np.ndarray, dtype: str) -> dict:
+    pytest.importorskip("paramscope.adapters.mxnet_compat")
+    mx = pytest.importorskip("mxnet")
+    from mxnet.gluon import nn
+
+    class Holder(nn.Block):
+        def __init__(self) -> None:
+            super().__init__()
+            self.v = self.params.get("v", shape=np.shape(values), dtype=dtype, grad_req="null", init="zeros")
+
+    net = Holder()
+    net.initialize()
+    net.v.set_data(mx.nd.array(np.asarray(values).astype(dtype), dtype=dtype))
+    return ps.stats(net, "v")
+
+
+@pytest.mark.parametrize("name", list(cases()))
+def test_mxnet(name):
+    values, dtype = cases()[name]
+    check(mxnet_stats(values, dtype), np.asarray(values).astype(dtype))
+
+
+def test_mxnet_several_chunks(monkeypatch):
+    values = np.random.default_rng(2).standard_normal(10_000).astype(np.float32)
+    whole = mxnet_stats(values, "float32")
+    monkeypatch.setattr("paramscope.adapters.mxnet.CHUNK_ELEMS", 999)
+    chunked = mxnet_stats(values, "float32")
+    check(chunked, values)
+    assert chunked["hist"] == whole["hist"]
+
+
+# -- Keras ---------------------------------------------------------------------------------------------------
+
+
+def keras_stats(values: np.ndarray, dtype: str) -> dict:
+    keras = pytest.importorskip("keras")
+
+    class Holder(keras.layers.Layer):
+        def build(self, _shape=None) -> None:
+            self.v = self.add_weight(shape=np.shape(values), dtype=dtype, initializer="zeros", trainable=False,
+                                     name="v")
+
+    layer = Holder(name="holder")
+    layer.build()
+    layer.v.assign(np.asarray(values).astype(dtype))
+    from paramscope.adapters import adapter_for
+
+    (path,) = adapter_for(layer).index(layer).tensors  # the layer's one variable
+    return ps.stats(layer, path)
+
+
+@pytest.mark.parametrize("name", list(cases()))
+def test_keras(name):
+    values, dtype = cases()[name]
+    check(keras_stats(values, dtype), np.asarray(values).astype(dtype))
+
+
+def test_keras_several_chunks(monkeypatch):
+    values = np.random.default_rng(3).standard_normal(10_000).astype(np.float32)
+    whole = keras_stats(values, "float32")
+    monkeypatch.setattr("paramscope.adapters.keras.values.CHUNK_ELEMS", 999)
+    chunked = keras_stats(values, "float32")
+    check(chunked, values)
+    assert chunked["hist"] == whole["hist"]
