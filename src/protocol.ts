@@ -19,6 +19,7 @@ export interface Node {
   nbytes: number;
   n_params: number; // unique: a tied parameter is counted once
   n_params_with_aliases: number;
+  n_buffers: number; // elements of buffers / running statistics under it (each once), apart from n_params
   tied_to: string | null; // canonical path when this use is an alias
   aliases: string[];
   has_grad: boolean;
@@ -55,6 +56,7 @@ export interface ModelSummary {
   framework: string;
   type: string;
   n_params: number;
+  n_buffers: number;
   nbytes: number;
   device: string | null;
   dtype: string | null;
@@ -131,6 +133,7 @@ export interface Initializer {
   name: string;
   args: { name: string; default: number }[];
   needs_matrix: boolean;
+  bias: BiasMode | null; // what it does to biases on a block unless told (null: "default" decides itself)
 }
 
 /** What undo answers. `forced`: the user had changed what the action changed since (`conflicts` says what) and
@@ -155,9 +158,16 @@ export interface HistoryEntry {
   time: number;
 }
 
+/** What a catalogue initializer on a block does to biases: zero them (the chapter's init_normal), keep them
+ * (init_42, init_xavier) or draw them too. */
+export type BiasMode = "zeros" | "keep" | "same";
+
 export interface ActionResult {
   changed: string[];
   skipped?: { path: string; reason: string }[];
+  kept?: { path: string; reason: string }[]; // left alone on purpose: kept biases, running statistics
+  bias?: BiasMode | null;
+  output?: string; // what a custom initializer printed
   revision: number;
   action: HistoryEntry;
   note?: string;
@@ -189,7 +199,10 @@ export interface Ops {
     result: { catalogue: Initializer[]; custom: string[] };
   };
   reinit: {
-    request: { op: "reinit"; model: string; path: string; init: string; args: Record<string, number>; seed: number | null };
+    request: {
+      op: "reinit"; model: string; path: string; init: string; args: Record<string, number>; seed: number | null;
+      bias?: BiasMode;
+    };
     result: ActionResult;
   };
   set_value: {

@@ -204,3 +204,39 @@ def test_catalogue_init_of_a_block_leaves_running_statistics_valid(chapter):
     ps.reinit(net, "", "default")  # the layer's own initializers: moving mean 0, variance 1
     np.testing.assert_array_equal(chapter.read_any(net, chapter.bn_running_var), np.ones_like(var))
     np.testing.assert_array_equal(chapter.read_any(net, chapter.bn_running_mean), np.zeros_like(mean))
+
+
+def test_ipython_exit_inside_an_initializer_is_an_error_and_queues_nothing(monkeypatch):
+    """In a notebook `exit` is IPython's autocall: exit(m) queued an "ask_exit" payload holding the module, and
+    the next cell's reply could not be serialized (the cell hung at [*]); exit() would end the kernel."""
+    IPython = pytest.importorskip("IPython")
+    zmqshell = pytest.importorskip("ipykernel.zmqshell")
+    from IPython.core.payload import PayloadManager
+
+    torch = pytest.importorskip("torch")
+
+    class Shell:
+        ask_exit = zmqshell.ZMQInteractiveShell.ask_exit
+
+        def __init__(self) -> None:
+            self.exit_now, self.keepkernel_on_exit = False, None
+            self.payload_manager, self.user_ns = PayloadManager(), {}
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    exit_ = zmqshell.ZMQExitAutocall(shell)
+
+    def bye(m):
+        exit_(m)
+
+    def bye_now(m):
+        exit_()
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    before = net[0].weight.detach().clone()
+    for init in (bye, bye_now):
+        with pytest.raises(ActionError, match="called exit"):
+            ps.reinit(net, "", init)
+        assert shell.payload_manager.read_payload() == [] and shell.exit_now is False
+        assert torch.equal(net[0].weight.detach(), before)
+    ps.reinit(net, "", "normal")  # the next action (and cell) works as usual

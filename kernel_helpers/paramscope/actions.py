@@ -248,7 +248,8 @@ def reinit(model: Any, path: str = "", init: Any = "default", seed: int | None =
 
     def action() -> Any:
         try:
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), \
+                    initializers.exit_guard(spec.name):
                 result = adapter.reinit(index, target, main, spec, seed) if main else ReinitResult()
                 if mode == "zeros" and biases:
                     zeroed = adapter.reinit(index, target, biases, InitSpec("zeros"), None)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import inspect
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._errors import ActionError
@@ -71,14 +74,49 @@ def is_biases(entry: TensorEntry) -> bool:
     return entry.name in BIAS_NAMES and shape is not None and len(shape) == 1
 
 
+# Packages whose functions are never initializers: IPython's `open` wrapper and the like, numpy's one-argument
+# functions; the standard library (sys.stdlib_module_names) is added below.
+_NEVER = frozenset({"IPython", "ipykernel", "ipywidgets", "jupyter_client", "traitlets", "anywidget", "paramscope",
+                    "numpy", "pandas", "matplotlib", "scipy", "_sitebuiltins", "builtins"})
+
+
 def foreign(obj: Any, framework: str) -> bool:
-    """Whether `obj` (a function, class or instance) comes from another framework's package than `framework`."""
+    """Whether `obj` (a function, class or instance) comes from another framework's package than `framework`,
+    or from a package that has no initializers (the standard library, IPython, numpy)."""
     own = _FAMILIES.get(framework, set())
-    others = set().union(*_FAMILIES.values()) - own
-    for module in (getattr(obj, "__module__", None), type(obj).__module__):
-        if isinstance(module, str) and module.split(".", 1)[0] in others:
-            return True
-    return False
+    others = (set().union(*_FAMILIES.values()) - own) | _NEVER | set(sys.stdlib_module_names)
+    plain = isinstance(obj, type) or inspect.isroutine(obj) or isinstance(obj, functools.partial)
+    module = getattr(obj.func if isinstance(obj, functools.partial) else obj, "__module__", None) if plain \
+        else type(obj).__module__  # an instance: where its class comes from
+    return isinstance(module, str) and module.split(".", 1)[0] in others
+
+
+@contextlib.contextmanager
+def exit_guard(name: str) -> Iterator[None]:
+    """Run a custom initializer so that exit() inside it cannot end or wedge the kernel.
+
+    In a notebook `exit` is IPython's autocall: `exit(m)` sets `keep_kernel=m` and queues an "ask_exit" payload,
+    which rides on the reply to the *next* cell; that reply then fails to serialize ("Can't clean for JSON:
+    Linear(...)") and the cell stays at [*]. Plain `exit()` would shut the kernel down after the cell. The shell's
+    exit state and payloads are put back and the call becomes an error (the action then changes nothing)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    manager = getattr(shell, "payload_manager", None)
+    if shell is None or manager is None:
+        yield
+        return
+    saved = (getattr(shell, "exit_now", False), getattr(shell, "keepkernel_on_exit", None),
+             list(manager.read_payload()))
+    try:
+        yield
+    finally:
+        changed = getattr(shell, "exit_now", False) != saved[0] or list(manager.read_payload()) != saved[2]
+        if changed:
+            shell.exit_now, shell.keepkernel_on_exit = saved[0], saved[1]
+            manager.clear_payload()
+            for payload in saved[2]:
+                manager.write_payload(payload, single=False)
+            raise ActionError(f"{name} called exit(); the kernel keeps running")
 
 
 def no_required_args(cls: type) -> bool:

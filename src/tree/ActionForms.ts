@@ -1,7 +1,7 @@
 /** The forms behind "Reinitialize…" and "Set value…": they check what can be checked here, build the request,
  * and stay open with the kernel's message if it refuses (the kernel changes nothing then). */
 
-import type { ArrayValue, Initializer, Node, RequestBody, SetMode } from "../protocol";
+import type { ArrayValue, BiasMode, Initializer, Node, RequestBody, SetMode } from "../protocol";
 import { cls, formatShape, h } from "./format";
 
 export type Submit<T> = (body: T) => Promise<void>;
@@ -84,19 +84,30 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
   const args = h("div", { class: cls("args") });
   const note = h("div", { class: cls("field-help") });
   const seed = h("input", { name: "seed", class: cls("input"), inputmode: "numeric", placeholder: "random" });
+  // On a block, a catalogue initializer's effect on biases, defaulting to the chapter's choice for it.
+  const onBlock = node.kind === "model" || node.kind === "block";
+  const bias = h("select", { name: "bias", class: cls("input") },
+    h("option", { value: "zeros" }, "set to zero (as the chapter's init_normal)"),
+    h("option", { value: "keep" }, "keep as they are (as init_42, init_xavier)"),
+    h("option", { value: "same" }, "draw them too"));
+  const biasField = field("biases", bias, "what this initializer does to biases (and normalization shifts)");
+  let biasShown = false;
   const showArgs = () => {
     const init = available.catalogue.find((i) => i.name === select.value);
     args.replaceChildren(...(init?.args ?? []).map((arg) =>
       field(arg.name, h("input", { name: `arg-${arg.name}`, class: cls("input"), value: String(arg.default), inputmode: "decimal" }))));
+    biasShown = onBlock && Boolean(init?.bias);
+    biasField.style.display = biasShown ? "" : "none";
+    if (init?.bias) bias.value = init.bias;
     note.textContent = init === undefined
       ? `custom initializer ${select.value} from the notebook`
       : init.needs_matrix
-        ? "needs a matrix: 1-D parameters (biases) are skipped"
+        ? "needs a matrix: 1-D parameters are skipped"
         : "";
   };
   select.addEventListener("change", showArgs);
   showArgs();
-  dialog.open("Reinitialize", node.path || "whole model", [field("initializer", select), args, note,
+  dialog.open("Reinitialize", node.path || "whole model", [field("initializer", select), args, note, biasField,
     field("seed", seed, "optional; the same seed gives the same values")], "Reinitialize", () => {
     const values: Record<string, number> = {};
     for (const input of args.querySelectorAll<HTMLInputElement>("input")) {
@@ -110,7 +121,9 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
     if (seedValue !== null && !(Number.isInteger(seedValue) && seedValue >= 0 && seedValue < 2 ** 32)) {
       return `seed must be a whole number between 0 and 4294967295, got "${seedText}"`;
     }
-    return submit({ op: "reinit", model, path: node.path, init: select.value, args: values, seed: seedValue });
+    const body: ReinitBody = { op: "reinit", model, path: node.path, init: select.value, args: values, seed: seedValue };
+    if (biasShown) body.bias = bias.value as BiasMode;
+    return submit(body);
   });
 }
 

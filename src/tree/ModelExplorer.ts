@@ -174,9 +174,10 @@ export class ModelExplorer {
   private update(): void {
     const root = this.tree.root;
     if (root) {
+      const buffers = root.n_buffers ? ` + ${formatCount(root.n_buffers)} in buffers` : "";
       this.title.replaceChildren(h("strong", {}, this.model), " ", h("span", { class: cls("type") }, root.type),
-        h("span", { class: cls("summary") },
-          `${formatCount(root.n_params)} params · ${formatBytes(root.nbytes)}${this.framework ? ` · ${this.framework}` : ""}`));
+        h("span", { class: cls("summary"), title: ownCount(this.framework, root) },
+          `${formatCount(root.n_params)} params${buffers} · ${formatBytes(root.nbytes)}${this.framework ? ` · ${this.framework}` : ""}`));
     }
     this.view.update(this.tree.rows(), (path) => this.tree.isExpanded(path));
   }
@@ -285,7 +286,11 @@ export class ModelExplorer {
     }
     await this.caughtUp();
     const skipped = result.skipped?.length ? ` (skipped ${result.skipped.map((s) => `${s.path}: ${s.reason}`).join("; ")})` : "";
-    this.banner.show(result.note ? "info" : "success", `${result.action.description}${skipped}${result.note ? ` — ${result.note}` : ""}`);
+    const stats = result.kept?.filter((k) => k.reason.startsWith("running statistic")).length ?? 0;
+    const kept = stats ? ` (${stats} running statistic${stats === 1 ? "" : "s"} left as they were)` : "";
+    const printed = result.output?.trim() ? ` — it printed: ${result.output.trim().slice(0, 2000)}` : "";
+    this.banner.show(result.note || printed ? "info" : "success",
+      `${result.action.description}${skipped}${kept}${result.note ? ` — ${result.note}` : ""}${printed}`);
   }
 
   private startTie(node: Node): void {
@@ -337,4 +342,16 @@ async function copyText(text: string): Promise<string> {
   area.remove();
   if (!ok) throw new Error("the browser refused clipboard access; copy it from the details panel instead");
   return `copied ${text}`;
+}
+
+/** How the framework's own summary counts, for the header's tooltip: paramscope shows parameters (trainable and
+ * frozen) and buffers (running statistics) apart, in every framework. */
+function ownCount(framework: string, root: Node): string {
+  const params = formatCount(root.n_params);
+  const both = formatCount(root.n_params + root.n_buffers);
+  const apart = `${params} parameters (trainable + frozen), ${formatCount(root.n_buffers)} in buffers / running statistics`;
+  if (framework === "keras") return `${apart}. Keras' model.count_params() and summary() count both: ${both}`;
+  if (framework === "mxnet") return `${apart}. Gluon's collect_params() holds both (running_mean/var too): ${both}`;
+  if (framework === "pytorch") return `${apart}. PyTorch's sum(p.numel() for p in net.parameters()) counts parameters only: ${params}`;
+  return apart;
 }

@@ -9,7 +9,7 @@ import { MIME } from "../../src/lab/transport";
 import { ReplayTransport } from "./replay";
 
 export const rgnetSummary: ModelSummary = {
-  name: "rgnet", framework: "pytorch", type: "Sequential", n_params: 309, nbytes: 1236, device: "cpu",
+  name: "rgnet", framework: "pytorch", type: "Sequential", n_params: 309, n_buffers: 0, nbytes: 1236, device: "cpu",
   dtype: "float32", state: "ready", revision: 0,
 };
 

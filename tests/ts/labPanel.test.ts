@@ -6,7 +6,7 @@ import { FakeKernel, rgnetSummary } from "./labKernel";
 import { fakeCanvas, flush } from "./replay";
 
 const keras: ModelSummary = {
-  name: "knet", framework: "keras", type: "Sequential", n_params: 15, nbytes: 60, device: "CPU:0", dtype: "float32",
+  name: "knet", framework: "keras", type: "Sequential", n_params: 15, n_buffers: 0, nbytes: 60, device: "CPU:0", dtype: "float32",
   state: "ready", revision: 0,
 };
 

@@ -4,7 +4,7 @@ import { exchanges } from "./replay";
 // Every field of Node in src/protocol.ts; the kernel must send exactly these (children only when expanded).
 const NODE_FIELDS = [
   "path", "name", "kind", "type", "shape", "dtype", "device", "trainable", "state", "numel", "nbytes", "n_params",
-  "n_params_with_aliases", "tied_to", "aliases", "has_grad", "n_children", "code", "alt_name", "children_offset",
+  "n_params_with_aliases", "n_buffers", "tied_to", "aliases", "has_grad", "n_children", "code", "alt_name", "children_offset",
 ].sort();
 
 function nodesOf(node: Node): Node[] {

@@ -55,7 +55,8 @@ export class ReplayTransport implements Transport {
 export function blockNode(path: string, name: string, nChildren: number, type = "Linear"): Node {
   return {
     path, name, kind: path === "" ? "model" : "block", type, shape: null, dtype: "float32", device: "cpu",
-    trainable: true, state: "ready", numel: 2, nbytes: 8, n_params: 2, n_params_with_aliases: 2, tied_to: null,
+    trainable: true, state: "ready", numel: 2, nbytes: 8, n_params: 2, n_params_with_aliases: 2, n_buffers: 0,
+    tied_to: null,
     aliases: [], has_grad: false, n_children: nChildren, code: path === "" ? "wide" : `wide[${name}]`,
     alt_name: null, children_offset: 0,
   };

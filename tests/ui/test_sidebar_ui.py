@@ -140,6 +140,7 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     form = explorer.locator(".jp-ParamScope-dialog")
     form.locator("select[name=init]").select_option("constant")
     form.locator("input[name=arg-value]").fill("7")
+    form.locator("select[name=bias]").select_option("same")  # biases too (default: zeroed)
     form.get_by_role("button", name="Reinitialize").click()
     expect(explorer.locator(".jp-ParamScope-banner")).to_contain_text("reinit 0 with constant(value=7.0)")
     expect(explorer.locator(".jp-ParamScope-revision")).to_have_text("rev 1")

@@ -79,6 +79,7 @@ def test_sidebar_widget_and_cell_changes_show_everywhere(jupyter, page):
     form = explorer.locator(".jp-ParamScope-dialog")
     form.locator("select[name=init]").select_option("constant")
     form.locator("input[name=arg-value]").fill("7")
+    form.locator("select[name=bias]").select_option("same")  # biases too (default: zeroed)
     form.get_by_role("button", name="Reinitialize").click()
     expect(explorer.locator(".jp-ParamScope-banner")).to_contain_text("reinit 0 with constant(value=7.0)",
                                                                       timeout=WAIT)

@@ -44,6 +44,7 @@ def test_lab_widget_explores_and_changes_rgnet(jupyter, page):
     w.menu("0.block 0", "reinit")
     w.form.locator("select[name=init]").select_option("constant")
     w.form.locator("input[name=arg-value]").fill("42")
+    w.form.locator("select[name=bias]").select_option("same")  # biases too (default: zeroed)
     w.form.get_by_role("button", name="Reinitialize").click()
     expect(w.banner).to_contain_text("reinit 0.block 0 with constant(value=42.0)")
     w.row("0.block 0.0.weight").click()
@@ -101,6 +102,7 @@ def test_notebook7_widget_reinit_reaches_the_kernel(jupyter, page):
     w.menu("0.block 0", "reinit")
     w.form.locator("select[name=init]").select_option("constant")
     w.form.locator("input[name=arg-value]").fill("42")
+    w.form.locator("select[name=bias]").select_option("same")  # biases too (default: zeroed)
     w.form.get_by_role("button", name="Reinitialize").click()
     expect(w.banner).to_contain_text("constant(value=42.0)")
     assert nb.run_cell(3).strip() == "CHECK|True|True|False"
