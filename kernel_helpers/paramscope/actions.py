@@ -23,6 +23,7 @@ from .tree import ModelIndex, TensorEntry
 # history() says how many); an action whose own copy exceeds the byte bound is done but cannot be undone.
 HISTORY_LIMIT_BYTES = 512 * 1024 * 1024
 HISTORY_LIMIT_ENTRIES = 100
+DROPPED_SHOWN = 20  # history() lists this many of the dropped entries, newest last
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _State:
     revision: int = 0
     entries: list[_Entry] = field(default_factory=list)
     dropped: int = 0
+    dropped_log: list[dict[str, Any]] = field(default_factory=list)  # the latest dropped entries, for the history
     note: str | None = None
 
 
@@ -190,7 +192,9 @@ def _record(model: Any, entry: _Entry) -> None:
     while len(state.entries) > HISTORY_LIMIT_ENTRIES or (
         sum(e.nbytes for e in state.entries if e.snapshot) > HISTORY_LIMIT_BYTES and len(state.entries) > 1
     ):
-        state.entries.pop(0)
+        gone = state.entries.pop(0)
+        state.dropped_log = [*state.dropped_log, {"description": gone.description, "time": gone.time,
+                                                  "bytes": gone.nbytes}][-DROPPED_SHOWN:]
         dropped += 1
     if dropped:
         state.dropped += dropped
@@ -431,6 +435,7 @@ def history(model: Any) -> dict[str, Any]:
     return {
         "entries": [e.to_json(i) for i, e in enumerate(state.entries)],
         "dropped": state.dropped,
+        "dropped_entries": state.dropped_log,
         "bytes": sum(e.nbytes for e in state.entries if e.snapshot),
         "limit_bytes": HISTORY_LIMIT_BYTES,
         "limit_entries": HISTORY_LIMIT_ENTRIES,

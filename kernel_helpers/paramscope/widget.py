@@ -12,7 +12,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import actions, protocol, session
+from . import actions, protocol, session, watch_push
 from .actions import require_adapter
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -47,11 +47,16 @@ class ParamScopeWidget(anywidget.AnyWidget):
         self.on_msg(self._answer)
         # Changes made elsewhere (the sidebar, another widget, ps.reinit in a cell) refresh this widget at once.
         self._unsubscribe = actions.on_change(_notify(weakref.ref(self)))
+        # A running ps.watch of this model pushes its new records while the training cell runs.
+        self._unwatch = watch_push.on_push(_forward_watch(weakref.ref(self)))
 
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)  # close() also runs for a widget that failed to build
         if unsubscribe is not None:
             unsubscribe()
+        unwatch = getattr(self, "_unwatch", None)
+        if unwatch is not None:
+            unwatch()
         super().close()
 
     def _answer(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -76,6 +81,17 @@ def _notify(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any,
             widget.send({"event": "revision", "revision": revision})
 
     return listener
+
+
+def _forward_watch(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any, dict[str, Any]], None]:
+    """A watch-push sink that holds the widget weakly; it sends only the pushes about the widget's model."""
+
+    def sink(model: Any, payload: dict[str, Any]) -> None:
+        widget = widget_ref()
+        if widget is not None and widget.comm is not None and widget._model() is model:
+            widget.send(watch_push.strict_json(payload))  # the comm's send is safe from a training thread
+
+    return sink
 
 
 def show(model: Any, *, name: str) -> ParamScopeWidget:

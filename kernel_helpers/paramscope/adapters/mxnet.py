@@ -341,7 +341,7 @@ class MXNetAdapter:
         _bind_child(parent, entry.name, copied, parent.__dict__.get(entry.name) is entry.obj)
         _clear_cached_graphs([b.obj for b in index.blocks.values()])
 
-    def hook_steps(self, model: gluon.Block, index: ModelIndex, on_forward: Callable[[], None],
+    def hook_steps(self, model: gluon.Block, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
                    on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
         # Gluon has no gradient hooks: the previous step's gradients are read as the next forward starts,
         # before its backward overwrites them. Trainer.step clears MXNet's fresh-gradient flag, so a step
@@ -357,10 +357,50 @@ class MXNetAdapter:
                 if ready:
                     on_grads(ready)
                 recorded[0] = recording
-                on_forward()
+                changed = on_forward()
+                if changed is not None:  # a tie, untie or replaced block: read the params the model uses now
+                    trainable[:] = [e for e in changed.unique_params("") if e.meta.trainable]
 
         handle = model.register_forward_pre_hook(pre_hook)
         return handle.detach
+
+    def watch_sums(self, entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
+        # Three reductions per array and one transfer for all of them.
+        numels: list[int | None] = []
+        parts: list[_Array] = []
+        for entry in entries:
+            try:
+                flat = _reshaped(_legacy(_readable(entry, grad)), (-1,))
+            except Unavailable:
+                numels.append(None)
+                continue
+            if flat.size == 0 or not np.issubdtype(flat.dtype, np.floating):
+                numels.append(None)
+                continue
+            x = flat if flat.dtype == np.float64 else flat.astype("float32")
+            numels.append(int(flat.size))
+            parts += [x.sum().astype("float64"), mx.nd.norm(x).astype("float64"),
+                      (x != 0).sum().astype("float64")]
+        on_cpu = [p.reshape(1).as_in_context(mx.cpu()) for p in parts]
+        sums = mx.nd.concat(*on_cpu, dim=0).asnumpy().tolist() if parts else []
+        out: list[tuple[int, float, float, int] | None] = []
+        k = 0
+        for n in numels:
+            if n is None:
+                out.append(None)
+                continue
+            out.append((n, sums[k], sums[k + 1], int(sums[k + 2])))
+            k += 3
+        return out
+
+    def watch_copy(self, entry: TensorEntry) -> _Array:
+        return _legacy(_readable(entry, False)).copy()
+
+    def watch_delta_norm(self, entry: TensorEntry, saved: _Array) -> float:
+        now = _legacy(_readable(entry, False))
+        if now.shape != saved.shape or now.dtype != saved.dtype or now.context != saved.context:
+            raise Unavailable("the parameter changed shape, dtype or device since the saved step")
+        return float(mx.nd.norm((now - saved).astype("float64")).asscalar())
 
     def is_initializer(self, obj: Any) -> bool:
         if isinstance(obj, mx.init.Initializer):

@@ -71,9 +71,18 @@ class KerasAdapter:
     def untie_block(self, index: ModelIndex, path: str) -> None:
         cloning.untie_block(index, path)
 
-    def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], None],
+    def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
                    on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
         return watch.hook_steps(model, index, on_forward, on_grads)
+
+    def watch_sums(self, entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
+        return watch.watch_sums(entries, grad)
+
+    def watch_copy(self, entry: TensorEntry) -> Any:
+        return watch.watch_copy(entry)
+
+    def watch_delta_norm(self, entry: TensorEntry, saved: Any) -> float:
+        return watch.watch_delta_norm(entry, saved)
 
     def is_initializer(self, obj: Any) -> bool:
         return reinit.is_initializer(obj)

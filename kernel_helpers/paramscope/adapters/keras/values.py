@@ -140,6 +140,11 @@ def not_writable(entry: TensorEntry) -> str | None:
     return None
 
 
+def readable(entry: TensorEntry, grad: bool) -> Any:
+    """The variable's value (or its latest recorded gradient) as a backend tensor; Unavailable says why not."""
+    return _readable(entry, grad)
+
+
 def _readable(entry: TensorEntry, grad: bool) -> Any:
     why = not_writable(entry)
     if why:

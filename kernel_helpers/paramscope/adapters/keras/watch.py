@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+import keras
+import numpy as np
+
 from ..._errors import ActionError
 from ...tree import ModelIndex, TensorEntry
-from . import grads
+from .. import Unavailable
+from . import grads, values
 from .paths import Pending
 
+ops = keras.ops
 
-def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], None],
+
+def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
                on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
     # A step is one training step: one model.fit batch, or, in a custom loop, one optimizer apply that
     # updates a variable of the model (values are read before the apply changes them).
@@ -20,15 +27,19 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], None],
             f"ps.watch cannot record a model compiled with steps_per_execution={model.steps_per_execution}: "
             "model.fit then runs several steps in one traced call, with no Python between them. Compile "
             "with steps_per_execution=1 to watch it")
-    trainable = {id(e.obj): e for e in index.unique_params("")
-                 if not isinstance(e.obj, Pending) and e.meta.trainable}
+    trainable = _trainable(index)
     carried = [False]  # a fit call counted as a step that found no batch: the next step is that one
 
     def start() -> None:
         if carried[0]:
             carried[0] = False
             return
-        on_forward()
+        changed = on_forward()
+        if changed is not None:  # a tie, untie or replaced layer: hear the variables the model uses now
+            trainable.clear()
+            trainable.update(_trainable(changed))
+            fit.listener.ids = set(trainable)
+            fit.listener.variables = {key: e.obj for key, e in trainable.items()}
 
     def end(variables: list[Any]) -> None:
         ready = [trainable[id(v)] for v in variables
@@ -36,18 +47,39 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], None],
         if ready:
             on_grads(ready)
 
-    listener = grads.listen([e.obj for e in trainable.values()], start, end)
-    fit = _FitHook(model, listener, start, end, carried)
+    fit = _FitHook(model, start, end, carried)
+    # The optimizer's listener list is global: it reaches the hook (and so the watch and the model) only
+    # weakly, and stops listening when the model (which holds the hook) is gone.
+    hook = weakref.ref(fit)
+
+    def heard_start() -> None:
+        found = hook()
+        if found is not None:
+            found.start()
+
+    def heard_end(variables: list[Any]) -> None:
+        found = hook()
+        if found is not None:
+            found.end(variables)
+
+    fit.listener = grads.listen([e.obj for e in trainable.values()], heard_start, heard_end)
+    weakref.finalize(fit, grads.stop, fit.listener)
     return fit.remove
+
+
+def _trainable(index: ModelIndex) -> dict[int, TensorEntry]:
+    return {id(e.obj): e for e in index.unique_params("") if not isinstance(e.obj, Pending) and e.meta.trainable}
 
 
 class _FitHook:
     """Counts each model.fit step: wraps the model's train function (and make_train_function, which makes it
     anew) on the instance; `remove` puts both back."""
 
-    def __init__(self, model: Any, listener: grads.Listener, start: Callable[[], None],
-                 end: Callable[[list[Any]], None], carried: list[bool]) -> None:
-        self.model, self.listener, self.start, self.end, self.carried = model, listener, start, end, carried
+    listener: grads.Listener
+
+    def __init__(self, model: Any, start: Callable[[], None], end: Callable[[list[Any]], None],
+                 carried: list[bool]) -> None:
+        self.model, self.start, self.end, self.carried = model, start, end, carried
         self.had_make = "make_train_function" in vars(model)
         self.own_make = vars(model).get("make_train_function")
         original_make = model.make_train_function
@@ -64,9 +96,10 @@ class _FitHook:
     def wrap(self, function: Any) -> Any:
         if function is None or getattr(function, "__paramscope_fit_step__", None) is not None:
             return function
-        model, listener = self.model, self.listener
+        model = self.model
 
         def train_function(iterator: Any) -> Any:
+            listener = self.listener  # set once the hook is made (the model may have a train function already)
             if not listener.active or getattr(model, "steps_per_execution", 1) > 1:
                 return function(iterator)
             self.start()
@@ -98,3 +131,45 @@ class _FitHook:
             function = function.__paramscope_fit_step__
         if getattr(model, "train_function", None) is not None:
             model.train_function = function
+
+
+def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
+    """Sum, L2 norm and non-zero count of each variable (or its recorded gradient), float32 at least, with one
+    transfer for all of them (the watch's fast path; NaN/Inf take the exact path)."""
+    numels: list[int | None] = []
+    parts: list[Any] = []
+    for entry in entries:
+        try:
+            x = ops.convert_to_tensor(values.readable(entry, grad))
+        except Unavailable:
+            numels.append(None)
+            continue
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        size = int(np.prod(x.shape)) if None not in x.shape else 0
+        if "float" not in dtype or size == 0:
+            numels.append(None)
+            continue
+        flat = ops.reshape(x if dtype in ("float32", "float64") else ops.cast(x, "float32"), [-1])
+        numels.append(size)
+        parts += [ops.sum(flat), ops.sqrt(ops.sum(ops.square(flat))), ops.cast(ops.count_nonzero(flat), flat.dtype)]
+    sums = ops.convert_to_numpy(ops.stack([ops.cast(p, "float64") for p in parts])).tolist() if parts else []
+    out: list[tuple[int, float, float, int] | None] = []
+    k = 0
+    for n in numels:
+        if n is None:
+            out.append(None)
+            continue
+        out.append((n, sums[k], sums[k + 1], int(sums[k + 2])))
+        k += 3
+    return out
+
+
+def watch_copy(entry: TensorEntry) -> Any:
+    return ops.copy(ops.convert_to_tensor(values.readable(entry, False)))
+
+
+def watch_delta_norm(entry: TensorEntry, saved: Any) -> float:
+    now = ops.convert_to_tensor(values.readable(entry, False))
+    if tuple(now.shape) != tuple(saved.shape) or now.dtype != saved.dtype:
+        raise Unavailable("the variable changed shape or dtype since the saved step")
+    return float(ops.convert_to_numpy(ops.sqrt(ops.sum(ops.square(now - saved)))))
