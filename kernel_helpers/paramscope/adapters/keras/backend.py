@@ -15,6 +15,7 @@ class Backend(Protocol):
 
     name: str  # keras.backend.backend(): "tensorflow", "torch", "jax"
     how_to_record: str  # how a training step of this backend gets its gradients recorded (for "no gradient")
+    stateless_optimizer: bool  # the optimizer steps 1:1 over the variables it was built with (JAX)
     records_in_trace: bool  # a traced step records gradients without a listener (so re-trace one made before)
 
     def native(self, var: Any) -> Any:
@@ -35,6 +36,9 @@ class Backend(Protocol):
 
     # -- gradients (see grads.py) ----------------------------------------------------------------------------
 
+    def outside_compile(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function`, run outside a graph the backend compiles from Python (torch.compile) if it has one."""
+
     def tracing(self, grads: list[Any]) -> bool:
         """Whether an optimizer apply runs while a step is traced (symbolic tensors, no values yet)."""
 
@@ -52,6 +56,13 @@ class Backend(Protocol):
 
     def own_grad(self, variable: Any) -> Any:
         """A gradient the framework keeps on the variable itself (PyTorch's `.grad`), or None."""
+
+    def fit_values(self, model: Any, state: Any) -> AbstractContextManager[None]:
+        """While inside, the model's variables hold the values of a model.fit step's `state` (JAX's trainer
+        passes them through the compiled step and keeps none on the variables); elsewhere nothing to do."""
+
+    def retrace(self, model: Any) -> None:
+        """Re-make a compiled train function whose trace depends on whether a watch listens (JAX's host calls)."""
 
     def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
                     records: Mapping[int, Any], on_start: Callable[[], int],

@@ -22,11 +22,16 @@ class JaxBackend:
         "with model.compile(jit_compile=False)), or in your own loop `grads = jax.grad(loss_fn)(values)` then "
         "`optimizer.stateless_apply(...)`: an eager step records them, a jax.jit step only when it was traced "
         "while ps.watch ran")
+    stateless_optimizer = True
     records_in_trace = False
 
     def native(self, var: Any) -> Any:
-        """The jax Array under a Keras variable (its `.value` would autocast inside a mixed-precision scope)."""
-        value = getattr(var, "_value", None)
+        """The jax Array under a Keras variable (its `.value` would autocast inside a mixed-precision scope); in
+        a stateless step (`stateless_apply` run eagerly), the step's value of it."""
+        scope = get_stateless_scope()
+        value = scope.get_current_value(var) if scope is not None else None
+        if value is None:
+            value = getattr(var, "_value", None)
         if value is None:
             raise Unavailable(
                 f"{var.path} has no value now: Keras on JAX moves a model's values into the compiled training "
@@ -57,6 +62,9 @@ class JaxBackend:
     def seeded(self, seed: int) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()  # JAX has no global generator (Keras' own SeedGenerator is set apart)
 
+    def outside_compile(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        return function  # jax.jit traces it; record_traced and traced_step hand values to the host
+
     def tracing(self, grads: list[Any]) -> bool:
         return any(isinstance(g, jax.core.Tracer) for g in grads)
 
@@ -77,6 +85,16 @@ class JaxBackend:
     def own_grad(self, variable: Any) -> Any:
         return None
 
+    def fit_values(self, model: Any, state: Any) -> contextlib.AbstractContextManager[None]:
+        """JAX's fit state is (trainable, non-trainable, optimizer, metrics values): lend the model's two."""
+        if state is None:
+            return contextlib.nullcontext()
+        return lend([*model.trainable_variables, *model.non_trainable_variables], [*state[0], *state[1]])
+
+    def retrace(self, model: Any) -> None:
+        if getattr(model, "train_function", None) is not None:
+            model.make_train_function(force=True)
+
     def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
                     records: Mapping[int, Any], on_start: Callable[[], int],
                     on_end: Callable[[list[int], Any], int]) -> Any:
@@ -84,10 +102,17 @@ class JaxBackend:
         variables hold none of them) lent to the variables while it runs."""
         scope = get_stateless_scope()
         current = [_current(scope, v) for v in variables]
-        jax.debug.callback(lambda *values: _lent(variables, values, on_start), *current, ordered=True)
+        def start(*values: Any) -> None:
+            with lend(variables, values):
+                on_start()
+
+        def end(*values: Any) -> None:
+            on_end(held, values)
+
+        jax.debug.callback(start, *current, ordered=True)
         result = apply()
         held = [i for i in (id(v) for v in variables) if i in grads]
-        jax.debug.callback(lambda *values: on_end(held, values), *[grads[i] for i in held], ordered=True)
+        jax.debug.callback(end, *[grads[i] for i in held], ordered=True)
         return result
 
 
@@ -109,11 +134,6 @@ class _Lent:
     def __exit__(self, *exc: object) -> None:
         for var, value in zip(self.variables, self.saved, strict=False):
             var._value = value
-
-
-def _lent(variables: list[Any], values: Sequence[Any], call: Callable[[], int]) -> int:
-    with lend(variables, values):
-        return call()
 
 
 def _current(scope: Any, var: Any) -> Any:

@@ -21,6 +21,7 @@ class TensorFlowBackend:
         "Run a training step: net.fit(...), or in your own loop `grads = tape.gradient(loss, "
         "net.trainable_variables)` then `optimizer.apply_gradients(zip(grads, net.trainable_variables))`. A "
         "tf.function step traced before paramscope was loaded records nothing: re-create it")
+    stateless_optimizer = False
     records_in_trace = True
 
     def native(self, var: Any) -> Any:
@@ -64,6 +65,9 @@ class TensorFlowBackend:
             stateful_random_ops.global_generator = tf_generator
 
 
+    def outside_compile(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        return function  # tf.function traces it; traced_step and record_traced handle that
+
     def tracing(self, grads: list[Any]) -> bool:
         return bool(tf.inside_function())
 
@@ -96,6 +100,12 @@ class TensorFlowBackend:
 
     def own_grad(self, variable: Any) -> Any:
         return None
+
+    def fit_values(self, model: Any, state: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def retrace(self, model: Any) -> None:
+        return None  # traced steps record into holder variables whether or not a watch listens
 
     def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
                     records: Mapping[int, Any], on_start: Callable[[], int],

@@ -18,6 +18,7 @@ class TorchBackend:
         "Run a training step: net.fit(...), or in your own loop `loss.backward()` then `optimizer.apply([v.value"
         ".grad for v in net.trainable_variables], net.trainable_variables)` (paramscope also reads the .grad "
         "that backward leaves on each variable)")
+    stateless_optimizer = False
     records_in_trace = False
 
     def native(self, var: Any) -> Any:
@@ -50,6 +51,11 @@ class TorchBackend:
             torch.manual_seed(seed)
             yield
 
+    def outside_compile(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A graph break: a compiled step (jit_compile=True) runs `function` eagerly, with real tensors."""
+        disabled: Callable[..., Any] = torch.compiler.disable(function)
+        return disabled
+
     def tracing(self, grads: list[Any]) -> bool:
         # torch.compile (jit_compile=True) runs this Python while it traces: nothing to record then.
         return bool(torch.compiler.is_compiling())
@@ -69,6 +75,12 @@ class TorchBackend:
     def own_grad(self, variable: Any) -> Any:
         grad = getattr(self.native(variable), "grad", None)
         return None if grad is None else grad.detach()
+
+    def fit_values(self, model: Any, state: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def retrace(self, model: Any) -> None:
+        return None
 
     def traced_step(self, apply: Callable[[], Any], variables: list[Any], grads: Mapping[int, Any],
                     records: Mapping[int, Any], on_start: Callable[[], int],

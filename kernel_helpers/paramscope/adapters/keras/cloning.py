@@ -14,11 +14,12 @@ from keras.src.ops.node import KerasHistory, Node
 from ..._errors import ActionError
 from ...tree import ModelIndex
 from .paths import parent_block
-from .tying import remake_traced_functions
+from .tying import refuse_under_a_stateless_optimizer, remake_traced_functions
 from .values import first_line
 
 
 def untie_block(index: ModelIndex, path: str) -> None:
+    refuse_under_a_stateless_optimizer(index.blocks[""].obj, "untie")
     layer = index.blocks[path].obj
     parent = parent_block(index, path)
     if parent is None or not isinstance(parent.obj, Functional):
@@ -106,7 +107,7 @@ def _clone_layer(layer: Any, name: str, path: str) -> Any:
             "layer's variables (its build needs the call's inputs): give that call its own layer in your code"
         )
     for src, dst in zip(old, new, strict=True):
-        dst.assign(src.value)
+        dst.assign(keras.ops.copy(src.value))  # a buffer of its own (JAX's fit donates each variable's)
         dst.trainable = src.trainable
     return clone
 
@@ -193,5 +194,5 @@ def _extend_optimizers(root: Any, pairs: list[tuple[Any, Any]]) -> None:
                 suffix = slot.name[len(prefix):] if slot.name.startswith(prefix) else slot.name
                 copy = optimizer.add_variable(shape=slot.shape, dtype=slot.dtype,
                                               name=f"{new.path.replace('/', '_')}_{suffix}")
-                copy.assign(slot.value)
+                copy.assign(keras.ops.copy(slot.value))
                 store.append(copy)

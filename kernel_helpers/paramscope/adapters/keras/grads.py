@@ -108,33 +108,45 @@ def install() -> None:
     if getattr(BaseOptimizer.apply, "__paramscope_original__", None) is not None:
         return
     original = BaseOptimizer.apply
+    # torch.compile runs these two outside the compiled graph (values, not traced ones); elsewhere as they are.
+    record, heard = BACKEND.outside_compile(_record_safely), BACKEND.outside_compile(_heard_step)
 
     @functools.wraps(original)
     def apply(self: Any, grads: Any, trainable_variables: Any = None) -> Any:
         grads = list(grads)
-        with contextlib.suppress(Exception):  # a failed record must never stop the user's training step
-            _record(self, grads, trainable_variables)
+        record(self, grads, trainable_variables)
         if not _LISTENERS or _DEPTH[0]:
             return original(self, grads, trainable_variables)
         variables = list(trainable_variables if trainable_variables is not None
                          else getattr(self, "_trainable_variables", None) or [])
         if not _hearing(variables):
             return original(self, grads, trainable_variables)
-        _DEPTH[0] += 1
-        try:
-            if BACKEND.tracing(grads):
-                return _traced_step(self, grads, trainable_variables, variables, original)
-            for listener in _hearing(variables):
-                listener.on_start()
-            result = original(self, grads, trainable_variables)
-            for listener in _hearing(variables):
-                listener.on_end(variables)
-            return result
-        finally:
-            _DEPTH[0] -= 1
+        return heard(self, grads, trainable_variables, variables, original)
 
     setattr(apply, "__paramscope_original__", original)  # noqa: B010 - marks the wrapper, for mypy too
     BaseOptimizer.apply = apply
+
+
+def _record_safely(optimizer: Any, grads: list[Any], variables: Any) -> None:
+    with contextlib.suppress(Exception):  # a failed record must never stop the user's training step
+        _record(optimizer, grads, variables)
+
+
+def _heard_step(optimizer: Any, grads: list[Any], trainable_variables: Any, variables: list[Any],
+                original: Callable[..., Any]) -> Any:
+    """One optimizer step that listeners hear: on_start before the update, on_end after it."""
+    _DEPTH[0] += 1
+    try:
+        if BACKEND.tracing(grads):
+            return _traced_step(optimizer, grads, trainable_variables, variables, original)
+        for listener in _hearing(variables):
+            listener.on_start()
+        result = original(optimizer, grads, trainable_variables)
+        for listener in _hearing(variables):
+            listener.on_end(variables)
+        return result
+    finally:
+        _DEPTH[0] -= 1
 
 
 def _traced_step(optimizer: Any, grads: list[Any], trainable_variables: Any, variables: list[Any],

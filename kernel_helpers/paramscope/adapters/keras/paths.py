@@ -230,7 +230,8 @@ def _meta(var: Any) -> TensorMeta:
     return TensorMeta(
         shape=shape, dtype=dtype, device=BACKEND.device(var), trainable=bool(var.trainable), state="ready",
         numel=numel, nbytes=nbytes, has_grad=grads.latest(var) is not None,
-        sharding=distribute.sharding(BACKEND.native(var), [d or 0 for d in shape], nbytes),
+        # The raw value: a JAX variable has none while model.fit runs (BACKEND.native would refuse).
+        sharding=distribute.sharding(getattr(var, "_value", None), [d or 0 for d in shape], nbytes),
     )
 
 

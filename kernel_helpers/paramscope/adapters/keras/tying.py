@@ -12,6 +12,7 @@ from keras.src.utils.tracking import DotNotTrackScope
 
 from ..._errors import ActionError
 from ...tree import BlockEntry, ModelIndex, TensorEntry
+from .backend import BACKEND
 from .paths import own_variables
 
 # Trainer functions that capture variables when traced; re-made after a tie or untie.
@@ -32,6 +33,7 @@ class Slot:
 
 
 def tie(index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
+    refuse_under_a_stateless_optimizer(index.blocks[""].obj, "tie")
     layer = index.blocks[entry.owner].obj
     if any(v is to.obj for v, _ in own_variables(layer)):
         raise ActionError(f"{to.path} is already a variable of the layer that holds {entry.path}; Keras "
@@ -44,6 +46,7 @@ def tie(index: ModelIndex, entry: TensorEntry, to: TensorEntry) -> None:
 
 
 def untie(index: ModelIndex, entry: TensorEntry) -> None:
+    refuse_under_a_stateless_optimizer(index.blocks[""].obj, "untie")
     layer = index.blocks[entry.owner].obj
     shared = entry.obj
     slot = find_slot(layer, shared)
@@ -51,10 +54,22 @@ def untie(index: ModelIndex, entry: TensorEntry) -> None:
     own = _BEFORE_TIE.get((id(layer), entry.name))
     if own is None or id(own) in in_use or own.shape != shared.shape or own.dtype != shared.dtype:
         own = _new_variable_like(shared, entry.name, index.blocks[entry.owner])
-    own.assign(shared.value)
+    own.assign(keras.ops.copy(shared.value))  # a buffer of its own (JAX's fit donates each variable's)
     own.trainable = shared.trainable
     bind(slot, own)
     remake_traced_functions(index.blocks[""].obj)
+
+
+def refuse_under_a_stateless_optimizer(model: Any, action: str) -> None:
+    """JAX's optimizer steps are stateless, one value per variable it was built with, in that order: a model
+    whose variables change under its built optimizer could not be trained by it any more."""
+    optimizer = getattr(model, "optimizer", None)
+    if BACKEND.stateless_optimizer and optimizer is not None and getattr(optimizer, "built", False):
+        raise ActionError(
+            f"cannot {action} in a model whose optimizer is built, on the JAX backend: Keras on JAX applies "
+            "the optimizer statelessly, to exactly the variables it was built with, so model.fit would fail. "
+            f"{action.capitalize()} before the first fit, or compile again afterwards (net.compile(optimizer=...)"
+            " makes a new optimizer)")
 
 
 def find_slot(layer: Any, var: Any) -> Slot:

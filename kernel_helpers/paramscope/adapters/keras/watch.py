@@ -13,6 +13,7 @@ from ..._errors import ActionError
 from ...tree import ModelIndex, TensorEntry
 from .. import Unavailable
 from . import grads, values
+from .backend import BACKEND
 from .paths import Pending
 
 ops = keras.ops
@@ -64,6 +65,7 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelInde
 
     fit.listener = grads.listen([e.obj for e in trainable.values()], heard_start, heard_end)
     weakref.finalize(fit, grads.stop, fit.listener)
+    BACKEND.retrace(model)  # a step compiled before the watch has no host calls for it
     return fit.remove
 
 
@@ -98,14 +100,15 @@ class _FitHook:
             return function
         model = self.model
 
-        def train_function(iterator: Any) -> Any:
+        def train_function(*args: Any) -> Any:  # (iterator), or JAX's (state, iterator)
             listener = self.listener  # set once the hook is made (the model may have a train function already)
             if not listener.active or getattr(model, "steps_per_execution", 1) > 1:
-                return function(iterator)
-            self.start()
+                return function(*args)
+            with BACKEND.fit_values(model, args[0] if len(args) > 1 else None):
+                self.start()
             listener.paused += 1
             try:
-                logs = function(iterator)
+                logs = function(*args)
             except BaseException:
                 # No step ran (the end of an epoch of unknown length raises OutOfRangeError; the optimizer's
                 # counter may move all the same): the next step takes the one counted here.
@@ -113,7 +116,8 @@ class _FitHook:
                 raise
             finally:
                 listener.paused -= 1
-            self.end(list(model.trainable_variables))
+            with BACKEND.fit_values(model, logs[1] if len(args) > 1 else None):
+                self.end(list(model.trainable_variables))
             return logs
 
         setattr(train_function, "__paramscope_fit_step__", function)  # noqa: B010
@@ -131,6 +135,7 @@ class _FitHook:
             function = function.__paramscope_fit_step__
         if getattr(model, "train_function", None) is not None:
             model.train_function = function
+        BACKEND.retrace(model)
 
 
 def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
