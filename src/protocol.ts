@@ -129,6 +129,12 @@ export interface Values {
   max: number | null;
 }
 
+/** Tokens that change when a tensor (or its gradient) is written, rebound or moved; grad "none": no gradient. */
+export interface Fingerprint {
+  value: string;
+  grad: string;
+}
+
 export interface Initializer {
   name: string;
   args: { name: string; default: number }[];
@@ -193,6 +199,10 @@ export interface Ops {
   values: {
     request: { op: "values"; model: string; path: string; max_elems?: number };
     result: Values | Unavailable;
+  };
+  fingerprints: {
+    request: { op: "fingerprints"; model: string; paths: string[] };
+    result: { fingerprints: Record<string, Fingerprint | null>; supported: boolean };
   };
   initializers: {
     request: { op: "initializers"; model: string };

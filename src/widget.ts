@@ -51,11 +51,17 @@ export class WidgetTransport implements Transport {
 
   /** Called when the kernel says the model changed elsewhere (sidebar, another widget, code in a cell). */
   onRevision: (revision: number) => void = () => {};
+  /** Called when a user's cell finished: values may have changed without a revision. */
+  onCell: () => void = () => {};
 
   private receive(msg: unknown): void {
     const event = msg as { event?: unknown; revision?: unknown } | null;
     if (event !== null && typeof event === "object" && event.event === "revision" && typeof event.revision === "number") {
       this.onRevision(event.revision);
+      return;
+    }
+    if (event !== null && typeof event === "object" && event.event === "cell") {
+      this.onCell();
       return;
     }
     const response = msg as Response;
@@ -72,6 +78,7 @@ function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }
   const transport = new WidgetTransport(model);
   const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
   transport.onRevision = (revision) => explorer.noteRevision(revision);
+  transport.onCell = () => void explorer.checkStale();
   void explorer.start();
   return () => {
     explorer.dispose();

@@ -26,7 +26,9 @@ status.setAttribute("role", "status");
 const host = element("div", "host");
 root.append(header, status, host);
 
-let explorer: { model: string; view: ModelExplorer } | null = null;
+let explorer: { model: string; view: ModelExplorer; summary: string } | null = null;
+// The shown model's summary in the latest state: a refresh re-reads the tree only when it changed.
+let summary = "";
 
 picker.addEventListener("change", () => {
   show(picker.value);
@@ -50,7 +52,14 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
       break;
     }
     case "refresh":
-      void explorer?.view.refresh();
+      // After a cell: a model whose class, size or revision changed is read again; otherwise only the values in
+      // view are checked (fingerprints), which also shows a gradient that appeared.
+      if (explorer && explorer.summary !== summary) {
+        explorer.summary = summary;
+        void explorer.view.refresh();
+      } else {
+        void explorer?.view.checkStale();
+      }
       break;
     case "reveal":
       picker.value = message.model;
@@ -78,6 +87,7 @@ function render(state: ViewState, selected: string | null): void {
   picker.hidden = state.models.length === 0;
   if (!state.models.length) status.textContent = describe(state);
   if (selected !== null) picker.value = selected;
+  summary = JSON.stringify(state.models.find((m) => m.name === selected) ?? null);
   show(selected);
 }
 
@@ -88,7 +98,7 @@ function show(model: string | null): void {
   explorer = null;
   if (model === null) return;
   const view = new ModelExplorer(host, { transport, model, copyCode: insertCode });
-  explorer = { model, view };
+  explorer = { model, view, summary };
   void view.start();
 }
 

@@ -16,18 +16,17 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, initializers, ranks, rewind, session, stats_jobs, tree
+from . import actions, freshness, initializers, listing, ranks, rewind, session, stats_jobs, tree
 from ._errors import ActionError, UndoConflict
-from .adapters import adapter_for
 from .stats import tensor_values
-from .watch import latest as latest_watch
+from .watch import current as current_watch
 from .watch import watch as start_watch
 
 MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
-Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "initializers", "reinit", "set_value",
-             "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll", "watch_focus"]
+Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
+             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll"]
 
 
 class ErrorBody(TypedDict):
@@ -84,7 +83,7 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
     root = name or "net"
     match op:
         case "models":
-            return {"models": [_summary(n, m) for n, m in found.items()], "version": VERSION}
+            return {"models": [listing.summary(n, m) for n, m in found.items()], "version": VERSION}
         case "tree":
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)
@@ -106,6 +105,9 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
                                    _field(req, "budget_ms", int, stats_jobs.DEFAULT_BUDGET_MS))
         case "stats_cancel":
             return stats_jobs.cancel(_field(req, "job", str), model)
+        case "fingerprints":
+            adapter = actions.require_adapter(model)
+            return freshness.fingerprints(adapter, model, root, _field(req, "paths", list))
         case "initializers":
             adapter = actions.require_adapter(model)
             return {"catalogue": initializers.describe_catalogue(),
@@ -141,11 +143,10 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             return actions.history(model)
         case "watch_start":
             every = _field(req, "every", int, 10)
-            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root,
-                                 focus=_field(req, "focus", list, []))
+            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root)
             return handle.poll(handle.step + 1)
-        case "watch_stop" | "watch_poll" | "watch_focus":
-            running = latest_watch(model)
+        case "watch_stop" | "watch_poll":
+            running = current_watch(model)
             if running is None:
                 raise ActionError(f"{name!r} is not being watched: start a watch first")
             if op == "watch_stop":
@@ -165,24 +166,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _summary(name: str, model: Any) -> dict[str, Any]:
-    adapter = adapter_for(model)
-    assert adapter is not None
-    node = tree.build(adapter.index(model, name), "", 0)
-    return {
-        "name": name,
-        "framework": adapter.framework,
-        "type": node.type,
-        "n_params": node.n_params,
-        "n_buffers": node.n_buffers,
-        "nbytes": node.nbytes,
-        "device": node.device,
-        "dtype": node.dtype,
-        "state": node.state,
-        "revision": actions.revision(model),
-    }
 
 
 def _model(found: Mapping[str, Any], name: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import actions, protocol, session, watch_push
+from . import actions, protocol, session
 from .actions import require_adapter
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -47,16 +48,15 @@ class ParamScopeWidget(anywidget.AnyWidget):
         self.on_msg(self._answer)
         # Changes made elsewhere (the sidebar, another widget, ps.reinit in a cell) refresh this widget at once.
         self._unsubscribe = actions.on_change(_notify(weakref.ref(self)))
-        # A running ps.watch of this model pushes its new records while the training cell runs.
-        self._unwatch = watch_push.on_push(_forward_watch(weakref.ref(self)))
+        # After each cell it compares the fingerprints of what it shows (values changed by code, new gradients).
+        _OPEN.add(self)
+        _listen_to_cells()
 
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)  # close() also runs for a widget that failed to build
         if unsubscribe is not None:
             unsubscribe()
-        unwatch = getattr(self, "_unwatch", None)
-        if unwatch is not None:
-            unwatch()
+        _OPEN.discard(self)
         super().close()
 
     def _answer(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -83,15 +83,24 @@ def _notify(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any,
     return listener
 
 
-def _forward_watch(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any, dict[str, Any]], None]:
-    """A watch-push sink that holds the widget weakly; it sends only the pushes about the widget's model."""
+_OPEN: weakref.WeakSet[ParamScopeWidget] = weakref.WeakSet()
+_LISTENING: list[Any] = []  # the IPython shell whose post_run_cell event tells the widgets
 
-    def sink(model: Any, payload: dict[str, Any]) -> None:
-        widget = widget_ref()
-        if widget is not None and widget.comm is not None and widget._model() is model:
-            widget.send(watch_push.strict_json(payload))  # the comm's send is safe from a training thread
 
-    return sink
+def _listen_to_cells() -> None:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or any(s is shell for s in _LISTENING):
+        return
+    shell.events.register("post_run_cell", _after_cell)
+    _LISTENING.append(shell)
+
+
+def _after_cell(_result: Any) -> None:
+    """A user's cell finished (silent executes, like the sidebar's, do not count): tell every open widget."""
+    for widget in list(_OPEN):
+        if widget.comm is not None:
+            widget.send({"event": "cell"})
 
 
 def show(model: Any, *, name: str) -> ParamScopeWidget:

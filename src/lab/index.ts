@@ -3,11 +3,13 @@
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ILayoutRestorer } from "@jupyterlab/application";
-import { ICommandPalette } from "@jupyterlab/apputils";
+import { ICommandPalette, MainAreaWidget } from "@jupyterlab/apputils";
 import { IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { ISettingRegistry } from "@jupyterlab/settingregistry";
 import { LabIcon } from "@jupyterlab/ui-components";
+import { Widget } from "@lumino/widgets";
+import type { DetailsHost } from "../tree/DetailsLayout";
 import { type KernelHost, ModelsSidebar, type SidebarSettings } from "./sidebar";
 
 const PLUGIN_ID = "paramscope:plugin";
@@ -25,6 +27,36 @@ const modelsIcon = new LabIcon({
   </g></svg>`,
 });
 
+/** Details of the sidebar's selection in a main-area tab, split to the right of the current notebook. */
+function detailsTabs(app: JupyterFrontEnd, notebooks: INotebookTracker | null): DetailsHost {
+  let tabs = 0;
+  return {
+    open(element, title, closed) {
+      const content = new Widget();
+      content.addClass("jp-ParamScope");
+      content.addClass("jp-ParamScope-detailsTab");
+      content.node.append(element);
+      const tab = new MainAreaWidget({ content });
+      tab.id = `paramscope-details-${++tabs}`;
+      tab.title.label = title;
+      tab.title.icon = modelsIcon;
+      tab.title.closable = true;
+      let closing = false;
+      tab.disposed.connect(() => {
+        if (!closing) closed();
+      });
+      const ref = notebooks?.currentWidget?.id ?? null;
+      app.shell.add(tab, "main", { mode: "split-right", ref, activate: false });
+      return {
+        close: () => {
+          closing = true;
+          tab.dispose();
+        },
+      };
+    },
+  };
+}
+
 interface Tracker {
   readonly currentWidget: KernelHost | null;
   readonly currentChanged: { connect(fn: () => void): boolean };
@@ -38,7 +70,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
   optional: [INotebookTracker, IConsoleTracker, ISettingRegistry, ICommandPalette, ILayoutRestorer],
   activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, consoles: IConsoleTracker | null,
     registry: ISettingRegistry | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
-    const sidebar = new ModelsSidebar(DEFAULTS);
+    // JupyterLab can split its main area beside the notebook; Notebook 7 shows one document at a time.
+    const sidebar = new ModelsSidebar(DEFAULTS, app.name === "JupyterLab" ? detailsTabs(app, notebooks) : undefined);
     sidebar.title.icon = modelsIcon;
     app.shell.add(sidebar, "left", { rank: 600 });
     restorer?.add(sidebar, ModelsSidebar.id);

@@ -5,6 +5,7 @@
  * changed (a new revision, or a different class/size/device from code), so unchanged subtrees are not sent again. */
 
 import { Client, type ModelSummary, type Request, type Response, type Transport } from "../protocol";
+import type { DetailsHost } from "../tree/DetailsLayout";
 import { ModelExplorer } from "../tree/ModelExplorer";
 import { cls, formatBytes, formatCount, h } from "../tree/format";
 import { NotInstalledError } from "./transport";
@@ -12,6 +13,8 @@ import { NotInstalledError } from "./transport";
 export interface PanelOptions {
   /** Children per request in expanded trees (the "maxChildrenPerPage" setting). */
   pageSize: number;
+  /** Where explorers can show their details in a tab (JupyterLab's main area); none in Notebook 7. */
+  detailsHost?: DetailsHost;
 }
 
 /** After this long without an answer the status line says the kernel is busy instead of looking frozen. */
@@ -46,9 +49,11 @@ export class ModelsPanel {
   private problem: string | null = null;
   private notice: string | null = "Open a notebook or console to see the models of its kernel.";
   private pageSize: number;
+  private readonly detailsHost: DetailsHost | undefined;
 
   constructor(options: PanelOptions) {
     this.pageSize = options.pageSize;
+    this.detailsHost = options.detailsHost;
     const refresh = h("button", { class: cls("button", "icon-button", "sidebar-refresh"),
       title: "Refresh: list the kernel's models again" }, "↻");
     refresh.addEventListener("click", () => void this.refresh());
@@ -137,6 +142,12 @@ export class ModelsPanel {
       }
     })();
     return this.refreshing;
+  }
+
+  /** A user's cell finished: list again, then let each open explorer check the values it shows. */
+  async afterCell(): Promise<void> {
+    await this.refresh();
+    await Promise.all([...this.rows.values()].map((row) => row.explorer?.checkStale()));
   }
 
   /** Resolves when the list and every open explorer are done loading (for hosts and tests). */
@@ -237,7 +248,8 @@ export class ModelsPanel {
 
   private mount(name: string, row: Row): void {
     if (!this.transport) return;
-    row.explorer = new ModelExplorer(row.body, { transport: this.transport, model: name, pageSize: this.pageSize });
+    row.explorer = new ModelExplorer(row.body, { transport: this.transport, model: name, pageSize: this.pageSize,
+      detailsHost: this.detailsHost });
     void row.explorer.start();
   }
 

@@ -5,6 +5,7 @@ import type { ISessionContext } from "@jupyterlab/apputils";
 import type { Kernel } from "@jupyterlab/services";
 import type { Message } from "@lumino/messaging";
 import { Widget } from "@lumino/widgets";
+import type { DetailsHost } from "../tree/DetailsLayout";
 import { ModelsPanel } from "./panel";
 import { KernelTransport } from "./transport";
 import { KernelWatcher } from "./watcher";
@@ -31,13 +32,13 @@ export class ModelsSidebar extends Widget {
   private settings: SidebarSettings;
   private stale = false; // something changed while the sidebar was hidden: list when shown
 
-  constructor(settings: SidebarSettings) {
+  constructor(settings: SidebarSettings, detailsHost?: DetailsHost) {
     super();
     this.id = ModelsSidebar.id;
     this.addClass("jp-ParamScope-sidebarWidget");
     this.title.caption = "Models (paramscope)";
     this.settings = settings;
-    this.panel = new ModelsPanel({ pageSize: settings.maxChildrenPerPage });
+    this.panel = new ModelsPanel({ pageSize: settings.maxChildrenPerPage, detailsHost });
     this.node.append(this.panel.element);
   }
 
@@ -64,9 +65,7 @@ export class ModelsSidebar extends Widget {
 
   protected override onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    // Let the side area re-read our CSS min-width: trees need more room than the file browser's default width.
-    this.parent?.fit();
-    if (this.stale) this.list();
+    if (this.stale) this.list(true);
   }
 
   private onKernelChanged(): void {
@@ -85,7 +84,7 @@ export class ModelsSidebar extends Widget {
     }
     this.watcher = new KernelWatcher(kernel, {
       cellBusy: (busy) => this.panel.setCellBusy(busy),
-      cellDone: () => this.changed(),
+      cellDone: () => this.changed(true),
       widgetAction: () => this.changed(),
       restarting: (down) => {
         if (down) this.panel.reset("Kernel restarting…");
@@ -96,17 +95,18 @@ export class ModelsSidebar extends Widget {
     this.list();
   }
 
-  private changed(): void {
-    if (this.settings.autoRefresh) this.list();
+  private changed(cell = false): void {
+    if (this.settings.autoRefresh) this.list(cell);
   }
 
-  /** List now if visible, else when shown: a hidden sidebar sends nothing to the kernel. */
-  private list(): void {
+  /** List now if visible, else when shown: a hidden sidebar sends nothing to the kernel. After a cell the open
+   * explorers also check whether the values they show changed. */
+  private list(cell = false): void {
     if (!this.isVisible) {
       this.stale = true;
       return;
     }
     this.stale = false;
-    void this.panel.refresh();
+    void (cell ? this.panel.afterCell() : this.panel.refresh());
   }
 }

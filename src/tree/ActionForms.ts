@@ -1,19 +1,31 @@
 /** The forms behind "Reinitialize…" and "Set value…": they check what can be checked here, build the request,
  * and stay open with the kernel's message if it refuses (the kernel changes nothing then). */
 
-import type { ArrayValue, BiasMode, Initializer, Node, RequestBody, SetMode } from "../protocol";
+import { type ArrayValue, type BiasMode, type Initializer, KernelError, type Node, type RequestBody, type SetMode } from "../protocol";
 import { cls, formatShape, h } from "./format";
 
 export type Submit<T> = (body: T) => Promise<void>;
 type ReinitBody = RequestBody<"reinit">;
 type SetValueBody = RequestBody<"set_value">;
 
-/** A modal form inside the widget; Escape or Cancel closes it. */
+/** What a form's check found wrong: the message, and the name of the field it is about (null: the whole form). */
+export interface FormProblem {
+  field: string | null;
+  message: string;
+}
+
+/** A modal form inside the explorer, placed in the part of it the user can see (never scrolling the page);
+ * Escape or Cancel closes it. A refusal, by the form's own check or by the kernel, shows inside the form next
+ * to the field it is about, and the form stays open to fix it. */
 export class Dialog {
   readonly element: HTMLDivElement;
+  private readonly onResize = () => this.place();
 
-  constructor() {
+  /** `returnFocus` takes the focus back (to the tree) before the form goes: see ActionMenu. */
+  constructor(private readonly returnFocus: () => void = () => {}) {
     this.element = h("div", { class: cls("dialog-backdrop"), hidden: true });
+    // Presses in the form are ours, not the notebook's (which would focus the cell and scroll to it).
+    this.element.addEventListener("mousedown", (e) => e.stopPropagation());
     this.element.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.stopPropagation();
@@ -30,44 +42,106 @@ export class Dialog {
     return this.element.querySelector("form");
   }
 
-  open(title: string, subtitle: string, fields: HTMLElement[], submitLabel: string, submit: () => Promise<void> | string): void {
+  /** `submit` returns a problem (nothing sent), or a promise that rejects when the kernel refuses;
+   * `locate` names the field a kernel message is about. */
+  open(title: string, subtitle: string, fields: HTMLElement[], submitLabel: string,
+    submit: () => Promise<void> | FormProblem, locate: (message: string) => string | null = () => null): void {
     const error = h("div", { class: cls("form-error"), role: "alert", hidden: true });
     const ok = h("button", { type: "submit", class: cls("button", "primary") }, submitLabel);
     const cancel = h("button", { type: "button", class: cls("button") }, "Cancel");
     cancel.addEventListener("click", () => this.close());
-    const form = h("form", { class: cls("dialog"), role: "dialog", "aria-label": title },
+    // tabindex: a press on the form's text keeps the focus in it (Escape still closes it).
+    const form = h("form", { class: cls("dialog"), role: "dialog", "aria-label": title, novalidate: true, tabindex: -1 },
       h("div", { class: cls("dialog-title") }, title, h("span", { class: cls("dialog-subtitle") }, subtitle)),
       ...fields, error,
       h("div", { class: cls("dialog-buttons") }, cancel, ok));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
+      this.clearProblem(form, error);
       const outcome = submit();
-      if (typeof outcome === "string") {
-        error.textContent = outcome;
-        error.hidden = false;
+      if (!(outcome instanceof Promise)) {
+        this.showProblem(form, error, outcome);
         return;
       }
-      error.hidden = true;
       ok.disabled = true;
       ok.textContent = "Working…";
-      outcome.then(() => this.close(), () => {
+      outcome.then(() => this.close(), (reason: unknown) => {
         ok.disabled = false;
         ok.textContent = submitLabel;
+        // The kernel's refusals name what is wrong; other failures (no answer) are about the whole form.
+        const message = reason instanceof Error ? reason.message : String(reason);
+        this.showProblem(form, error, { field: reason instanceof KernelError ? locate(message) : null, message });
       });
     });
     this.element.replaceChildren(form);
     this.element.hidden = false;
-    form.querySelector<HTMLElement>("select, input")?.focus();
+    this.place();
+    window.addEventListener("resize", this.onResize);
+    form.querySelector<HTMLElement>("select, input")?.focus({ preventScroll: true });
   }
 
   close(): void {
+    window.removeEventListener("resize", this.onResize);
+    if (this.element.contains(document.activeElement)) this.returnFocus();
     this.element.hidden = true;
     this.element.replaceChildren();
   }
+
+  /** Put the form in the visible part of the explorer: the explorer may be taller than the window or scrolled
+   * partly out of its notebook, and focusing a field must not make the notebook scroll to it. */
+  private place(): void {
+    const form = this.form;
+    const frame = this.element.getBoundingClientRect();
+    if (!form || frame.height === 0) return;
+    let top = 0;
+    let bottom = window.innerHeight;
+    // Clipping ancestors up to the page (whose own box can be 0 high, e.g. JupyterLab's body): the window clips it.
+    for (let el = this.element.parentElement; el && el !== document.body; el = el.parentElement) {
+      const overflow = getComputedStyle(el).overflowY;
+      if (overflow === "visible") continue;
+      const box = el.getBoundingClientRect();
+      top = Math.max(top, box.top);
+      bottom = Math.min(bottom, box.bottom);
+    }
+    const visibleTop = Math.max(top, frame.top);
+    const visibleBottom = Math.min(bottom, frame.bottom);
+    const margin = 12;
+    const room = Math.max(160, visibleBottom - visibleTop - 2 * margin);
+    form.style.maxHeight = `${room}px`;
+    const height = Math.min(form.scrollHeight, room);
+    // Near the top of what is visible, but never past the bottom of the explorer.
+    const offset = Math.max(0, Math.min(visibleTop - frame.top + margin, frame.height - height - margin));
+    form.style.marginTop = `${offset}px`;
+  }
+
+  private clearProblem(form: HTMLFormElement, general: HTMLElement): void {
+    general.hidden = true;
+    general.textContent = "";
+    for (const el of form.querySelectorAll(".jp-ParamScope-field-error")) el.remove();
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  }
+
+  private showProblem(form: HTMLFormElement, general: HTMLElement, problem: FormProblem): void {
+    const field = problem.field === null ? null : form.querySelector<HTMLElement>(`[data-field="${problem.field}"]`);
+    const input = field?.querySelector<HTMLElement>("input, select") ?? null;
+    if (!field || !input) {
+      general.textContent = problem.message;
+      general.hidden = false;
+      return;
+    }
+    const id = `${input.getAttribute("name") ?? "field"}-error-${++errors}`;
+    field.append(h("span", { class: cls("field-error"), role: "alert", id }, problem.message));
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    input.focus({ preventScroll: true });
+  }
 }
 
+let errors = 0;
+
 function field(label: string, input: HTMLElement, help?: string): HTMLElement {
-  return h("label", { class: cls("field") }, h("span", { class: cls("field-label") }, label), input,
+  return h("label", { class: cls("field"), "data-field": input.getAttribute("name") ?? undefined },
+    h("span", { class: cls("field-label") }, label), input,
     help ? h("span", { class: cls("field-help") }, help) : null);
 }
 
@@ -113,17 +187,25 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
     for (const input of args.querySelectorAll<HTMLInputElement>("input")) {
       const name = input.name.slice("arg-".length);
       const value = Number(input.value.trim());
-      if (input.value.trim() === "" || !Number.isFinite(value)) return `${name} must be a number, got "${input.value}"`;
+      if (input.value.trim() === "" || !Number.isFinite(value)) {
+        return { field: input.name, message: `${name} must be a number, got "${input.value}"` };
+      }
       values[name] = value;
     }
     const seedText = seed.value.trim();
     const seedValue = seedText === "" ? null : Number(seedText);
     if (seedValue !== null && !(Number.isInteger(seedValue) && seedValue >= 0 && seedValue < 2 ** 32)) {
-      return `seed must be a whole number between 0 and 4294967295, got "${seedText}"`;
+      return { field: "seed", message: `seed must be a whole number between 0 and 4294967295, got "${seedText}"` };
     }
     const body: ReinitBody = { op: "reinit", model, path: node.path, init: select.value, args: values, seed: seedValue };
     if (biasShown) body.bias = bias.value as BiasMode;
     return submit(body);
+  }, (message) => {
+    if (/\bseed\b/.test(message)) return "seed";
+    if (/\bbias\b/.test(message)) return "bias";
+    const arg = [...args.querySelectorAll<HTMLInputElement>("input")].find((input) =>
+      new RegExp(`\\b${input.name.slice("arg-".length)}\\b`).test(message));
+    return arg ? arg.name : "init";
   });
 }
 
@@ -165,11 +247,11 @@ export function openSetValue(dialog: Dialog, model: string, node: Node, submit: 
     field("index", index, "empty for every value; or e.g. 0, 0 or 1:3, :"),
   ], "Apply", () => {
     const parsed = parseValue(value.value);
-    if (typeof parsed === "string") return parsed;
+    if (typeof parsed === "string") return { field: "value", message: parsed };
     const where = index.value.trim() === "" ? null : index.value.trim();
     if (where !== null && !/^[\s\d:,.\-[\]]+$/.test(where)) {
-      return `cannot read index "${where}": write integers and slices, e.g. 0, 0 or 1:3, :`;
+      return { field: "index", message: `cannot read index "${where}": write integers and slices, e.g. 0, 0 or 1:3, :` };
     }
     return submit({ op: "set_value", model, path: node.path, ...parsed, index: where, mode: mode.value as SetMode });
-  });
+  }, (message) => (/\ban index\b|\bindex [[\d"']/.test(message) ? "index" : "value"));
 }

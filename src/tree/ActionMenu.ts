@@ -39,8 +39,14 @@ export function actionsFor(node: Node): ActionItem[] {
     {
       name: "untie",
       label: "Untie",
-      enabled: node.kind === "param" && tied,
-      hint: node.kind === "param" && tied ? "give this use its own copy of the values" : "not tied",
+      enabled: (node.kind === "param" || node.kind === "block") && tied,
+      hint: !tied
+        ? "not tied"
+        : node.kind === "param"
+          ? "give this use its own copy of the values"
+          : node.kind === "block"
+            ? `give this use its own copy of the block (one module used at ${[node.path, ...node.aliases].join(", ")})`
+            : "the model itself cannot be untied",
     },
     { name: "undo", label: "Undo last action", enabled: true, hint: "revert the last paramscope action on this model" },
     { name: "copy", label: "Copy as code", enabled: true, hint: node.code },
@@ -55,13 +61,18 @@ export class ActionMenu {
     if (!this.element.contains(e.target as globalThis.Node)) this.close();
   };
 
-  constructor(private readonly host: HTMLElement) {
+  /** Where focus goes when the menu closes (the tree): a focused element that disappears would leave focus to
+   * the page, and a notebook then focuses the active cell, scrolling to its top. */
+  constructor(private readonly host: HTMLElement, private readonly returnFocus: () => void = () => {}) {
     this.element = h("div", { class: cls("menu"), role: "menu", hidden: true, tabindex: -1 });
     this.element.addEventListener("click", (e) => {
       const item = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]");
       if (item && !item.disabled) this.pick(item.dataset.action as ActionName);
     });
     this.element.addEventListener("keydown", (e) => this.onKey(e));
+    // A notebook reacts to a press in a cell by activating and focusing that cell, which scrolls to its top
+    // when the cell is taller than the window: presses in the menu are ours.
+    this.element.addEventListener("mousedown", (e) => e.stopPropagation());
   }
 
   get isOpen(): boolean {
@@ -82,12 +93,13 @@ export class ActionMenu {
     const top = Math.max(0, Math.min(y - frame.top, frame.height - (this.element.offsetHeight || 200)));
     this.element.style.left = `${left}px`;
     this.element.style.top = `${top}px`;
-    this.element.querySelector<HTMLButtonElement>("button:not([disabled])")?.focus();
+    this.element.querySelector<HTMLButtonElement>("button:not([disabled])")?.focus({ preventScroll: true });
     document.addEventListener("mousedown", this.outside, true);
   }
 
   close(): void {
     if (this.element.hidden) return;
+    if (this.element.contains(document.activeElement)) this.returnFocus();
     this.element.hidden = true;
     this.onPick = null;
     document.removeEventListener("mousedown", this.outside, true);
@@ -106,8 +118,8 @@ export class ActionMenu {
   private onKey(e: KeyboardEvent): void {
     const items = [...this.element.querySelectorAll<HTMLButtonElement>("button:not([disabled])")];
     const at = items.indexOf(document.activeElement as HTMLButtonElement);
-    if (e.key === "ArrowDown") items[(at + 1) % items.length]?.focus();
-    else if (e.key === "ArrowUp") items[(at - 1 + items.length) % items.length]?.focus();
+    if (e.key === "ArrowDown") items[(at + 1) % items.length]?.focus({ preventScroll: true });
+    else if (e.key === "ArrowUp") items[(at - 1 + items.length) % items.length]?.focus({ preventScroll: true });
     else if (e.key === "Escape") this.close();
     else if (e.key === "Enter" && at >= 0) this.pick(items[at].dataset.action as ActionName);
     else return;

@@ -4,6 +4,7 @@
 import { type ActionResult, Client, KernelError, type Node, type Transport, type UndoResult } from "../protocol";
 import { Dialog, openReinit, openSetValue } from "./ActionForms";
 import { type ActionName, ActionMenu } from "./ActionMenu";
+import { type DetailsHost, DetailsLayout } from "./DetailsLayout";
 import { ErrorBanner } from "./ErrorBanner";
 import { cls, formatBytes, formatCount, h } from "./format";
 import { fetchStats, StatsPanel } from "./StatsPanel";
@@ -18,6 +19,8 @@ export interface ExplorerOptions {
   copyCode?: (code: string) => Promise<string>;
   /** Children per request when a block is expanded (default: TreeState's PAGE). */
   pageSize?: number;
+  /** Where the details can open in a tab (the JupyterLab sidebar); without it they stay in a pane. */
+  detailsHost?: DetailsHost;
 }
 
 export class ModelExplorer {
@@ -27,7 +30,8 @@ export class ModelExplorer {
   readonly view: TreeView;
   readonly panel: StatsPanel;
   readonly menu: ActionMenu;
-  readonly dialog = new Dialog();
+  readonly dialog = new Dialog(() => this.view.focus());
+  readonly layout: DetailsLayout;
   private readonly client: Client;
   private readonly model: string;
   private readonly copyCode: (code: string) => Promise<string>;
@@ -40,6 +44,9 @@ export class ModelExplorer {
   private refreshing: Promise<void> | null = null;
   private stale = false;
   private busy = 0;
+  // The selected tensor's fingerprint ("value|grad") when its statistics were read: what a cell may change.
+  private shownPrint: { path: string; token: string } | null = null;
+  private checking: Promise<void> | null = null;
   private readonly disposers: (() => void)[] = [];
 
   constructor(host: HTMLElement, options: ExplorerOptions) {
@@ -71,17 +78,25 @@ export class ModelExplorer {
     });
     this.title = h("div", { class: cls("title") }, this.model);
     this.revisionLabel = h("span", { class: cls("revision"), title: "changes made through paramscope" });
-    const refresh = h("button", { class: cls("button", "icon-button"), title: "Refresh: read the model again (after changes from code)" }, "↻ Refresh");
-    const undo = h("button", { class: cls("button", "icon-button"), title: "Undo the last paramscope action on this model" }, "↶ Undo");
+    const refresh = h("button", { class: cls("button", "icon-button"), title: "Refresh: read the model again (after changes from code)" },
+      "↻", h("span", { class: cls("button-label") }, " Refresh"));
+    const undo = h("button", { class: cls("button", "icon-button"), title: "Undo the last paramscope action on this model" },
+      "↶", h("span", { class: cls("button-label") }, " Undo"));
     refresh.addEventListener("click", () => void this.refresh());
     undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
       h("span", { class: cls("spinner"), "aria-hidden": "true" }), refresh, undo);
-    this.menu = new ActionMenu(host);
-    // data-lm-suppress-shortcuts: keys typed here are ours, not the notebook's (JupyterLab, Notebook 7).
-    this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true" }, toolbar, this.banner.element,
-      h("div", { class: cls("body") }, this.view.element, this.panel.element),
-      this.menu.element, this.dialog.element);
+    this.menu = new ActionMenu(host, () => this.view.focus());
+    const body = h("div", { class: cls("body") }, this.view.element, this.panel.element);
+    // data-lm-suppress-shortcuts: keys typed here are ours, not the notebook's (JupyterLab, Notebook 7);
+    // data-jp-suppress-context-menu: a right-click opens our menu only, not JupyterLab's as well (which, closing,
+    // focuses the notebook and scrolls it to the top).
+    this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
+      "data-jp-suppress-context-menu": "true" }, toolbar, this.banner.element, body, this.menu.element, this.dialog.element);
+    this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
+      options.detailsHost);
+    this.view.element.append(this.layout.handle);
+    if (this.layout.toggle) toolbar.append(this.layout.toggle);
     this.element.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.tieSource !== null) {
         this.cancelTie();
@@ -95,6 +110,7 @@ export class ModelExplorer {
 
   /** Load the model row and its children; resolves when shown (errors go to the banner). */
   async start(): Promise<void> {
+    this.layout.start();
     try {
       await this.tree.load();
       this.select("");
@@ -118,7 +134,7 @@ export class ModelExplorer {
         } while (this.stale);
         if (this.selected !== null && !this.tree.node(this.selected)) this.selected = "";
         this.update();
-        this.panel.show(this.selected === null ? null : this.tree.node(this.selected) ?? null);
+        this.showDetails(this.selected === null ? null : this.tree.node(this.selected) ?? null);
       } catch (error) {
         this.banner.showError(error, "refresh");
       } finally {
@@ -126,6 +142,61 @@ export class ModelExplorer {
       }
     })();
     return this.refreshing;
+  }
+
+  /** A cell ran: values may have changed behind paramscope's back. Compare the fingerprints of the tensors in
+   * view and the selection with what is shown; refresh the tree when a gradient appeared or went or a tensor
+   * is gone, the details when the selected tensor changed. Frameworks without fingerprints refresh. */
+  checkStale(): Promise<void> {
+    if (this.checking) return this.checking;
+    this.checking = (async () => {
+      try {
+        await this.compareFingerprints();
+      } catch (error) {
+        this.banner.showError(error, "check for changed values");
+      } finally {
+        this.checking = null;
+      }
+    })();
+    return this.checking;
+  }
+
+  private async compareFingerprints(): Promise<void> {
+    if (this.refreshing) await this.refreshing;
+    if (!this.tree.root) return;
+    const selected = this.selected === null ? null : this.tree.node(this.selected) ?? null;
+    const paths = new Set(this.view.visibleTensors());
+    if (selected && isTensor(selected)) paths.add(selected.path);
+    if (!paths.size) return;
+    const answer = await this.request(() =>
+      this.client.call({ op: "fingerprints", model: this.model, paths: [...paths] }));
+    if (!answer.supported) {
+      await this.refresh();
+      return;
+    }
+    let treeChanged = false;
+    for (const [path, print] of Object.entries(answer.fingerprints)) {
+      const node = this.tree.node(path);
+      if (print === null || !node) treeChanged = true;
+      else if ((print.grad !== "none") !== node.has_grad) treeChanged = true;
+    }
+    const print = selected ? answer.fingerprints[selected.path] : null;
+    const selectedChanged = selected !== null && print !== null && print !== undefined &&
+      this.shownPrint?.path === selected.path && this.shownPrint.token !== `${print.value}|${print.grad}`;
+    if (treeChanged) await this.refresh();
+    else if (selectedChanged) this.showDetails(selected);
+  }
+
+  /** Show `node` in the details panel, noting the fingerprint of what it reads (asked right behind its reads). */
+  private showDetails(node: Node | null): void {
+    this.panel.show(node);
+    this.shownPrint = null;
+    if (!node || !isTensor(node)) return;
+    const path = node.path;
+    this.client.call({ op: "fingerprints", model: this.model, paths: [path] }).then((answer) => {
+      const print = answer.fingerprints[path];
+      if (print && this.selected === path) this.shownPrint = { path, token: `${print.value}|${print.grad}` };
+    }, () => undefined); // no baseline: the next check only refreshes on gradients and removals
   }
 
   /** The host learned the model's revision elsewhere (e.g. a listing of models): refresh if it moved on. */
@@ -146,6 +217,7 @@ export class ModelExplorer {
 
   dispose(): void {
     this.disposers.forEach((d) => d());
+    this.layout.dispose();
     this.view.dispose();
     this.panel.dispose();
     this.menu.dispose();
@@ -200,7 +272,7 @@ export class ModelExplorer {
     if (path === this.selected) return;
     this.selected = path;
     this.view.setSelected(path);
-    this.panel.show(this.tree.node(path) ?? null);
+    this.showDetails(this.tree.node(path) ?? null);
   }
 
   private async jump(path: string): Promise<void> {
@@ -231,11 +303,12 @@ export class ModelExplorer {
       switch (name) {
         case "reinit": {
           const available = await this.request(() => this.client.call({ op: "initializers", model: this.model }));
-          openReinit(this.dialog, this.model, node, available, (body) => this.act(() => this.client.call(body), "reinitialize"));
+          openReinit(this.dialog, this.model, node, available,
+            (body) => this.act(() => this.client.call(body), "reinitialize", true));
           break;
         }
         case "set_value":
-          openSetValue(this.dialog, this.model, node, (body) => this.act(() => this.client.call(body), "set the value"));
+          openSetValue(this.dialog, this.model, node, (body) => this.act(() => this.client.call(body), "set the value", true));
           break;
         case "tie":
           this.startTie(node);
@@ -275,13 +348,14 @@ export class ModelExplorer {
     this.banner.show("success", `undid "${result.undone.description}"${result.forced ? " anyway" : ""}${left}`);
   }
 
-  /** Run an action request; on success refresh and report, on failure report and rethrow (forms stay open). */
-  private async act(call: () => Promise<ActionResult>, doing: string): Promise<void> {
+  /** Run an action request; on success refresh and report what changed. On failure rethrow: a form shows the
+   * message next to its field and stays open (`inForm`), otherwise the banner shows it. */
+  private async act(call: () => Promise<ActionResult>, doing: string, inForm = false): Promise<void> {
     let result: ActionResult;
     try {
       result = await this.request(call);
     } catch (error) {
-      this.banner.showError(error, doing);
+      if (!inForm) this.banner.showError(error, doing);
       throw error;
     }
     await this.caughtUp();
@@ -290,7 +364,7 @@ export class ModelExplorer {
     const kept = stats ? ` (${stats} running statistic${stats === 1 ? "" : "s"} left as they were)` : "";
     const printed = result.output?.trim() ? ` — it printed: ${result.output.trim().slice(0, 2000)}` : "";
     this.banner.show(result.note || printed ? "info" : "success",
-      `${result.action.description}${skipped}${kept}${result.note ? ` — ${result.note}` : ""}${printed}`);
+      `${result.action.description}${describeChanged(result.changed)}${skipped}${kept}${result.note ? ` — ${result.note}` : ""}${printed}`);
   }
 
   private startTie(node: Node): void {
@@ -323,6 +397,17 @@ export class ModelExplorer {
     await this.act(() => this.client.call({ op: "tie", model: this.model, path: source, to: target }), `tie ${source}`)
       .catch(() => undefined); // already shown in the banner
   }
+}
+
+function isTensor(node: Node): boolean {
+  return node.kind === "param" || node.kind === "buffer";
+}
+
+/** " — changed 0.weight, 0.bias" (the first few, then how many more). */
+function describeChanged(changed: string[]): string {
+  if (!changed.length) return "";
+  const shown = changed.slice(0, 4).map((p) => p || "the model").join(", ");
+  return ` — changed ${shown}${changed.length > 4 ? ` and ${changed.length - 4} more` : ""}`;
 }
 
 async function copyText(text: string): Promise<string> {

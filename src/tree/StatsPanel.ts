@@ -3,7 +3,7 @@
 
 import type { Client, Node, Stats, StatsPending, Unavailable, Values } from "../protocol";
 import { type ActionName, actionsFor } from "./ActionMenu";
-import { cls, formatBytes, formatNumber, formatPercent, formatShape, h } from "./format";
+import { cls, exactNumber, formatBytes, formatCount, formatNumber, formatPercent, formatShape, h } from "./format";
 import { renderHeatmap } from "./Heatmap";
 import { renderHistogram } from "./Histogram";
 import { renderPlacement } from "./Placement";
@@ -224,17 +224,18 @@ export class StatsPanel {
 
 function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, label: string): HTMLElement[] {
   if (!stats.available) return [h("div", { class: cls("unavailable") }, stats.reason)];
-  const cells: [string, string, boolean][] = [
-    ["mean", formatNumber(stats.mean), false],
-    ["std", formatNumber(stats.std), false],
-    ["min", formatNumber(stats.min), false],
-    ["max", formatNumber(stats.max), false],
-    ["zeros", formatPercent(stats.zeros), false],
-    ["NaN", stats.nan.toLocaleString("en-US"), stats.nan > 0],
-    ["Inf", stats.inf.toLocaleString("en-US"), stats.inf > 0],
+  // [label, shown, exact value on hover, warn]
+  const cells: [string, string, string, boolean][] = [
+    ["mean", formatNumber(stats.mean), exactNumber(stats.mean), false],
+    ["std", formatNumber(stats.std), exactNumber(stats.std), false],
+    ["min", formatNumber(stats.min), exactNumber(stats.min), false],
+    ["max", formatNumber(stats.max), exactNumber(stats.max), false],
+    ["zeros", formatPercent(stats.zeros), `${stats.zeros * 100}% of ${stats.numel.toLocaleString("en-US")}`, false],
+    ["NaN", formatCount(stats.nan), stats.nan.toLocaleString("en-US"), stats.nan > 0],
+    ["Inf", formatCount(stats.inf), stats.inf.toLocaleString("en-US"), stats.inf > 0],
   ];
-  const grid = h("div", { class: cls("stats") }, ...cells.map(([k, v, bad]) =>
-    h("div", { class: cls("stat") + (bad ? " jp-mod-warn" : ""), "data-stat": k },
+  const grid = h("div", { class: cls("stats") }, ...cells.map(([k, v, exact, bad]) =>
+    h("div", { class: cls("stat") + (bad ? " jp-mod-warn" : ""), "data-stat": k, title: `${k}: ${exact}` },
       h("span", { class: cls("stat-label") }, k), h("span", { class: cls("stat-value") }, v))));
   const out: HTMLElement[] = [grid, renderHistogram(stats.hist, label)];
   if (stats.changed) {

@@ -27,6 +27,7 @@ export class TreeView {
   readonly element: HTMLDivElement;
   private readonly scroller: HTMLDivElement;
   private readonly canvas: HTMLDivElement;
+  private readonly header: HTMLDivElement;
   private rows: Row[] = [];
   private selected: string | null = null;
   private highlighted: string | null = null;
@@ -45,8 +46,12 @@ export class TreeView {
     const header = h("div", { class: cls("header"), "aria-hidden": "true" },
       h("span", {}, "name"), h("span", {}, "shape"), h("span", {}, "dtype"), h("span", {}, "device"),
       h("span", { class: cls("num") }, "params"), h("span", {}));
-    this.element = h("div", { class: cls("tree") }, header, this.scroller);
-    this.scroller.addEventListener("scroll", () => this.render());
+    this.header = h("div", { class: cls("header-clip") }, header);
+    this.element = h("div", { class: cls("tree") }, this.header, this.scroller);
+    this.scroller.addEventListener("scroll", () => {
+      this.header.scrollLeft = this.scroller.scrollLeft;
+      this.render();
+    });
     this.scroller.addEventListener("keydown", (e) => this.onKey(e));
     // Notebook hosts handle the arrow keys in a capture listener on the document (moving between cells), so
     // while the tree has focus its keys are taken one step earlier, on the window.
@@ -111,6 +116,17 @@ export class TreeView {
     return this.canvas.childElementCount;
   }
 
+  /** Paths of the parameters and buffers in the rows now in view (what a staleness check asks about). */
+  visibleTensors(): string[] {
+    const first = Math.floor(this.scroller.scrollTop / ROW_HEIGHT);
+    const last = Math.min(this.rows.length, Math.ceil((this.scroller.scrollTop + this.viewport()) / ROW_HEIGHT));
+    const out: string[] = [];
+    for (const row of this.rows.slice(first, last)) {
+      if (row.node && (row.node.kind === "param" || row.node.kind === "buffer")) out.push(row.node.path);
+    }
+    return out;
+  }
+
   private viewport(): number {
     return this.scroller.clientHeight || FALLBACK_VIEWPORT;
   }
@@ -128,15 +144,29 @@ export class TreeView {
       elements.push(this.renderRow(row, i));
     }
     this.canvas.replaceChildren(...elements);
+    this.fitWidth(elements);
     const active = this.selected === null ? -1 : this.rows.findIndex((r) => r.node?.path === this.selected);
     if (active >= 0) this.scroller.setAttribute("aria-activedescendant", this.rowId(active));
     else this.scroller.removeAttribute("aria-activedescendant");
     if (placeholders) this.events.needRows(first, last);
   }
 
+  /** Rows never cut a name: when one is wider than the view, the rows get that width and the tree scrolls
+   * sideways (rows are absolutely placed, so their width is set here rather than by the layout). */
+  private fitWidth(elements: HTMLElement[]): void {
+    this.canvas.style.minWidth = "";
+    const visible = this.scroller.clientWidth;
+    if (!visible) return;
+    const widest = Math.max(0, ...elements.map((el) => el.scrollWidth));
+    const width = widest > visible ? `${widest}px` : "";
+    this.canvas.style.minWidth = width;
+    (this.header.firstElementChild as HTMLElement).style.minWidth = width;
+  }
+
   private renderRow(row: Row, i: number): HTMLElement {
     const style = `top:${i * ROW_HEIGHT}px;height:${ROW_HEIGHT}px`;
-    const indent = h("span", { class: cls("indent"), style: `width:${row.depth * 14}px` });
+    // The indent step comes from the CSS (narrower in a narrow view).
+    const indent = h("span", { class: cls("indent"), style: `--ps-depth:${row.depth}` });
     const node = row.node;
     if (node === null) {
       return h("div", { class: cls("row", "placeholder"), style, id: this.rowId(i), role: "treeitem", "aria-level": row.depth + 1 },
@@ -153,10 +183,14 @@ export class TreeView {
         ? h("span", { class: cls("tie", "canonical"), title: `also used at ${node.aliases.join(", ")}` },
           `⇄ ×${node.aliases.length + 1}`)
         : null;
+    const where = node.path || node.name;
     const main = h("span", { class: cls("cell", "main") }, indent, twisty,
-      h("span", { class: cls("icon", `icon-${node.kind}`), "aria-hidden": "true" }),
-      h("span", { class: cls("name"), title: node.path || node.name }, node.name),
-      h("span", { class: cls("type") }, node.type),
+      h("span", { class: cls("icon", `icon-${node.kind}`), title: kindLabel[node.kind] }),
+      // Never cut (the row scrolls instead); the full path and the code are on hover and in the details.
+      h("span", { class: cls("name"), title: `${where} (${kindLabel[node.kind]})\n${node.code}` }, node.name),
+      h("span", { class: cls("type"), title: node.type }, node.type),
+      // A narrow view drops the shape column and shows a tensor's shape here instead (its kind is the icon).
+      isBlock ? null : h("span", { class: cls("inline-shape") }, formatShape(node.shape)),
       tied,
       node.state !== "ready" ? h("span", { class: cls("badge", `state-${node.state}`), title: stateHelp[node.state] },
         node.state) : null,
@@ -171,6 +205,9 @@ export class TreeView {
     const el = h("div", {
       class: cls("row", `kind-${node.kind}`),
       style,
+      // A right-click re-renders the rows (it selects), so the host's menu handler, which runs after ours, finds
+      // its target detached: the row itself says that JupyterLab's context menu is not wanted here.
+      "data-jp-suppress-context-menu": "true",
       id: this.rowId(i),
       role: "treeitem",
       "aria-level": row.depth + 1,
@@ -305,6 +342,13 @@ export class TreeView {
   }
 }
 
+
+const kindLabel: Record<Node["kind"], string> = {
+  model: "model",
+  block: "block",
+  param: "parameter",
+  buffer: "buffer",
+};
 
 const stateHelp: Record<Node["state"], string> = {
   ready: "",

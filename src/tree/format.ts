@@ -31,13 +31,30 @@ export function formatShape(shape: (number | null)[] | null): string {
   return shape.map((d) => (d === null ? "?" : String(d))).join("×");
 }
 
-/** Four significant digits, exponent form for very small or large values; "—" for missing. */
+/** Three significant digits that fit a narrow card: plain between 0.01 and 1000 ("-0.048", "0.296", "412"),
+ * engineering notation otherwise (exponent a multiple of 3: "1.23e3", "-48.1e-6"); "—" for missing. */
 export function formatNumber(x: number | null | undefined): string {
-  if (x === null || x === undefined) return "—";
+  if (x === null || x === undefined || Number.isNaN(x)) return "—";
   if (x === 0) return "0";
+  if (!Number.isFinite(x)) return x > 0 ? "∞" : "-∞";
   const abs = Math.abs(x);
-  if (abs >= 1e5 || abs < 1e-3) return x.toExponential(3);
-  return Number(x.toPrecision(4)).toString();
+  if (abs >= 0.01 && abs < 1000) {
+    const plain = Number(x.toPrecision(3));
+    if (Math.abs(plain) < 1000) return String(plain);
+  }
+  let exponent = Math.floor(Math.log10(abs) / 3) * 3;
+  let mantissa = Number((x / 10 ** exponent).toPrecision(3));
+  if (Math.abs(mantissa) >= 1000) {
+    // Rounding carried into the next group (999.6e3 -> 1.00e6).
+    exponent += 3;
+    mantissa = Number((x / 10 ** exponent).toPrecision(3));
+  }
+  return `${mantissa}e${exponent}`;
+}
+
+/** The exact value, for a title: every digit JavaScript keeps ("-0.04812345678"). */
+export function exactNumber(x: number | null | undefined): string {
+  return x === null || x === undefined ? "no finite value" : String(x);
 }
 
 export function formatPercent(fraction: number): string {

@@ -171,7 +171,10 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const form = view.dialog.form!;
     form.querySelector<HTMLInputElement>("input[name=seed]")!.value = "-3";
     form.requestSubmit();
-    expect(form.querySelector(".jp-ParamScope-form-error")!.textContent).toMatch(/seed must be a whole number/);
+    // Next to the seed field, which is marked invalid and focused.
+    const seedField = form.querySelector('[data-field="seed"]')!;
+    expect(seedField.querySelector(".jp-ParamScope-field-error")!.textContent).toMatch(/seed must be a whole number/);
+    expect(seedField.querySelector("input")!.getAttribute("aria-invalid")).toBe("true");
     expect(transport.ops("reinit")).toHaveLength(0);
   });
 
@@ -217,7 +220,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     expect(text(".jp-ParamScope-banner")).toMatch(/undid/);
   });
 
-  it("shows a kernel error in the banner and keeps the form open, changing nothing", async () => {
+  it("shows a kernel error in the form next to its field and keeps the form open, changing nothing", async () => {
     const { transport, view } = await explorer("net");
     await expand("0");
     row("0.weight")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
@@ -228,16 +231,21 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const before = rowPaths();
     form.requestSubmit();
     await flush(0);
-    const banner = host.querySelector<HTMLElement>(".jp-ParamScope-banner")!;
-    expect(banner.getAttribute("role")).toBe("alert");
-    expect(banner.classList.contains("jp-mod-error")).toBe(true);
-    expect(banner.textContent).toContain("index 9 is out of bounds");
-    expect(banner.textContent).toContain("nothing was changed");
+    // Where the user is looking: under the index field of the open form, not in the banner behind it.
+    const error = form.querySelector<HTMLElement>('[data-field="index"] .jp-ParamScope-field-error')!;
+    expect(error.getAttribute("role")).toBe("alert");
+    expect(error.textContent).toContain("index 9 is out of bounds");
+    expect(error.textContent).toContain("nothing was changed");
+    expect(host.querySelector<HTMLElement>(".jp-ParamScope-banner")!.hidden).toBe(true);
     expect(view.dialog.isOpen).toBe(true);
+    expect(form.querySelector("button[type=submit]")!.hasAttribute("disabled")).toBe(false);
     expect(rowPaths()).toEqual(before);
     expect(transport.revision).toBe(0);
-    click(banner.querySelector(".jp-ParamScope-banner-close"));
-    expect(banner.hidden).toBe(true);
+    // Fixing the field and submitting again clears the message; a wrong value points at the value field.
+    form.querySelector<HTMLInputElement>("input[name=value]")!.value = "[1, 2, 3]";
+    form.querySelector<HTMLInputElement>("input[name=index]")!.value = "";
+    form.requestSubmit();
+    expect(form.querySelector('[data-field="index"] .jp-ParamScope-field-error')).toBeNull();
   });
 
   it("refreshes by itself when an answer carries a newer revision", async () => {
