@@ -5,12 +5,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .make
-EXTRAS := torch,tensorflow,mxnet,dev
+EXTRAS := torch,tensorflow,jax,mxnet,dev
 LAB_PORT ?= 8888
 WIDGET_JS := kernel_helpers/paramscope/static/widget.js
 LABEXT := kernel_helpers/paramscope/labextension
 LABEXT_VENV := $(VENV)/share/jupyter/labextensions/paramscope
 VSIX := extension/paramscope.vsix
+# Run again on Keras' torch and JAX backends (the default run is Keras on TensorFlow).
+KERAS_TESTS := tests/test_chapter.py tests/test_keras_adapter.py tests/test_keras_backends.py
 
 .PHONY: lab test setup test-py test-ts vsix test-vscode lint bench clean
 
@@ -89,6 +91,9 @@ test-ts:
 
 test-py:
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q
+	@# Keras' other backends, each in its own process (a kernel cannot switch backends): the Keras tests only.
+	KERAS_BACKEND=torch TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q $(KERAS_TESTS) -k keras
+	KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q $(KERAS_TESTS) -k keras
 
 # Unit tests of the extension against typed fakes of the vscode and Jupyter APIs, then the .vsix in code-server.
 test-vscode: $(VSIX) $(STAMPS)/code-server.done
