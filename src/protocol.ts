@@ -38,6 +38,7 @@ export interface ShardSlice {
   offsets: number[]; // start of its slice in each dimension of the global tensor
   shape: number[]; // the slice's shape (0 in a dimension: the rank holds nothing)
   nbytes: number;
+  device?: string; // a tf.distribute replica's device ("CPU:1", "GPU:0")
 }
 
 export interface Sharding {
@@ -49,6 +50,16 @@ export interface Sharding {
   rank: number; // the kernel's rank
   layout: ShardSlice[]; // the first 64 ranks of the mesh
   layout_complete: boolean;
+  strategy?: string; // a Keras variable under tf.distribute: "MirroredStrategy" (a 1-D mesh of replicas)
+  devices?: string[];
+}
+
+/** A mirrored (tf.distribute) variable's statistics come from one replica; the others are compared with it. */
+export interface ReplicaCheck {
+  count: number;
+  read_from: string;
+  agree: boolean;
+  differ: string[]; // devices whose values differ from read_from's
 }
 
 export interface ModelSummary {
@@ -87,6 +98,7 @@ export interface Stats {
   inf: number;
   hist: { edges: number[]; counts: number[] };
   changed?: boolean; // written while being read (training): the numbers mix old and new values
+  replicas?: ReplicaCheck; // tf.distribute: read from one replica, checked against the others
 }
 
 /** `stats` not done within its `budget_ms`: poll `job` (`stats_poll`) or cancel it (`stats_cancel`). */

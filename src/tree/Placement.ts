@@ -1,7 +1,7 @@
 /** Placement of a sharded tensor (PyTorch DTensor): a map of which rank holds which slice of the global
  * tensor (its first two dimensions drawn to scale, like torch's visualize_sharding) and a table per rank. */
 
-import type { Sharding, ShardSlice } from "../protocol";
+import type { ReplicaCheck, Sharding, ShardSlice } from "../protocol";
 import { cls, formatBytes, formatShape, h } from "./format";
 
 const MAP_WIDTH = 240;
@@ -13,13 +13,22 @@ export function sliceText(slice: ShardSlice): string {
   return `[${slice.offsets.map((o, i) => `${o}:${o + slice.shape[i]}`).join(", ")}]`;
 }
 
+/** "rank 1", or for a tf.distribute replica "replica 1 · CPU:1". */
+function holder(slice: ShardSlice): string {
+  return slice.device ? `replica ${slice.rank} · ${slice.device}` : `rank ${slice.rank}`;
+}
+
 export function renderPlacement(sharding: Sharding): HTMLElement {
   const mesh = sharding.mesh.shape.join("×");
   const names = sharding.mesh.dim_names.length ? ` (${sharding.mesh.dim_names.join(", ")})` : "";
-  const summary = h("div", { class: cls("placement-summary") },
-    `sharded on a ${mesh} ${sharding.mesh.device_type} mesh${names}: [${sharding.placements.join(", ")}] · `,
-    `global ${formatShape(sharding.global_shape)}, rank ${sharding.rank} holds ${formatShape(sharding.local_shape)} `,
-    `(${formatBytes(sharding.local_nbytes)})`);
+  const summary = sharding.strategy
+    ? h("div", { class: cls("placement-summary") },
+      `mirrored by ${sharding.strategy} on ${(sharding.devices ?? []).join(", ")}: every replica holds all of `,
+      `${formatShape(sharding.global_shape)} (${formatBytes(sharding.local_nbytes)} each)`)
+    : h("div", { class: cls("placement-summary") },
+      `sharded on a ${mesh} ${sharding.mesh.device_type} mesh${names}: [${sharding.placements.join(", ")}] · `,
+      `global ${formatShape(sharding.global_shape)}, rank ${sharding.rank} holds ${formatShape(sharding.local_shape)} `,
+      `(${formatBytes(sharding.local_nbytes)})`);
   const parts: HTMLElement[] = [summary];
   const map = renderMap(sharding);
   if (map) parts.push(map);
@@ -33,23 +42,28 @@ function renderMap(sharding: Sharding): HTMLElement | null {
   const [rows = 1, cols = 1] = sharding.global_shape.length >= 2 ? sharding.global_shape
     : [1, sharding.global_shape[0] ?? 1];
   if (rows <= 0 || cols <= 0) return null;
-  const slots = new Map<string, { slice: ShardSlice; ranks: number[] }>();
+  const slots = new Map<string, { slice: ShardSlice; ranks: number[]; holders: string[] }>();
   for (const slice of sharding.layout) {
     if (slice.shape.some((n) => n === 0)) continue; // holds nothing: in the table only
     const key = `${slice.offsets.join(",")}/${slice.shape.join(",")}`;
     const slot = slots.get(key);
-    if (slot) slot.ranks.push(slice.rank);
-    else slots.set(key, { slice, ranks: [slice.rank] });
+    if (slot) {
+      slot.ranks.push(slice.rank);
+      slot.holders.push(holder(slice));
+    } else {
+      slots.set(key, { slice, ranks: [slice.rank], holders: [holder(slice)] });
+    }
   }
   const box = h("div", { class: cls("placement-map"), role: "img",
     "aria-label": `which rank holds which slice of ${formatShape(sharding.global_shape)}`,
     style: `width:${MAP_WIDTH}px;height:${MAP_HEIGHT}px` });
   let index = 0;
-  for (const { slice, ranks } of slots.values()) {
+  for (const { slice, ranks, holders } of slots.values()) {
     const twoD = sharding.global_shape.length >= 2;
     const [r0, c0] = twoD ? [slice.offsets[0], slice.offsets[1]] : [0, slice.offsets[0] ?? 0];
     const [rn, cn] = twoD ? [slice.shape[0], slice.shape[1]] : [1, slice.shape[0] ?? 1];
-    const label = ranks.length > 1 ? `ranks ${ranks.join(", ")}` : `rank ${ranks[0]}`;
+    const label = holders.length === 1 ? holders[0]
+      : slice.device ? `replicas ${ranks.join(", ")}` : `ranks ${ranks.join(", ")}`;
     box.append(h("div", {
       class: cls("placement-slot", `slot-${index % SLOT_COLORS}`) + (ranks.includes(sharding.rank) ? " jp-mod-current" : ""),
       title: `${label}: ${sliceText(slice)} ${formatShape(slice.shape)}`,
@@ -61,11 +75,13 @@ function renderMap(sharding: Sharding): HTMLElement | null {
 }
 
 function renderTable(sharding: Sharding): HTMLElement {
-  const head = h("tr", {}, ...["rank", "mesh", "slice", "shape", "bytes"].map((t) => h("th", {}, t)));
+  const replicas = Boolean(sharding.strategy);
+  const head = h("tr", {}, ...[replicas ? "replica" : "rank", replicas ? "device" : "mesh", "slice", "shape",
+    "bytes"].map((t) => h("th", {}, t)));
   const rows = sharding.layout.map((slice) =>
     h("tr", { class: slice.rank === sharding.rank ? "jp-mod-current" : "", "data-rank": slice.rank },
       h("td", {}, String(slice.rank)),
-      h("td", {}, `(${slice.coord.join(", ")})`),
+      h("td", {}, slice.device ?? `(${slice.coord.join(", ")})`),
       h("td", {}, h("code", {}, sliceText(slice))),
       h("td", {}, formatShape(slice.shape)),
       h("td", {}, formatBytes(slice.nbytes))));
@@ -73,4 +89,13 @@ function renderTable(sharding: Sharding): HTMLElement {
   if (sharding.layout_complete) return table;
   return h("div", {}, table, h("div", { class: cls("muted") },
     `first ${sharding.layout.length} of ${sharding.mesh.ranks.length} ranks`));
+}
+
+/** One line under a mirrored variable's statistics: read from which replica, and whether the others agree. */
+export function renderReplicaCheck(check: ReplicaCheck): HTMLElement {
+  const text = check.agree
+    ? `read from ${check.read_from}; all ${check.count} replicas hold the same values`
+    : `read from ${check.read_from}; the replicas on ${check.differ.join(", ")} hold other values`;
+  return h("div", { class: cls("replicas") + (check.agree ? "" : " jp-mod-warn"), "data-agree": String(check.agree) },
+    text);
 }

@@ -6,7 +6,7 @@ import { type ActionName, actionsFor } from "./ActionMenu";
 import { cls, exactNumber, formatBytes, formatCount, formatNumber, formatPercent, formatShape, h } from "./format";
 import { renderHeatmap } from "./Heatmap";
 import { renderHistogram } from "./Histogram";
-import { renderPlacement } from "./Placement";
+import { renderPlacement, renderReplicaCheck } from "./Placement";
 
 export interface TensorSource {
   /** Statistics of `path`; `progress(fraction)` while a long job runs; rejects with StatsCancelled on abort. */
@@ -156,7 +156,9 @@ export class StatsPanel {
         ? ` (${node.n_params_with_aliases.toLocaleString("en-US")} with every tied use)` : ""));
     }
     chips.push(formatBytes(node.nbytes));
-    if (node.sharding) {
+    if (node.sharding?.strategy) {
+      chips.push(`mirrored on ${(node.sharding.devices ?? []).join(", ")} (${node.sharding.strategy})`);
+    } else if (node.sharding) {
       chips.push(`sharded [${node.sharding.placements.join(", ")}]: ${formatShape(node.sharding.local_shape)} ` +
         `(${formatBytes(node.sharding.local_nbytes)}) on rank ${node.sharding.rank}`);
     }
@@ -238,6 +240,7 @@ function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, 
     h("div", { class: cls("stat") + (bad ? " jp-mod-warn" : ""), "data-stat": k, title: `${k}: ${exact}` },
       h("span", { class: cls("stat-label") }, k), h("span", { class: cls("stat-value") }, v))));
   const out: HTMLElement[] = [grid, renderHistogram(stats.hist, label)];
+  if (stats.replicas) out.unshift(renderReplicaCheck(stats.replicas));
   if (stats.changed) {
     out.unshift(h("div", { class: cls("muted") }, "The values changed while they were read (training?): these numbers mix old and new values."));
   }

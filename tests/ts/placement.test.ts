@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Sharding } from "../../src/protocol";
-import { renderPlacement, sliceText } from "../../src/tree/Placement";
+import { renderPlacement, renderReplicaCheck, sliceText } from "../../src/tree/Placement";
 
 // What the kernel sends for FSDP2's Shard(0) of a 37x12 embedding on 2 ranks (tests/test_distributed.py).
 const fsdp: Sharding = {
@@ -54,5 +54,43 @@ describe("Placement: which rank holds which slice", () => {
     const el = renderPlacement(empty);
     expect(el.querySelectorAll(".jp-ParamScope-placement-slot").length).toBe(1);
     expect(el.querySelectorAll("tbody tr").length).toBe(2);
+  });
+});
+
+describe("Placement of a tf.distribute variable: one copy per replica", () => {
+  const mirrored: Sharding = {
+    global_shape: [5, 4],
+    local_shape: [5, 4],
+    local_nbytes: 80,
+    mesh: { shape: [2], dim_names: ["replica"], device_type: "CPU", ranks: [0, 1] },
+    placements: ["Replicate()"],
+    rank: 0,
+    layout: [
+      { rank: 0, coord: [0], offsets: [0, 0], shape: [5, 4], nbytes: 80, device: "CPU:0" },
+      { rank: 1, coord: [1], offsets: [0, 0], shape: [5, 4], nbytes: 80, device: "CPU:1" },
+    ],
+    layout_complete: true,
+    strategy: "MirroredStrategy",
+    devices: ["CPU:0", "CPU:1"],
+  };
+
+  it("names the strategy and the devices", () => {
+    const el = renderPlacement(mirrored);
+    expect(el.querySelector(".jp-ParamScope-placement-summary")?.textContent).toContain(
+      "mirrored by MirroredStrategy on CPU:0, CPU:1");
+    expect([...el.querySelectorAll(".jp-ParamScope-placement-slot")].map((s) => s.textContent)).toEqual(
+      ["replicas 0, 1"]);
+    expect([...el.querySelectorAll("th")].map((t) => t.textContent)).toEqual(
+      ["replica", "device", "slice", "shape", "bytes"]);
+    expect(el.querySelectorAll("tbody tr")[1].textContent).toContain("CPU:1");
+  });
+
+  it("says whether the replicas agree, and warns where they do not", () => {
+    const ok = renderReplicaCheck({ count: 2, read_from: "CPU:0", agree: true, differ: [] });
+    expect(ok.textContent).toBe("read from CPU:0; all 2 replicas hold the same values");
+    expect(ok.classList.contains("jp-mod-warn")).toBe(false);
+    const bad = renderReplicaCheck({ count: 2, read_from: "CPU:0", agree: false, differ: ["CPU:1"] });
+    expect(bad.textContent).toContain("the replicas on CPU:1 hold other values");
+    expect(bad.classList.contains("jp-mod-warn")).toBe(true);
   });
 });

@@ -114,3 +114,42 @@ def test_rank0_notebook_shows_the_global_sharded_model(jupyter, page):
         sidebar.screenshot(path=str(ARTIFACTS / "sharded-sidebar.png"))
     finally:
         assert nb.run_cell(3).strip() == "CHECK|2|0|102"
+
+
+MIRRORED = [
+    """\
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import paramscope as ps
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    knet = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, name="dense")], name="knet")
+print("READY")""",
+    "ps.show(knet)",
+    'knet.weights[0]._value.values[1].assign(tf.zeros((5, 4)))\nprint("DIVERGED")',
+    'print("CHECK")',
+]
+
+
+def test_mirrored_keras_variables_show_their_replicas(jupyter, page):
+    (jupyter.root / "mirrored.ipynb").write_text(json.dumps(notebook(MIRRORED)))
+    nb = Notebook(page)
+    nb.open(jupyter, "/lab/tree/mirrored.ipynb?reset", "mirrored.ipynb")
+    nb.run_all()
+    assert "DIVERGED" in nb.output(2).inner_text()
+    w = nb.widget(0)
+    expect(w.root.locator(".jp-ParamScope-title")).to_contain_text("24 params")
+    w.expand("knet/dense")
+    w.row("knet/dense/kernel").click()
+    placement = w.root.locator(".jp-ParamScope-placement")
+    expect(placement.locator(".jp-ParamScope-placement-summary")).to_contain_text(
+        "mirrored by MirroredStrategy on CPU:0, CPU:1")
+    # The third cell wrote zeros into the second replica only: the check says so.
+    expect(w.root.locator(".jp-ParamScope-meta")).to_contain_text("mirrored on CPU:0, CPU:1 (MirroredStrategy)")
+    check = w.root.locator('[data-tensor="knet/dense/kernel"] .jp-ParamScope-replicas')
+    expect(check).to_have_text("read from CPU:0; the replicas on CPU:1 hold other values")
+    ARTIFACTS.mkdir(exist_ok=True)
+    w.root.screenshot(path=str(ARTIFACTS / "mirrored-widget.png"))
