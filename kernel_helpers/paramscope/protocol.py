@@ -19,14 +19,14 @@ from typing import Any, Literal, TypedDict
 from . import actions, freshness, initializers, listing, ranks, rewind, session, stats_jobs, tree
 from ._errors import ActionError, UndoConflict
 from .stats import tensor_values
-from .watch import current as current_watch
+from .watch import latest as latest_watch
 from .watch import watch as start_watch
 
 MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
-             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll"]
+             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll", "watch_focus"]
 
 
 class ErrorBody(TypedDict):
@@ -143,10 +143,11 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             return actions.history(model)
         case "watch_start":
             every = _field(req, "every", int, 10)
-            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root)
+            handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root,
+                                 focus=_field(req, "focus", list, []))
             return handle.poll(handle.step + 1)
-        case "watch_stop" | "watch_poll":
-            running = current_watch(model)
+        case "watch_stop" | "watch_poll" | "watch_focus":
+            running = latest_watch(model)
             if running is None:
                 raise ActionError(f"{name!r} is not being watched: start a watch first")
             if op == "watch_stop":

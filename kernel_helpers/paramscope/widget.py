@@ -13,7 +13,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import actions, protocol, session
+from . import actions, protocol, session, watch_push
 from .actions import require_adapter
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -48,6 +48,8 @@ class ParamScopeWidget(anywidget.AnyWidget):
         self.on_msg(self._answer)
         # Changes made elsewhere (the sidebar, another widget, ps.reinit in a cell) refresh this widget at once.
         self._unsubscribe = actions.on_change(_notify(weakref.ref(self)))
+        # A running ps.watch of this model pushes its new records while the training cell runs.
+        self._unwatch = watch_push.on_push(_forward_watch(weakref.ref(self)))
         # After each cell it compares the fingerprints of what it shows (values changed by code, new gradients).
         _OPEN.add(self)
         _listen_to_cells()
@@ -56,6 +58,9 @@ class ParamScopeWidget(anywidget.AnyWidget):
         unsubscribe = getattr(self, "_unsubscribe", None)  # close() also runs for a widget that failed to build
         if unsubscribe is not None:
             unsubscribe()
+        unwatch = getattr(self, "_unwatch", None)
+        if unwatch is not None:
+            unwatch()
         _OPEN.discard(self)
         super().close()
 
@@ -101,6 +106,17 @@ def _after_cell(_result: Any) -> None:
     for widget in list(_OPEN):
         if widget.comm is not None:
             widget.send({"event": "cell"})
+
+
+def _forward_watch(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callable[[Any, dict[str, Any]], None]:
+    """A watch-push sink that holds the widget weakly; it sends only the pushes about the widget's model."""
+
+    def sink(model: Any, payload: dict[str, Any]) -> None:
+        widget = widget_ref()
+        if widget is not None and widget.comm is not None and widget._model() is model:
+            widget.send(watch_push.strict_json(payload))  # the comm's send is safe from a training thread
+
+    return sink
 
 
 def show(model: Any, *, name: str) -> ParamScopeWidget:

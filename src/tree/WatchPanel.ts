@@ -99,15 +99,6 @@ export class WatchPanel {
     return this.state?.active ?? false;
   }
 
-  /** Ask the kernel for the watch of this model, if it has one (e.g. started from code or another view). */
-  async load(): Promise<void> {
-    try {
-      this.receive(await this.client.call({ op: "watch_poll", model: this.model, since: 0 }));
-    } catch {
-      // Not watched: nothing to show.
-    }
-  }
-
   async start(): Promise<void> {
     const every = Math.max(1, Math.floor(Number(this.every.value) || 10));
     const focus = this.selected?.kind === "param" ? [this.selected.tied_to ?? this.selected.path] : [];

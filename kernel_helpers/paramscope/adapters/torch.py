@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -358,24 +360,71 @@ class TorchAdapter:
         parent: nn.Module = index.blocks[path.rpartition(".")[0]].obj
         parent._modules[block.name] = copy.deepcopy(block.obj)
 
-    def hook_steps(self, model: nn.Module, index: ModelIndex, on_forward: Callable[[], None],
+    def hook_steps(self, model: nn.Module, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
                    on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
         sharded = [e.path for e in index.unique_params("") if _dist(e.obj)]
         if sharded:
             raise ActionError(f"ps.watch does not record sharded (DTensor) parameters yet ({sharded[0]} and "
                               f"{len(sharded) - 1} more): read them with ps.stats on every rank between steps")
-        handles = [model.register_forward_pre_hook(lambda _module, _args: on_forward())]
-        for entry in index.unique_params(""):
-            param = entry.obj
-            if param.requires_grad and not _unmaterialized(param):
-                # Fires once per backward, after the gradients of every use of a tied param are summed.
-                handles.append(param.register_post_accumulate_grad_hook(lambda _p, e=entry: on_grads([e])))
+        grads = _GradHooks(on_grads)
+
+        def pre_hook(_module: nn.Module, _args: Any) -> None:
+            grads.flush()  # a backward where some params got no gradient: the others' are final
+            changed = on_forward()
+            if changed is not None:  # torch copies its hook dicts before calling them: safe to change here
+                grads.hook(changed)
+
+        # The model holds the forward hook, which holds `grads` (and so the watch): a cycle the collector sees.
+        forward = model.register_forward_pre_hook(pre_hook)
+        grads.hook(index)
 
         def remove() -> None:
-            for handle in handles:
-                handle.remove()
+            forward.remove()
+            grads.unhook()
 
         return remove
+
+    def watch_sums(self, entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
+        # Three reductions per tensor in its own precision (float32 at least), then one transfer per device.
+        numels: list[int | None] = []
+        parts: dict[torch.device, list[torch.Tensor]] = {}
+        where: list[tuple[torch.device, int]] = []
+        for entry in entries:
+            try:
+                tensor = _readable(entry, grad, guard=False).detach()
+            except Unavailable:
+                numels.append(None)
+                continue
+            if not tensor.dtype.is_floating_point or tensor.numel() == 0:
+                numels.append(None)
+                continue
+            acc = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+            flat = tensor.reshape(-1)
+            numels.append(tensor.numel())
+            on = parts.setdefault(tensor.device, [])
+            where.append((tensor.device, len(on)))
+            on += [flat.sum(dtype=acc), torch.linalg.vector_norm(flat, dtype=acc), torch.count_nonzero(flat)]
+        sums = {device: torch.stack([p.to(torch.float64) for p in on]).tolist() for device, on in parts.items()}
+        places = iter(where)
+        out: list[tuple[int, float, float, int] | None] = []
+        for n in numels:
+            if n is None:
+                out.append(None)
+                continue
+            device, k = next(places)
+            total, norm, nonzero = sums[device][k : k + 3]
+            out.append((n, total, norm, int(nonzero)))
+        return out
+
+    def watch_copy(self, entry: TensorEntry) -> torch.Tensor:
+        return _readable(entry, False).detach().clone()
+
+    def watch_delta_norm(self, entry: TensorEntry, saved: torch.Tensor) -> float:
+        now = _readable(entry, False).detach()
+        if now.shape != saved.shape or now.dtype != saved.dtype or now.device != saved.device:
+            raise Unavailable("the parameter changed shape, dtype or device since the saved step")
+        acc = torch.float64 if now.dtype == torch.float64 else torch.float32
+        return float(torch.linalg.vector_norm(now - saved, dtype=acc))
 
     def is_initializer(self, obj: Any) -> bool:
         """A function (or callable object) of one module or one tensor: `fn(m)` as `net.apply` calls it, or
@@ -471,6 +520,53 @@ def _not_writable(entry: TensorEntry) -> str | None:
         return ("it is on the meta device and has no values: allocate it with net.to_empty(device='cpu') "
                 "and then reinitialize")
     return None
+
+
+class _GradHooks:
+    """Post-accumulate-grad hooks of a watch. Autograd's C++ side holds a tensor hook where the collector cannot
+    see it, so each hook reaches this object (and through it the watch and the model) only weakly."""
+
+    def __init__(self, on_grads: Callable[[list[TensorEntry]], None]) -> None:
+        self.on_grads = on_grads
+        self.entries: dict[int, TensorEntry] = {}
+        self.handles: list[Any] = []
+        self.ready: list[TensorEntry] = []  # params whose gradient of this backward is final
+
+    def fired(self, entry: TensorEntry) -> None:
+        # One call for the whole backward once every hooked param has its gradient (one batch of reductions).
+        self.ready.append(entry)
+        if len(self.ready) == len(self.entries):
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand over the params that got their gradient (also when some did not: unused in that step)."""
+        ready, self.ready = self.ready, []
+        if ready:
+            self.on_grads(ready)
+
+    def hook(self, index: ModelIndex) -> None:
+        self.unhook()
+        me = weakref.ref(self)
+        for entry in index.unique_params(""):
+            param = entry.obj
+            if param.requires_grad and not _unmaterialized(param):
+                self.entries[id(param)] = entry
+                # Fires once per backward, after the gradients of every use of a tied param are summed.
+                self.handles.append(param.register_post_accumulate_grad_hook(functools.partial(_grad_ready, me)))
+
+    def unhook(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        self.entries.clear()
+        self.ready.clear()
+
+
+def _grad_ready(hooks: Callable[[], _GradHooks | None], param: torch.Tensor) -> None:
+    found = hooks()
+    entry = None if found is None else found.entries.get(id(param))
+    if found is not None and entry is not None:
+        found.fired(entry)
 
 
 def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
