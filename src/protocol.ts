@@ -109,16 +109,36 @@ export interface StatsPending {
   progress: number; // 0..1
 }
 
-/** The scalar statistics a watch records per parameter and per gradient (Stats without the histogram). */
-export type Summary = Omit<Stats, "path" | "available" | "shape" | "dtype" | "device" | "hist">;
+/** The scalar statistics a watch records per parameter and per gradient, each step it records. */
+export interface WatchSummary {
+  numel: number;
+  mean: number | null;
+  std: number | null;
+  rms: number | null;
+  norm: number | null; // L2 norm of the finite values
+  zeros: number; // fraction of all elements
+  nan: number;
+  inf: number;
+}
+
+/** A histogram of a focused parameter at one recorded step. */
+export interface WatchHist {
+  edges: number[];
+  counts: number[];
+}
 
 export interface WatchRecord {
   seq: number;
   step: number;
-  time: number;
-  values: Record<string, Summary>;
-  grads: Record<string, Summary>;
+  time: number; // seconds since the epoch, when the step's forward started
+  values: Record<string, WatchSummary>;
+  grads: Record<string, WatchSummary>;
+  update: Record<string, number | null>; // ‖Δw‖/‖w‖ of the step's update, per param
+  hist: Record<string, WatchHist>; // values, for the focused params
+  grad_hist: Record<string, WatchHist>;
 }
+
+export type WatchFlag = "nonfinite" | "exploding" | "vanishing";
 
 export interface WatchState {
   active: boolean;
@@ -126,6 +146,43 @@ export interface WatchState {
   step: number;
   records: WatchRecord[]; // those with seq >= the request's `since`
   next: number; // pass as `since` next time
+  dropped: number; // records the ring buffer let go
+  max_records: number;
+  flags: Record<string, WatchFlag[]>; // params whose latest recorded step needs a look
+  focus: string[];
+  statistics: Record<string, string>; // statistic name -> description
+}
+
+/** What undo answers. `forced`: the user had changed what the action changed since (`conflicts` says what) and
+ * `force` put the saved state back anyway; `notes` are the parts it could not put back exactly (a layer that is
+ * gone, a dtype that changed). Without `force` such an undo is refused with error type "UndoConflict". */
+export interface UndoResult {
+  undone: HistoryEntry;
+  revision: number;
+  forced: boolean;
+  conflicts?: string[];
+  notes?: { path: string; reason: string }[];
+}
+
+/** The request (op "undo" with `to`) that undoes history entry `to` and every later one, all or none. */
+export interface UndoToRequest {
+  op: "undo";
+  model: string;
+  to: number;
+  force?: boolean;
+}
+
+export interface UndoToResult {
+  undone: HistoryEntry[];
+  revision: number;
+  forced: boolean;
+}
+
+/** What the kernel pushes while a watched model trains (inline widget message, sidebar comm). */
+export interface WatchPush {
+  event: "watch";
+  model: string | null;
+  state: WatchState;
 }
 
 export interface Values {
@@ -236,7 +293,12 @@ export interface Ops {
   tie: { request: { op: "tie"; model: string; path: string; to: string }; result: ActionResult };
   untie: { request: { op: "untie"; model: string; path: string }; result: ActionResult };
   undo: { request: { op: "undo"; model: string; force?: boolean }; result: UndoResult };
-  watch_start: { request: { op: "watch_start"; model: string; every?: number; max_records?: number }; result: WatchState };
+  watch_start: {
+    request: { op: "watch_start"; model: string; every?: number; max_records?: number; focus?: string[] };
+    result: WatchState;
+  };
+  watch_focus: { request: { op: "watch_focus"; model: string; focus: string[]; since?: number }; result: WatchState };
+
   watch_stop: { request: { op: "watch_stop"; model: string; since?: number }; result: WatchState };
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
   history: {
@@ -244,6 +306,7 @@ export interface Ops {
     result: {
       entries: HistoryEntry[];
       dropped: number;
+      dropped_entries: { description: string; time: number; bytes: number }[];
       bytes: number;
       limit_bytes: number;
       limit_entries: number;

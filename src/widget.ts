@@ -1,6 +1,6 @@
 /** The anywidget entry: `render({model, el})` shows a ModelExplorer whose requests travel as widget messages. */
 
-import type { Request, Response, Transport } from "./protocol";
+import type { Request, Response, Transport, WatchPush, WatchState } from "./protocol";
 import { ModelExplorer } from "./tree/ModelExplorer";
 import "./style.css";
 
@@ -51,6 +51,8 @@ export class WidgetTransport implements Transport {
 
   /** Called when the kernel says the model changed elsewhere (sidebar, another widget, code in a cell). */
   onRevision: (revision: number) => void = () => {};
+  /** Called with each watch update the kernel pushes while a training cell runs. */
+  onWatch: (state: WatchState) => void = () => {};
   /** Called when a user's cell finished: values may have changed without a revision. */
   onCell: () => void = () => {};
 
@@ -62,6 +64,10 @@ export class WidgetTransport implements Transport {
     }
     if (event !== null && typeof event === "object" && event.event === "cell") {
       this.onCell();
+      return;
+    }
+    if (event !== null && typeof event === "object" && event.event === "watch") {
+      this.onWatch((msg as WatchPush).state);
       return;
     }
     const response = msg as Response;
@@ -78,6 +84,7 @@ function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }
   const transport = new WidgetTransport(model);
   const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
   transport.onRevision = (revision) => explorer.noteRevision(revision);
+  transport.onWatch = (state) => explorer.noteWatch(state);
   transport.onCell = () => void explorer.checkStale();
   void explorer.start();
   return () => {

@@ -4,7 +4,7 @@
  * Re-listing is one cheap `models` request; an expanded explorer reloads only when its model's summary
  * changed (a new revision, or a different class/size/device from code), so unchanged subtrees are not sent again. */
 
-import { Client, type ModelSummary, type Request, type Response, type Transport } from "../protocol";
+import { Client, type ModelSummary, type Request, type Response, type Transport, type WatchState } from "../protocol";
 import type { DetailsHost } from "../tree/DetailsLayout";
 import { ModelExplorer } from "../tree/ModelExplorer";
 import { cls, formatBytes, formatCount, h } from "../tree/format";
@@ -176,7 +176,12 @@ export class ModelsPanel {
     if (row.explorer) row.header.scrollIntoView?.({ block: "start" });
   }
 
-  explorer(name: string): ModelExplorer | null {
+  /** A watch update the kernel pushed for model `name`: its open explorer draws it. */
+  noteWatch(name: string, state: WatchState): void {
+    this.rows.get(name)?.explorer?.noteWatch(state);
+  }
+
+    explorer(name: string): ModelExplorer | null {
     return this.rows.get(name)?.explorer ?? null;
   }
 

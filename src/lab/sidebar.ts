@@ -8,6 +8,7 @@ import { Widget } from "@lumino/widgets";
 import type { DetailsHost } from "../tree/DetailsLayout";
 import { ModelsPanel } from "./panel";
 import { KernelTransport } from "./transport";
+import { WatchChannel } from "./watchComm";
 import { KernelWatcher } from "./watcher";
 
 /** A notebook or console panel: what the sidebar needs of it. */
@@ -29,6 +30,7 @@ export class ModelsSidebar extends Widget {
   private host: KernelHost | null = null;
   private kernel: Kernel.IKernelConnection | null = null;
   private watcher: KernelWatcher | null = null;
+  private channel: WatchChannel | null = null; // live watch updates while a training cell runs
   private settings: SidebarSettings;
   private stale = false; // something changed while the sidebar was hidden: list when shown
 
@@ -76,6 +78,8 @@ export class ModelsSidebar extends Widget {
     if (kernel === this.kernel && kernel !== null) return;
     this.watcher?.dispose();
     this.watcher = null;
+    this.channel?.dispose();
+    this.channel = null;
     this.kernel = kernel;
     const label = this.host ? `${this.host.title.label} · ${this.host.sessionContext.kernelDisplayName}` : "";
     if (!kernel) {
@@ -92,6 +96,7 @@ export class ModelsSidebar extends Widget {
       },
     });
     this.panel.connect(new KernelTransport(kernel, (pending) => this.panel.setPending(pending)), label);
+    this.channel = new WatchChannel(kernel, (push) => this.panel.noteWatch(push.model ?? "", push.state));
     this.list();
   }
 
@@ -107,6 +112,7 @@ export class ModelsSidebar extends Widget {
       return;
     }
     this.stale = false;
-    void (cell ? this.panel.afterCell() : this.panel.refresh());
+    // Once a listing is answered, paramscope is imported in the kernel and the watch channel can open.
+    void (cell ? this.panel.afterCell() : this.panel.refresh()).then(() => this.channel?.ensure());
   }
 }

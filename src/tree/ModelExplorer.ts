@@ -1,15 +1,17 @@
 /** The whole explorer for one model: toolbar, message banner, virtualized tree, details panel, action menu and
  * forms. Host-agnostic: give it an element and a Transport (widget messages, kernel execute, postMessage). */
 
-import { type ActionResult, Client, KernelError, type Node, type Transport, type UndoResult } from "../protocol";
+import { type ActionResult, Client, KernelError, type Node, type Transport, type UndoResult, type WatchState } from "../protocol";
 import { Dialog, openReinit, openSetValue } from "./ActionForms";
 import { type ActionName, ActionMenu } from "./ActionMenu";
 import { type DetailsHost, DetailsLayout } from "./DetailsLayout";
 import { ErrorBanner } from "./ErrorBanner";
+import { HistoryPanel } from "./HistoryPanel";
 import { cls, formatBytes, formatCount, h } from "./format";
 import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
 import { TreeView } from "./TreeView";
+import { WatchPanel } from "./WatchPanel";
 
 export interface ExplorerOptions {
   transport: Transport;
@@ -31,6 +33,8 @@ export class ModelExplorer {
   readonly panel: StatsPanel;
   readonly menu: ActionMenu;
   readonly dialog = new Dialog(() => this.view.focus());
+  readonly watch: WatchPanel;
+  readonly history: HistoryPanel;
   readonly layout: DetailsLayout;
   private readonly client: Client;
   private readonly model: string;
@@ -84,15 +88,31 @@ export class ModelExplorer {
       "↶", h("span", { class: cls("button-label") }, " Undo"));
     refresh.addEventListener("click", () => void this.refresh());
     undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
+    this.watch = new WatchPanel(this.client, this.model, {
+      changed: () => this.view.setDecoration((node) => this.watch.decorate(node)),
+      error: (error, doing) => this.banner.showError(error, doing),
+    });
+    this.history = new HistoryPanel(this.client, this.model, {
+      undone: async (result) => {
+        await this.caughtUp();
+        this.banner.show("success", `undid ${result.undone.map((e) => `"${e.description}"`).join(", ")}`);
+      },
+      error: (error, doing) => this.banner.showError(error, doing),
+    });
+    const historyButton = h("button", { class: cls("button", "icon-button", "history-toggle"),
+      title: "History: every action on this model; undo back to any of them" }, "☰ History");
+    historyButton.addEventListener("click", () => this.history.toggle());
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
-      h("span", { class: cls("spinner"), "aria-hidden": "true" }), refresh, undo);
+      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, refresh, undo);
     this.menu = new ActionMenu(host, () => this.view.focus());
     const body = h("div", { class: cls("body") }, this.view.element, this.panel.element);
     // data-lm-suppress-shortcuts: keys typed here are ours, not the notebook's (JupyterLab, Notebook 7);
     // data-jp-suppress-context-menu: a right-click opens our menu only, not JupyterLab's as well (which, closing,
     // focuses the notebook and scrolls it to the top).
     this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
-      "data-jp-suppress-context-menu": "true" }, toolbar, this.banner.element, body, this.menu.element, this.dialog.element);
+      "data-jp-suppress-context-menu": "true" }, toolbar,
+      this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element,
+      this.dialog.element);
     this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
       options.detailsHost);
     this.view.element.append(this.layout.handle);
@@ -199,6 +219,11 @@ export class ModelExplorer {
     }, () => undefined); // no baseline: the next check only refreshes on gradients and removals
   }
 
+  /** The kernel pushed the state of this model's watch (the host's live channel, during a training cell). */
+  noteWatch(state: WatchState): void {
+    this.watch.receive(state, true);
+  }
+
   /** The host learned the model's revision elsewhere (e.g. a listing of models): refresh if it moved on. */
   noteRevision(revision: number): void {
     this.onRevision(revision);
@@ -218,6 +243,7 @@ export class ModelExplorer {
   dispose(): void {
     this.disposers.forEach((d) => d());
     this.layout.dispose();
+    this.watch.dispose();
     this.view.dispose();
     this.panel.dispose();
     this.menu.dispose();
@@ -240,7 +266,10 @@ export class ModelExplorer {
     const previous = this.revision;
     this.revision = revision;
     this.revisionLabel.textContent = `rev ${revision}`;
-    if (previous !== null && previous !== revision) void this.refresh();
+    if (previous !== null && previous !== revision) {
+      void this.refresh();
+      this.history.refresh();
+    }
   }
 
   private update(): void {
@@ -273,6 +302,7 @@ export class ModelExplorer {
     this.selected = path;
     this.view.setSelected(path);
     this.showDetails(this.tree.node(path) ?? null);
+    this.watch.select(this.tree.node(path) ?? null);
   }
 
   private async jump(path: string): Promise<void> {

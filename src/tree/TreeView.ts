@@ -33,6 +33,7 @@ export class TreeView {
   private highlighted: string | null = null;
   private expanded: (path: string) => boolean = () => false;
   private picking = false;
+  private decorate: (node: Node) => HTMLElement | null = () => null;
   private pendingIndex: number | null = null; // keyboard target that was still loading
   private readonly windowKeydown = (e: KeyboardEvent) => {
     if (e.target === this.scroller) this.onKey(e);
@@ -81,6 +82,12 @@ export class TreeView {
 
   setSelected(path: string | null): void {
     this.selected = path;
+    this.render();
+  }
+
+  /** Extra content at the end of each row's name cell (the watch's sparkline and flags), drawn again now. */
+  setDecoration(decorate: (node: Node) => HTMLElement | null): void {
+    this.decorate = decorate;
     this.render();
   }
 
@@ -194,7 +201,8 @@ export class TreeView {
       tied,
       node.state !== "ready" ? h("span", { class: cls("badge", `state-${node.state}`), title: stateHelp[node.state] },
         node.state) : null,
-      node.trainable === false ? h("span", { class: cls("badge", "frozen"), title: "not trainable" }, "frozen") : null);
+      node.trainable === false ? h("span", { class: cls("badge", "frozen"), title: "not trainable" }, "frozen") : null,
+      this.decorate(node));
     const count = node.kind === "buffer" ? "" : formatCount(node.n_params);
     const countTitle = node.kind === "buffer"
       ? `buffer: ${formatBytes(node.nbytes)}, not a parameter`
