@@ -26,7 +26,8 @@ MIME = "application/vnd.paramscope+json"
 VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
-             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll", "watch_focus"]
+             "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
+             "watch_focus"]
 
 
 class ErrorBody(TypedDict):
