@@ -171,21 +171,30 @@ class ParamSlot(Cell):
             return f"{self.paths[0]} is gone (its block was replaced or deleted since)"
         assert self._after is not None
         bound, table = self._after
-        if block._reg_params.get(self._name) is not bound() or [
+        now = block._reg_params.get(self._name)
+        if now is not bound() or [
                 (k, v) for k, v in block._params._params.items()] != [(k, ref()) for k, ref in table]:
             return f"{self.paths[0]} was rebound since (another parameter was put there)"
+        if now is not None and np.dtype(now.dtype) != np.dtype(self._before.dtype):
+            return (f"{self.paths[0]} is {np.dtype(now.dtype).name} now and the parameter undo would put back is "
+                    f"{np.dtype(self._before.dtype).name} (the model was cast since)")
         return None
 
     def restore(self, force: bool) -> str | None:
         block = self._block_now()
         if block is None:
             return "its block is gone (replaced or deleted since)"
+        now = block._reg_params.get(self._name)
+        note = None
+        if force and now is not None and np.dtype(now.dtype) != np.dtype(self._before.dtype):
+            self._before.cast(now.dtype)  # the model was cast since: the parameter put back follows it
+            note = f"the parameter put back was cast to {np.dtype(now.dtype).name}, as the model is now"
         _bind_param(block, self._name, self._before, self._as_attribute)
         table = block._params._params
         if list(table.items()) != self._table:
             table.clear()
             table.update(OrderedDict(self._table))
-        return None
+        return note
 
 
 class ChildSlot(Cell):

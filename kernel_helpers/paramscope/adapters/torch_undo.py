@@ -204,8 +204,14 @@ class Slot(Cell):
         owner = self._owner()
         if owner is None:
             return f"{self.paths[0]} is gone (its layer was replaced or deleted since)"
-        if self._bound(owner) is not self._after():
+        now = self._bound(owner)
+        if now is not self._after():
             return f"{self.paths[0]} was rebound since (another object was put there)"
+        before = self._before
+        if isinstance(now, torch.Tensor) and isinstance(before, torch.Tensor) and (
+                now.dtype, now.device) != (before.dtype, before.device):
+            return (f"{self.paths[0]} is {_describe(_layout(now))} now and the parameter undo would put back is "
+                    f"{_describe(_layout(before))} (the model was converted or moved since)")
         return None
 
     def restore(self, force: bool) -> str | None:

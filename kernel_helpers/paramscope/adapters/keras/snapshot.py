@@ -18,7 +18,7 @@ from ...tree import BlockEntry, ModelIndex, TensorEntry
 from .. import SAMPLE_POINTS, sample_digest
 from .cloning import built_optimizers, put_list
 from .paths import Pending
-from .tying import Slot, bind, find_slot, remake_traced_functions, slot_of
+from .tying import _BEFORE_TIE, Slot, bind, find_slot, remake_traced_functions, slot_of
 
 
 @dataclass
@@ -279,11 +279,19 @@ def take(adapter: Any, index: ModelIndex, paths: list[str]) -> Record:
         if entry is None or isinstance(entry.obj, Pending):
             continue
         var = entry.obj
-        cells.append(_Slot(find_slot(index.blocks[entry.owner].obj, var), path))
-        if id(var) in values:
-            values[id(var)].paths.append(path)
-        else:
-            values[id(var)] = _Values(var, [path])
+        layer = index.blocks[entry.owner].obj
+        cells.append(_Slot(find_slot(layer, var), path))
+        # untie gives a slot back the variable it had before its tie, writing the shared values into it: that
+        # variable, outside the model until then, is saved too.
+        for one in (var, _BEFORE_TIE.get((id(layer), entry.name))):
+            if one is None or isinstance(one, Pending):
+                continue
+            if id(one) in values and path in values[id(one)].paths:
+                continue
+            if id(one) in values:
+                values[id(one)].paths.append(path)
+            else:
+                values[id(one)] = _Values(one, [path])
     return Record(adapter, root, cells + list(values.values()))
 
 
