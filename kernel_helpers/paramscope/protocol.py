@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, freshness, initializers, listing, ranks, rewind, session, stats_jobs, tree
+from . import actions, freshness, initializers, limits, listing, ranks, rewind, session, stats_jobs, threads, tree
 from ._errors import ActionError, UndoConflict
 from .stats import tensor_values
 from .watch import latest as latest_watch
@@ -47,6 +47,12 @@ class BadRequest(Exception):
     """The request itself is malformed (a front-end bug, not a user mistake)."""
 
 
+# Ops that write the model: refused while another thread trains it (a write would mix with the optimizer's).
+_WRITES = frozenset({"reinit", "set_value", "tie", "untie", "undo"})
+# Ops that read values: answers taken while another thread trains say so (`during_step`).
+_READS = frozenset({"stats", "stats_poll", "values"})
+
+
 def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None = None,
            namespace: Mapping[str, Any] | None = None) -> Response:
     """Answer one request. `models` maps names to models (default: the models of `namespace`, itself
@@ -55,10 +61,17 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
     model = None
     try:
         if isinstance(request, str):
-            request = json.loads(request)
+            request = _parse(request)
         if not isinstance(request, Mapping):
             raise BadRequest("a request is a JSON object")
         req_id = request.get("id")
+        if not (req_id is None or _plain_id(req_id)):
+            req_id = None
+            raise BadRequest("'id' is an integer or a string of at most 256 characters")
+        try:
+            limits.check_request(request)
+        except limits.TooBig as e:
+            raise BadRequest(str(e)) from None
         ns = session.user_namespace() if namespace is None else namespace
         found = session.models(ns) if models is None else models
         op = _field(request, "op", str)
@@ -66,8 +79,11 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
         name = request.get("model")
         if op != "models":
             model = _model(found, name)
+        busy = _training(model, op) if op in _WRITES or op in _READS else []
         with _gc_paused():
             result = _dispatch(op, request, model, name, found, ns)
+        if op in _READS:
+            result = _mark(result, busy, model)
         return _ok(req_id, result, model)
     except UndoConflict as e:  # the front ends offer "Undo anyway" (force) for this one
         return _error(req_id, "UndoConflict", str(e), model)
@@ -75,8 +91,51 @@ def handle(request: Mapping[str, Any] | str, *, models: Mapping[str, Any] | None
         return _error(req_id, "ActionError", str(e), model)
     except BadRequest as e:
         return _error(req_id, "BadRequest", str(e), model)
+    except MemoryError:
+        return _error(req_id, "ActionError", "not enough memory for this request: free some (del unused tensors, "
+                      "gc.collect()) or ask for less", model)
     except Exception as e:  # noqa: BLE001 - the kernel must answer, whatever went wrong
-        return _error(req_id, type(e).__name__, f"{type(e).__name__}: {e}", model)
+        return _error(req_id, "InternalError", f"paramscope failed ({type(e).__name__}: {e}); the model is "
+                      "unchanged. This is a bug: please report it with this message", model)
+
+
+def _plain_id(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 256
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= limits.MAX_INT
+
+
+def _parse(text: str) -> Any:
+    if len(text) > limits.MAX_REQUEST_BYTES:
+        raise BadRequest(f"the request is {len(text):,} characters; the limit is {limits.MAX_REQUEST_BYTES:,}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"the request nests arrays/objects more than {limits.MAX_NESTING} deep") from None
+    except ValueError as e:
+        raise BadRequest(f"the request is not JSON: {e}") from None
+
+
+def _training(model: Any, op: str) -> list[str]:
+    """Threads training `model`'s framework; ActionError for an op that writes the model while one does."""
+    adapter = actions.require_adapter(model)
+    busy = threads.training(adapter.framework)
+    if busy and op in _WRITES:
+        raise ActionError(f"{op} refused while {threads.describe(busy)} trains a {adapter.framework} model: a write "
+                          "during a training step would mix with the optimizer's. Stop the thread (or change the "
+                          "model from the training loop with ps.*) and retry")
+    return busy
+
+
+def _mark(result: Any, busy: list[str], model: Any) -> Any:
+    """Flag values read while another thread trains: they may mix two steps (or change between two reads)."""
+    if not isinstance(result, dict) or not result.get("available"):
+        return result
+    busy = sorted({*busy, *threads.training(actions.require_adapter(model).framework)})
+    if busy:
+        result["during_step"] = True
+        result["training"] = busy
+    return result
 
 
 def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, found: Mapping[str, Any],
@@ -89,8 +148,13 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)
             path = actions.resolve(index, _field(req, "path", str, ""))
-            node = tree.build(index, path, _field(req, "depth", int, 1, optional=True),
-                              _field(req, "offset", int, 0), _field(req, "limit", int, None, optional=True))
+            depth = _bounded(req, "depth", 1, 0, limits.MAX_TREE_DEPTH, optional=True)
+            offset = _bounded(req, "offset", 0, 0, limits.MAX_INT)
+            limit = _bounded(req, "limit", None, 0, limits.MAX_TREE_LIMIT, optional=True)
+            if limits.tree_size(index, path, depth, offset, limit) > limits.MAX_TREE_NODES:
+                raise ActionError(f"the answer would hold more than {limits.MAX_TREE_NODES:,} nodes: ask for a "
+                                  "smaller depth or a page of children (limit)")
+            node = tree.build(index, path, depth, offset, limit)
             return {"node": node.to_json(), "framework": index.framework}
         case "stats" | "values":
             adapter = actions.require_adapter(model)
@@ -100,7 +164,8 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             if op == "stats":
                 return stats_jobs.start(adapter, entry, model, grad=grad, bins=_field(req, "bins", int, 64),
                                         budget_ms=_field(req, "budget_ms", int, None, optional=True))
-            return tensor_values(adapter, entry, grad=grad, max_elems=_field(req, "max_elems", int, 4096))
+            max_elems = min(_bounded(req, "max_elems", 4096, 1, limits.MAX_INT), limits.MAX_VALUES)
+            return tensor_values(adapter, entry, grad=grad, max_elems=max_elems)
         case "stats_poll":
             return stats_jobs.poll(_field(req, "job", str), model,
                                    _field(req, "budget_ms", int, stats_jobs.DEFAULT_BUDGET_MS))
@@ -128,6 +193,10 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
                 raise BadRequest("set_value needs 'value' or 'fn'")
             else:
                 value = req["value"]
+                limits.check_value(value, _numel(model, root, _field(req, "path", str)))
+            if isinstance(req.get("index"), str) and len(req["index"]) > limits.MAX_INDEX_TEXT:
+                raise ActionError(f"the index is {len(req['index']):,} characters long; write at most "
+                                  f"{limits.MAX_INDEX_TEXT:,}, e.g. '0, 1:3'")
             return actions.set_value(model, _field(req, "path", str), value, req.get("index"),
                                      mode=_field(req, "mode", str, "set"), root=root)
         case "tie":
@@ -185,6 +254,13 @@ def _tensor(index: tree.ModelIndex, path: str) -> tree.TensorEntry:
     return index.tensors[found]
 
 
+def _numel(model: Any, root: str, path: str) -> int:
+    """Elements of the tensor at `path` (the most numbers a set_value value can hold); 1 if unknown yet."""
+    index = actions.require_adapter(model).index(model, root)
+    entry = index.tensors.get(actions.resolve(index, path))
+    return entry.meta.numel if entry is not None else 1
+
+
 def _split_grad(path: str) -> tuple[str, bool]:
     return (path[: -len("#grad")], True) if path.endswith("#grad") else (path, False)
 
@@ -205,11 +281,20 @@ def _field(req: Mapping[str, Any], key: str, kind: type, default: Any = _MISSING
     return value
 
 
+def _bounded(req: Mapping[str, Any], key: str, default: Any, low: int, high: int, optional: bool = False) -> Any:
+    value = _field(req, key, int, default, optional=optional)
+    if value is not None and not low <= value <= high:
+        raise BadRequest(f"field {key!r} must be between {low} and {high:,}, got {value}")
+    return value
+
+
 def _ok(req_id: Any, result: Any, model: Any) -> Response:
     return {"id": req_id, "ok": True, "result": result, "revision": _revision(model)}
 
 
 def _error(req_id: Any, kind: str, message: str, model: Any) -> Response:
+    if len(message) > limits.MAX_MESSAGE:  # a message quoting a huge path or value stays readable
+        message = message[: limits.MAX_MESSAGE // 2] + " … " + message[-limits.MAX_MESSAGE // 2 :]
     return {"id": req_id, "ok": False, "error": {"type": kind, "message": message}, "revision": _revision(model)}
 
 
@@ -249,7 +334,9 @@ class Reply:
 def call(encoded: str) -> Reply:
     """Kernel entry for execute-based transports: `call("<base64 JSON request>")`."""
     try:
-        request = json.loads(base64.b64decode(encoded).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
+        if not isinstance(encoded, str) or len(encoded) > limits.MAX_REQUEST_BYTES * 4 // 3 + 4:
+            raise BadRequest(f"a request is a base64 string of at most {limits.MAX_REQUEST_BYTES:,} bytes of JSON")
+        request = _parse(base64.b64decode(encoded, validate=True).decode("utf-8"))
+    except (BadRequest, ValueError) as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         return Reply(to_json(_error(None, "BadRequest", f"request is not base64 JSON: {e}", None)))
     return Reply(to_json(handle(request)))

@@ -26,6 +26,7 @@ from torch import nn
 # Checking the mixin avoids Parameter's metaclass __instancecheck__, which is slow on 10,000s of tensors.
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
+from .. import threads
 from .._errors import ActionError
 from ..initializers import NEEDS_MATRIX, foreign
 from ..snapshots import Cell, Record, subtree_paths
@@ -69,6 +70,8 @@ class TorchAdapter:
         # Depth-first pre-order, as named_modules() walks: a block's entry is added when it is popped, its own
         # parameters and buffers right after it (the order of named_parameters()).
         stack: list[BlockEntry] = [BlockEntry("", root, root, model, type(model).__name__)]
+        # `.grad` is not read while another thread trains (see `_readable`): trainable params count as having one.
+        grads = not threads.training("pytorch")
         while stack:
             block = stack.pop()
             blocks[block.path] = block
@@ -87,7 +90,7 @@ class TorchAdapter:
                         code=_child_code(block.code, module, name, -1),
                         obj=tensor,
                         type=type(tensor).__name__ if kind == "param" else "Buffer",
-                        meta=_meta(tensor, module, name, kind),
+                        meta=_meta(tensor, module, name, kind, grads),
                     )
                     block.children.append(path)
             children = []
@@ -124,6 +127,7 @@ class TorchAdapter:
             sharded = _dist(tensor)  # a DTensor: this rank's shard is saved and put back (undo per rank)
             values[id(tensor)] = torch_undo.Values(sharded.local(tensor) if sharded else tensor, [path])
             if grads and entry.kind == "param":
+                _no_training_thread(f"{entry.path} and its gradient")
                 cells.append(torch_undo.Grad(tensor, [path]))
         return Record(self, index.blocks[""].obj, cells + list(values.values()))
 
@@ -152,6 +156,8 @@ class TorchAdapter:
     # -- reading values --------------------------------------------------------------------------------------
 
     def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
+        if grad and threads.training("pytorch"):
+            return "training"
         tensor = entry.obj.grad if grad else entry.obj
         return "none" if tensor is None else _fingerprint(tensor)
 
@@ -569,7 +575,15 @@ def _grad_ready(hooks: Callable[[], _GradHooks | None], param: torch.Tensor) -> 
         found.fired(entry)
 
 
-def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
+def _no_training_thread(what: str) -> None:
+    busy = threads.training("pytorch")
+    if busy:
+        raise ActionError(f"cannot save {what} for undo while {threads.describe(busy)} trains (PyTorch does not "
+                          "allow reading .grad during another thread's backward pass): stop the thread and retry")
+
+
+def _readable(entry: TensorEntry, grad: bool, guard: bool = True) -> torch.Tensor:
+    """The tensor or its gradient; `guard=False` inside autograd hooks, which run in the training thread."""
     why = _not_writable(entry)
     if why:
         raise Unavailable(f"no values: {why}")
@@ -577,6 +591,11 @@ def _readable(entry: TensorEntry, grad: bool) -> torch.Tensor:
         return entry.obj
     if entry.kind != "param":
         raise Unavailable(f"{entry.path} is a buffer; buffers have no gradient")
+    busy = threads.training("pytorch") if guard else []
+    if busy:
+        raise Unavailable(f"not read while {threads.describe(busy)} trains: PyTorch does not allow reading .grad "
+                          "during another thread's backward pass; it shows when the thread stops, and ps.watch "
+                          "records gradients inside each step")
     if entry.obj.grad is None:
         if not entry.obj.requires_grad:
             raise Unavailable(f"{entry.path} is frozen (requires_grad=False), so no gradient is computed")
@@ -627,7 +646,7 @@ def _device(tensor: torch.Tensor) -> str:
     return _NAMES[device]
 
 
-def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> TensorMeta:
+def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str, grads: bool = True) -> TensorMeta:
     is_param = kind == "param"
     if isinstance(tensor, UninitializedTensorMixin):
         return TensorMeta(
@@ -645,7 +664,7 @@ def _meta(tensor: torch.Tensor, module: nn.Module, name: str, kind: str) -> Tens
         state="meta" if device == "meta" else "ready",
         numel=numel,
         nbytes=numel * tensor.element_size(),
-        has_grad=is_param and tensor.grad is not None,
+        has_grad=is_param and (tensor.grad is not None if grads else tensor.requires_grad),
         sharding=sharded.sharding(tensor) if sharded else None,
     )
 
