@@ -10,8 +10,10 @@ below 2**-450 (reduced as x * 2**-exp, exactly, with `Moments.exp`), offset data
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -38,7 +40,11 @@ def floating(x: torch.Tensor) -> torch.Tensor:
 
 
 def moments(chunk: torch.Tensor) -> Moments:
-    x = floating(chunk)
+    with _serial(chunk):
+        return _moments(floating(chunk))
+
+
+def _moments(x: torch.Tensor) -> Moments:
     n = x.numel()
     if n == 0:
         return Moments()
@@ -62,7 +68,7 @@ def moments(chunk: torch.Tensor) -> Moments:
     low, high = _SAFE[x.dtype]
     if not finite or big > high or 0 < big < low:  # squares (or sums) leave the range of x's dtype
         if x.dtype == torch.float32:
-            return moments(x.double())
+            return _moments(x.double())
         return _scaled(x, n, lo_v, hi_v, zeros, big)
     mean = total / n
     m2 = squares - total * mean
@@ -100,13 +106,17 @@ def _non_finite(x: torch.Tensor) -> Moments:
     nan = int(torch.isnan(x).sum())
     inf = int(torch.isinf(x).sum())
     kept = x[torch.isfinite(x)]
-    part = moments(kept)
+    part = _moments(kept)
     part.nan, part.inf = nan, inf
     return part
 
 
 def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
-    x = floating(chunk)
+    with _serial(chunk):
+        return _hist(floating(chunk), lo, hi, bins, finite)
+
+
+def _hist(x: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     if not finite:
         x = x[torch.isfinite(x)]
     if x.numel() == 0:
@@ -147,6 +157,22 @@ def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> 
     head = [int(c) for c in counts[:bins]]
     head[-1] += int(sum(counts[bins:]))
     return head
+
+
+@contextlib.contextmanager
+def _serial(chunk: torch.Tensor) -> Iterator[None]:
+    """One intra-op thread for the dozen small passes over a cached CPU chunk: with several, each pass is a
+    parallel region whose barrier waits for every thread, and on a loaded machine (a notebook next to training)
+    those waits cost more than the work; the other cores stay free for the user's code."""
+    threads = torch.get_num_threads()
+    if chunk.device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 _CACHE = threading.local()
