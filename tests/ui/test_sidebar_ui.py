@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.ui.conftest import ARTIFACTS, copy_to_docs, notebook
+from tests.ui.conftest import ARTIFACTS, notebook
 
 pytestmark = pytest.mark.ui
 
@@ -153,15 +153,14 @@ def test_lab_sidebar_lists_expands_reinits_follows_del_busy_and_restart(jupyter,
     assert lab.output(1).strip() == "CHECK|True|False"
     assert lab.prompt(1) == "[2]:"
 
-    # The picture for the README: the sidebar beside the notebook, tnet expanded, a parameter's statistics.
+    # A picture of the widened sidebar (the README's, at the default width, come from test_readable_ui).
     lab.row("tnet", "2").locator(".jp-ParamScope-twisty").click()
     lab.row("tnet", "2.weight").click()
     expect(explorer.locator('[data-tensor="2.weight"] .jp-ParamScope-heatmap-plot')).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     lab.model("tnet").locator(".jp-ParamScope-model-header").scroll_into_view_if_needed()
     page.mouse.move(0, 0)
-    page.screenshot(path=str(ARTIFACTS / "sidebar.png"))
-    copy_to_docs(ARTIFACTS / "sidebar.png", "sidebar.png")
+    page.screenshot(path=str(ARTIFACTS / "sidebar-wide.png"))
 
     # The Keras model expands too (Keras paths).
     lab.expand("knet")
@@ -264,8 +263,7 @@ def test_lab_sidebar_dark_theme_and_settings(jupyter, page):
         assert background < 0.2 < 0.6 < text, colours
         page.mouse.move(0, 0)
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "sidebar-dark.png"))
-        copy_to_docs(ARTIFACTS / "sidebar-dark.png", "sidebar-dark.png")
+        page.screenshot(path=str(ARTIFACTS / "sidebar-wide-dark.png"))
     finally:
         _settings(jupyter, "PUT", "{}")
         _theme(page, "JupyterLab Light")
