@@ -49,11 +49,11 @@ WEIGHT = "0.block 0.0.weight"
 
 
 class Lab:
-    """A JupyterLab page with one notebook of CELLS and the Models sidebar at its default width."""
+    """A JupyterLab page with one notebook of `cells` and the Models sidebar at its default width."""
 
-    def __init__(self, page: Page, server, name: str) -> None:
-        self.page, self.server, self.name = page, server, name
-        (server.root / name).write_text(json.dumps(notebook(CELLS)))
+    def __init__(self, page: Page, server, name: str, cells: list[str] = CELLS) -> None:
+        self.page, self.server, self.name, self.cells = page, server, name, cells
+        (server.root / name).write_text(json.dumps(notebook(cells)))
         self.panel = page.locator(PANEL)
         self.sidebar = page.locator(SIDEBAR)
 
@@ -62,7 +62,7 @@ class Lab:
         self.wait_idle()
 
     def wait_idle(self) -> None:
-        expect(self.panel.locator(".jp-CodeCell")).to_have_count(len(CELLS), timeout=60_000)
+        expect(self.panel.locator(".jp-CodeCell")).to_have_count(len(self.cells), timeout=60_000)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             url = f"{self.server.url}/api/sessions?token={self.server.token}"
@@ -305,3 +305,28 @@ def test_views_follow_cells_untie_a_shared_block_and_dialogs_stay_in_view(jupyte
     assert _unreadable_stats(widget) == []
     ARTIFACTS.mkdir(exist_ok=True)
     widget.root.screenshot(path=str(ARTIFACTS / "widget-narrow.png"))
+
+
+KERAS = """\
+import keras
+shared = keras.layers.Dense(4, name="shared")
+inp = keras.Input((4,))
+fnet = keras.Model(inp, shared(keras.layers.Dense(4, name="d1")(shared(inp))), name="fnet")
+print("KERAS", fnet.count_params())"""
+
+
+def test_untie_a_keras_layer_called_twice_from_its_row(jupyter, page):
+    lab = Lab(page, jupyter, "keras_untie.ipynb", [KERAS, 'print("COUNT", fnet.count_params())'])
+    lab.open()
+    lab.show_sidebar()
+    assert lab.run(0).strip() == "KERAS 40"
+    fnet = lab.expand_model("fnet")
+    # The second call of the shared layer is the row `shared@2`, pointing to the first.
+    expect(fnet.row("shared@2").locator(".jp-ParamScope-tie")).to_have_text("⇄ shared")
+    fnet.row("shared@2").click(button="right")
+    untie = fnet.root.locator('.jp-ParamScope-menu button[data-action="untie"]')
+    expect(untie).to_be_enabled()
+    untie.click()
+    expect(fnet.banner).to_contain_text("untie block shared@2")
+    expect(fnet.row("shared@2").locator(".jp-ParamScope-tie")).to_have_count(0)
+    assert lab.run(1).strip() == "COUNT 60"
