@@ -98,6 +98,8 @@ export interface Stats {
   inf: number;
   hist: { edges: number[]; counts: number[] };
   changed?: boolean; // written while being read (training): the numbers mix old and new values
+  during_step?: boolean; // read while another thread trains the model (`training` names the threads)
+  training?: string[];
   replicas?: ReplicaCheck; // tf.distribute: read from one replica, checked against the others
 }
 
@@ -196,6 +198,8 @@ export interface Values {
   data: (number | null)[][]; // rows x cols; null for NaN/Inf
   min: number | null;
   max: number | null;
+  during_step?: boolean; // read while another thread trains the model (`training` names the threads)
+  training?: string[];
 }
 
 /** Tokens that change when a tensor (or its gradient) is written, rebound or moved; grad "none": no gradient. */
@@ -322,10 +326,29 @@ export type ResultOf<R extends RequestBody> = R extends { op: infer O extends Op
 /** What goes over the wire: a request body with the id its answer will carry. */
 export type Request = RequestBody & { id: number };
 
+/** ActionError: a user mistake or refusal (the message says what to do); UndoConflict: see `undo`;
+ * BadRequest: a malformed request or a field out of its bound (a front-end bug); InternalError: a paramscope bug. */
+export type ErrorType = "ActionError" | "UndoConflict" | "BadRequest" | "InternalError";
+
 export interface ErrorBody {
-  type: string;
+  type: ErrorType | string;
   message: string;
 }
+
+/** The kernel's bounds on what a request may hold (docs/protocol.md, "Limits"); beyond them: BadRequest. */
+export const LIMITS = {
+  requestBytes: 64 * 2 ** 20,
+  nesting: 64,
+  string: 65_536,
+  list: 100_000,
+  maxElems: 65_536, // `values`: a larger max_elems is answered with this many
+  bins: 4096,
+  treeLimit: 10_000,
+  treeDepth: 100_000,
+  treeNodes: 200_000, // nodes in one `tree` answer
+  indexText: 1_000,
+  setValueNumbers: 2 ** 24, // and never more than the target has elements
+} as const;
 
 export type Response =
   | { id: number | null; ok: true; result: unknown; revision: number | null }

@@ -244,6 +244,12 @@ function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, 
   if (stats.changed) {
     out.unshift(h("div", { class: cls("muted") }, "The values changed while they were read (training?): these numbers mix old and new values."));
   }
+  const during = stats.during_step ? stats.training : values.available && values.during_step ? values.training : undefined;
+  if (during) {
+    const who = during.map((t) => `"${t}"`).join(", ");
+    out.unshift(h("div", { class: cls("muted"), "data-during-step": "" },
+      `Read while thread ${who} trains: these values may mix two steps. Select the row again for a newer read.`));
+  }
   out.push(values.available ? renderHeatmap(values, label) : h("div", { class: cls("unavailable") }, values.reason));
   return out;
 }
