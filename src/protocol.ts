@@ -298,7 +298,7 @@ export interface Ops {
   untie: { request: { op: "untie"; model: string; path: string }; result: ActionResult };
   undo: { request: { op: "undo"; model: string; force?: boolean }; result: UndoResult };
   watch_start: {
-    request: { op: "watch_start"; model: string; every?: number; max_records?: number; focus?: string[] };
+    request: { op: "watch_start"; model: string; every?: number; max_records?: number; focus?: string[]; display?: boolean };
     result: WatchState;
   };
   watch_focus: { request: { op: "watch_focus"; model: string; focus: string[]; since?: number }; result: WatchState };

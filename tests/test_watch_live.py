@@ -199,3 +199,36 @@ def test_undo_back_that_fails_midway_changes_nothing():
     for key, value in net.state_dict().items():
         assert torch.equal(value, now[key]), key
     assert math.isfinite(float(net[1].bias.detach()[0]))
+
+
+def test_a_display_watch_writes_one_updated_output_per_cell(monkeypatch):
+    """For hosts without a comm (VS Code): the push goes into the running cell's output, updated in place."""
+    import IPython
+    import IPython.display
+
+    shown: list[tuple[str, dict, str]] = []
+
+    class Shell:
+        execution_count = 3
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell)
+    monkeypatch.setattr(IPython.display, "display", lambda b, raw, display_id: shown.append(("display", b, display_id)))
+    monkeypatch.setattr(IPython.display, "update_display",
+                        lambda b, raw, display_id: shown.append(("update", b, display_id)))
+    net = nn.Linear(4, 1)
+    ns = {"net": net}
+    assert protocol.handle({"op": "watch_start", "model": "net", "every": 1, "display": True}, namespace=ns)["ok"]
+    train(net, 3)
+    import time
+
+    time.sleep(0.3)
+    Shell.execution_count = 4
+    train(net, 1)
+    time.sleep(0.3)
+    kinds = [k for k, _, _ in shown]
+    assert kinds[0] == "display" and "update" in kinds and kinds.count("display") == 2  # one per cell
+    assert len({d for _, _, d in shown}) == 1
+    last = shown[-1][1]
+    assert last[watch_push.DISPLAY_MIME]["state"]["step"] == 4 and last[watch_push.DISPLAY_MIME]["model"] == "net"
+    assert "paramscope: watching net, step 4" in last["text/plain"]
+    protocol.handle({"op": "watch_stop", "model": "net"}, namespace=ns)

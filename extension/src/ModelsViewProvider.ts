@@ -2,12 +2,13 @@
  * notebook's kernel, refreshes after cells run, and inserts a node's code at the editor's cursor. */
 
 import * as vscode from "vscode";
-import type { Request, Response } from "../../src/protocol";
+import type { Request, Response, WatchPush } from "../../src/protocol";
 import { connect, KernelUnavailable } from "./kernel";
 import { describe, type ToHost, type ToWebview, type ViewState } from "./messages";
 
 // Cells often run in quick succession (Run All): refresh once they settle.
 const REFRESH_DELAY_MS = 300;
+const WATCH_MIME = "application/vnd.paramscope.watch+json";
 
 export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewType = "paramscope.models";
@@ -31,9 +32,9 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
         if (notebook === this.notebook) this.follow(vscode.window.activeNotebookEditor?.notebook);
       }),
       vscode.workspace.onDidChangeNotebookDocument((event) => {
-        if (event.notebook === this.notebook && event.cellChanges.some((change) => finished(change.executionSummary))) {
-          this.scheduleRefresh();
-        }
+        if (event.notebook !== this.notebook) return;
+        for (const push of event.cellChanges.flatMap((change) => watchPushes(change.outputs))) this.post({ type: "watch", push });
+        if (event.cellChanges.some((change) => finished(change.executionSummary))) this.scheduleRefresh();
       }),
     );
   }
@@ -89,9 +90,13 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
         this.postState();
         await this.update();
         break;
-      case "request":
-        this.post({ type: "response", response: await this.ask(message.request) });
+      case "request": {
+        // The kernel cannot answer while a training cell runs: a watch started here also writes its updates
+        // into that cell's output, where onDidChangeNotebookDocument sees them.
+        const request = message.request.op === "watch_start" ? { ...message.request, display: true } : message.request;
+        this.post({ type: "response", response: await this.ask(request) });
         break;
+      }
       case "insert": {
         const { ok, message: text } = await insertAtCursor(message.code);
         this.post({ type: "inserted", id: message.id, ok, message: text });
@@ -202,6 +207,21 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
 }
 
 /** A cell execution that has ended (the summary also changes when one starts). */
+/** The watch pushes in a cell's changed outputs (the kernel's display of `WATCH_MIME`). */
+export function watchPushes(outputs: readonly vscode.NotebookCellOutput[] | undefined): WatchPush[] {
+  const found: WatchPush[] = [];
+  for (const item of (outputs ?? []).flatMap((output) => output.items)) {
+    if (item.mime !== WATCH_MIME) continue;
+    try {
+      const push = JSON.parse(new TextDecoder().decode(item.data)) as WatchPush;
+      if (push.event === "watch" && typeof push.state === "object" && push.state !== null) found.push(push);
+    } catch {
+      // Not ours after all: skip it.
+    }
+  }
+  return found;
+}
+
 function finished(summary: vscode.NotebookCellExecutionSummary | undefined): boolean {
   return summary?.success !== undefined || summary?.timing?.endTime !== undefined;
 }

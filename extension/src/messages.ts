@@ -1,7 +1,7 @@
 /** Messages between the Models view's webview and the extension host, each `{type: ...}`, handled by one switch
  * on either side. Protocol requests travel inside them unchanged (see src/protocol.ts at the repository root). */
 
-import type { ModelSummary, Request, Response } from "../../src/protocol";
+import type { ModelSummary, Request, Response, WatchPush } from "../../src/protocol";
 
 /** What the view shows besides a model: the reason there is nothing to explore, or the kernel's models. */
 export type ViewState =
@@ -28,7 +28,8 @@ export type ToWebview =
   | { type: "response"; response: Response } // the kernel's answer to a "request"
   | { type: "inserted"; id: number; message: string; ok: boolean }
   | { type: "refresh" } // cells ran: read the shown model again
-  | { type: "reveal"; model: string };
+  | { type: "reveal"; model: string }
+  | { type: "watch"; push: WatchPush }; // a watch update read from the running cell's output
 
 /** The view's state in one sentence that says what to do. */
 export function describe(state: ViewState): string {

@@ -61,6 +61,10 @@ window.addEventListener("message", (event: MessageEvent<ToWebview>) => {
         void explorer?.view.checkStale();
       }
       break;
+    case "watch":
+      // A watch update the kernel wrote into the running cell's output (VS Code has no comm to push on).
+      if (explorer && message.push.model === explorer.model) explorer.view.noteWatch(message.push.state);
+      break;
     case "reveal":
       picker.value = message.model;
       show(message.model);

@@ -213,8 +213,10 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             return actions.history(model)
         case "watch_start":
             every = _field(req, "every", int, 10)
+            display = _field(req, "display", bool, False)
             handle = start_watch(model, every, max_records=_field(req, "max_records", int, 1000), root=root,
                                  focus=_field(req, "focus", list, []))
+            handle.display = display
             return handle.poll(handle.step + 1)
         case "watch_stop" | "watch_poll" | "watch_focus":
             running = latest_watch(model)
@@ -222,6 +224,8 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
                 raise ActionError(f"{name!r} is not being watched: start a watch first")
             if op == "watch_stop":
                 running.stop()
+            if op == "watch_focus":
+                running.set_focus(_field(req, "focus", list))
             return running.poll(_field(req, "since", int, 0))
     raise BadRequest(f"unknown op {op!r}")
 

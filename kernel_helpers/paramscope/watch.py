@@ -47,6 +47,7 @@ class Watch:
         self._lock = threading.RLock()
         self._pushed = 0
         self.focus: list[str] = []  # params whose histograms are recorded too (the one selected in a front end)
+        self.display = False  # also push into the running cell's output (for VS Code, which has no comm)
         self._throttle = watch_push.Throttle(self._push)
         self._model: Callable[[], Any] = lambda: model
         with contextlib.suppress(TypeError):  # not weak-referenceable: held as long as the watch
@@ -144,7 +145,7 @@ class Watch:
                 self._first.setdefault(path, found)
 
     def _changed(self) -> None:
-        if watch_push.listening():
+        if self.display or watch_push.listening():
             self._throttle(time.monotonic())
 
     def _push(self) -> None:
@@ -155,6 +156,8 @@ class Watch:
         state = self.poll(max(0, self._pushed - 1))
         self._pushed = state["next"]
         watch_push.push(model, self.root, state)
+        if self.display:
+            watch_push.show_in_cell(id(self), self.root, state)
 
     def __repr__(self) -> str:
         state = "watching" if self.active else "stopped"

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 COMM_TARGET = "paramscope.watch"
+# Hosts with neither (VS Code's Jupyter API has no comm) read the push from the running cell's outputs: one
+# display per watch and cell, updated in place, with a line of text for the notebook itself.
+DISPLAY_MIME = "application/vnd.paramscope.watch+json"
 # At most this many pushes per second per watch: drawing needs no more, and each push costs the kernel a send.
 MAX_RATE = 10.0
 
@@ -57,6 +60,31 @@ def strict_json(payload: dict[str, Any]) -> Any:
     from .protocol import to_json  # protocol imports the watch, which imports this module
 
     return json.loads(to_json(payload))  # type: ignore[arg-type]
+
+
+_SHOWN: dict[str, int] = {}  # display id -> the execution count of the cell it was shown in
+
+
+def show_in_cell(key: int, name: str | None, state: dict[str, Any]) -> None:
+    """Put the push into the output of the cell that runs now (update it, after the first one of the cell)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    from IPython.display import display, update_display
+
+    display_id = f"paramscope-watch-{key:x}"
+    flagged = len(state.get("flags", {}))
+    text = (f"paramscope: watching {name}, step {state['step']}" + (f", {flagged} flagged" if flagged else "") +
+            " (live in the paramscope view)")
+    bundle = {DISPLAY_MIME: strict_json({"event": "watch", "model": name, "state": state}), "text/plain": text}
+    count = shell.execution_count
+    with contextlib.suppress(Exception):  # output must never break the user's training loop
+        if _SHOWN.get(display_id) == count:
+            update_display(bundle, raw=True, display_id=display_id)
+        else:
+            display(bundle, raw=True, display_id=display_id)
+            _SHOWN[display_id] = count
 
 
 def _opened(comm: Any, _msg: Any) -> None:

@@ -165,6 +165,25 @@ describe("following the notebook", () => {
   });
 });
 
+describe("watch", () => {
+  it("starts a watch that also writes into the running cell, and forwards what it writes there", async () => {
+    const kernel = kernelWithModels("rgnet");
+    kernels.set(CHAPTER.uri.toString(), kernel);
+    fake.activeNotebookEditor = { notebook: CHAPTER };
+    await open();
+    view.webview.receive({ type: "request", request: { id: 7, op: "watch_start", model: "rgnet", every: 2 } });
+    await settle();
+    expect(kernel.requests.at(-1)).toMatchObject({ op: "watch_start", every: 2, display: true });
+    const push = { event: "watch", model: "rgnet", state: { active: true, step: 4, records: [], next: 2 } };
+    const item = (mime: string, value: unknown) => ({ mime, data: new TextEncoder().encode(JSON.stringify(value)) });
+    const outputs = [{ items: [item("application/vnd.paramscope.watch+json", push), item("text/plain", "paramscope: watching")] },
+      { items: [item("text/plain", "loss 0.3")] }];
+    fake.notebookChanged.fire({ notebook: CHAPTER, cellChanges: [{ outputs } as unknown as vscode.NotebookDocumentCellChange] });
+    fake.notebookChanged.fire({ notebook: OTHER, cellChanges: [{ outputs } as unknown as vscode.NotebookDocumentCellChange] });
+    expect(sent().filter((m) => m.type === "watch")).toEqual([{ type: "watch", push }]);
+  });
+});
+
 describe("copy as code", () => {
   it("inserts the node's code at the cursor of the active editor", async () => {
     fake.activeTextEditor = new FakeEditor("w = ", 4);
