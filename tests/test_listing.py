@@ -9,6 +9,7 @@ import weakref
 import pytest
 
 from paramscope import listing, protocol
+from tests.conftest import require
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed in this environment")
 from torch import nn  # noqa: E402
@@ -39,7 +40,9 @@ def test_listing_is_cached_but_follows_every_change_code_makes(ns, monkeypatch):
     assert first["n_params"] == 49 and first["dtype"] == "float32"
     # Unchanged: the second listing builds no index.
     calls: list[str] = []
-    adapter = type(listing.adapter_for(net))
+    found = listing.adapter_for(net)
+    assert found is not None
+    adapter = type(found)
     real = adapter.index
 
     def counted(self, model, root="net"):
@@ -110,3 +113,17 @@ def test_fingerprints_refuse_bad_requests_and_change_nothing(ns):
     assert ask(paths=[3])["error"]["type"] == "ActionError"
     too_many = ask(paths=["0.weight"] * (2001))
     assert too_many["error"]["type"] == "ActionError" and "at most 2000" in too_many["error"]["message"]
+
+
+def test_mxnet_listing_follows_deferred_init_and_replaced_blocks():
+    chapter = require("mxnet")
+    from mxnet.gluon import nn as mnn
+
+    net = chapter.lazy_net()  # Dense(8), Dense(1), shapes deferred until the first forward
+    ns = {"net": net}
+    assert models(ns)["net"]["state"] == "deferred"
+    chapter.forward(net, chapter.X())
+    assert models(ns)["net"]["state"] == "ready" and models(ns)["net"]["n_params"] == 49
+    net._children["1"] = mnn.Dense(3, in_units=8)  # replaced by code: listed again
+    net._children["1"].initialize()
+    assert models(ns)["net"]["n_params"] == 67

@@ -151,6 +151,14 @@ class MXNetAdapter:
         """Hybridized blocks traced a graph over the parameters they had: re-trace on the next forward."""
         _clear_cached_graphs(_subtree(model))
 
+    def structure_key(self, model: gluon.Block) -> tuple[Any, ...]:
+        """Changes when a block or parameter is added, removed or replaced, or a parameter is initialized (deferred
+        shapes become known), reshaped, cast or moved: the listing's cache key, read without an index."""
+        blocks = _subtree(model)
+        params = [p for block in blocks for p in block._reg_params.values()]
+        state = tuple((p.shape, p.dtype, p._data is None, tuple(p._ctx_list or ())) for p in params)
+        return tuple(map(id, blocks)), tuple(map(id, params)), state
+
     # -- reading values --------------------------------------------------------------------------------------
 
     def fingerprint(self, entry: TensorEntry, grad: bool = False) -> str:
