@@ -35,9 +35,21 @@ def weak(obj: Any) -> Ref:
 
 
 def digest(data: Any) -> str:
-    """Digest of a C-contiguous buffer (bytes, or a numpy array): CRC-32 and Adler-32 with the length."""
+    """Digest of a C-contiguous buffer (bytes, or a numpy array): its CRC-32 and length. One pass at memory
+    speed; a change it misses has odds of 2**-32."""
     view = memoryview(data).cast("B")
-    return f"{zlib.crc32(view):08x}{zlib.adler32(view):08x}:{view.nbytes}"
+    return f"{zlib.crc32(view):08x}:{view.nbytes}"
+
+
+def same_bytes(a: Any, b: Any) -> bool:
+    """Whether two C-contiguous buffers hold the same bytes (NaN payloads included), compared 8 at a time."""
+    import numpy as np  # every adapter's framework has it; `import paramscope` stays without it
+
+    x, y = (np.frombuffer(memoryview(v).cast("B"), np.uint8) for v in (a, b))
+    if x.size != y.size:
+        return False
+    n = x.size - x.size % 8
+    return bool(np.array_equal(x[:n].view(np.uint64), y[:n].view(np.uint64)) and np.array_equal(x[n:], y[n:]))
 
 
 class Cell:

@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from ..snapshots import Cell, Ref, digest, weak
+from ..snapshots import Cell, Ref, digest, same_bytes, weak
 
 _Array = Any  # mx.nd.NDArray or mx.np.ndarray
 
@@ -60,7 +60,6 @@ class Values(Cell):
         current = param.list_data()
         self._saved = [arr.copyto(mx.cpu()) for arr in current]
         self._layout = _layout(current)
-        self._before = _digest(self._saved)
         self._after: tuple[tuple[Any, ...], str] | None = None
         self.nbytes = sum(int(a.size) * np.dtype(a.dtype).itemsize for a in self._saved)
 
@@ -76,7 +75,16 @@ class Values(Cell):
 
     def changed(self) -> bool:
         param = self._live()
-        return param is not None and self._now(param) != (self._layout, self._before)
+        if param is None:
+            return False
+        if param._data is None:
+            return True
+        arrays = param.list_data()
+        if _layout(arrays) != self._layout:
+            return True
+        with autograd.pause():
+            return not all(same_bytes(np.ascontiguousarray(a.asnumpy()), np.ascontiguousarray(b.asnumpy()))
+                           for a, b in zip(arrays, self._saved, strict=True))
 
     def moved(self) -> str | None:
         param = self._live()

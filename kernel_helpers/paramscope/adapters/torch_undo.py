@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..snapshots import Cell, Ref, digest, weak
+from ..snapshots import Cell, Ref, digest, same_bytes, weak
 
 Layout = tuple[tuple[int, ...], torch.dtype, torch.device]
 
@@ -26,10 +26,15 @@ def _describe(layout: Layout) -> str:
     return f"{str(dtype).replace('torch.', '')} {shape} on {device}"
 
 
-def _digest(tensor: torch.Tensor) -> str:
+def _bytes(tensor: torch.Tensor) -> Any:
+    """The tensor's bytes as a numpy view on the host (a copy only off the CPU or when not contiguous)."""
     shard = getattr(tensor, "_local_tensor", None)  # a DTensor (a sharded grad): this rank's shard
     flat = (tensor if shard is None else shard).detach().to("cpu").contiguous().reshape(-1)
-    return digest(flat.view(torch.uint8).numpy())
+    return flat.view(torch.uint8).numpy()
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    return digest(_bytes(tensor))
 
 
 class Values(Cell):
@@ -53,7 +58,7 @@ class Values(Cell):
         tensor = self._live()
         return tensor is not None and (
             _layout(tensor) != self._layout or bool(tensor.requires_grad) != self._requires_grad
-            or _digest(tensor) != _digest(self._saved)
+            or not same_bytes(_bytes(tensor), _bytes(self._saved))
         )
 
     def moved(self) -> str | None:
@@ -138,7 +143,7 @@ class Grad(Cell):
             return True
         return grad is not None and self._saved is not None and (
             tuple(grad.shape) != tuple(self._saved.shape) or grad.dtype != self._saved.dtype
-            or _digest(grad) != _digest(self._saved)
+            or not same_bytes(_bytes(grad), _bytes(self._saved))
         )
 
     def seal(self) -> None:

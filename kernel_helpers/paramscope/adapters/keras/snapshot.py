@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
-from ...snapshots import Cell, Record, Ref, digest, weak
+from ...snapshots import Cell, Record, Ref, digest, same_bytes, weak
 from ...tree import BlockEntry, ModelIndex, TensorEntry
 from .. import SAMPLE_POINTS, sample_digest
 from .cloning import built_optimizers, put_list
@@ -131,7 +131,11 @@ class _Values(Cell):
 
     def changed(self) -> bool:
         var = self._live()
-        return var is not None and (bool(var.trainable) != self._trainable or _state(var) != _saved_state(self._saved))
+        if var is None:
+            return False
+        now = np.ascontiguousarray(keras.ops.convert_to_numpy(var.value))
+        return bool(var.trainable) != self._trainable or now.dtype != self._saved.dtype or (
+            now.shape != self._saved.shape or not same_bytes(now, np.ascontiguousarray(self._saved)))
 
     def seal(self) -> None:
         self._after = _state(self._live())
