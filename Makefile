@@ -106,6 +106,7 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_torch.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_keras.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_mxnet.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_stats.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_listing.py
 
 lint: setup
