@@ -7,8 +7,10 @@ so machines compare. Writes bench/results_keras.md. Run with `make bench`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from keras import layers
 import paramscope as ps
 
 WIDE = 1_000
+BACKENDS = ("tensorflow", "torch", "jax")
 # A built Sequential of WIDE layers is a functional graph that Keras walks recursively (RecursionError at the
 # default limit of 1,000 frames).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * WIDE))
@@ -153,6 +156,7 @@ def main() -> None:
               "paramscope reads the tensor in chunks on its own device, in float64, and counts NaN, Inf and zeros "
               "besides mean/std/min/max (one pass), then bins it (a second pass); numpy computes mean, std, min, "
               "max and a 64-bin histogram of one float64 copy (no NaN/Inf handling)."]
+    lines += per_backend()
     lines += ["", "## Import time", "", "| import | time | x paramscope |", "|---|---:|---:|"]
     base = None
     for module in ("paramscope", "treescope", "keras", "tensorflow"):
@@ -165,6 +169,49 @@ def main() -> None:
     print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
+def backend_numbers() -> dict[str, Any]:
+    """The GPT-2 layout on this process's Keras backend: paramscope's first view and statistics of the largest
+    tensor against model.summary(), count_params() and numpy on a copy, in seconds."""
+    model = gpt2()
+    largest = max(model.weights, key=lambda v: int(np.prod(v.shape)))
+    view = paramscope_views(model)["paramscope (first view)"]
+    stats = ps.stats(model, largest.path)
+    return {
+        "first_view": timed(view)[0], "summary": timed(lambda: summary_text(model))[0],
+        "count_params": timed(lambda: str(model.count_params()))[0],
+        "stats": timed(lambda: ps.stats(model, largest.path), repeat=3)[0],
+        "numpy": timed(lambda: numpy_stats(keras.ops.convert_to_numpy(largest.value)), repeat=3)[0],
+        "n_params": ps.inspect(model).n_params, "count": model.count_params(), "largest": largest.path,
+        "numel": stats["numel"], "device": stats["device"],
+    }
+
+
+def per_backend() -> list[str]:
+    """One process per Keras backend (a process cannot switch), each timing its own peers."""
+    lines = ["", "## Each Keras backend", "",
+             "The GPT-2 layout built on each backend in its own process (KERAS_BACKEND), paramscope's first view "
+             "against that backend's `model.summary()` and `count_params()`, and `ps.stats` of the largest tensor "
+             "against numpy on a host copy, same process. Ratios are to paramscope's first view (and to ps.stats).",
+             "", "| backend | paramscope first view | model.summary() | x | count_params() | x | params (paramscope / "
+             "count_params) | ps.stats(wte) | numpy on a copy | x |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for backend in BACKENDS:
+        run = subprocess.run([sys.executable, __file__, "--backend"], capture_output=True, text=True,
+                             env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        if run.returncode:
+            lines.append(f"| {backend} | fails: {run.stderr.strip().splitlines()[-1][:80]} | | | | | | | | |")
+            continue
+        n = json.loads(run.stdout.strip().splitlines()[-1])
+        base = n["first_view"]
+        lines.append(
+            f"| {backend} ({n['device']}) | {base * 1000:.2f} ms | {n['summary'] * 1000:.1f} ms | "
+            f"{n['summary'] / base:.1f}x | {n['count_params'] * 1000:.2f} ms | {n['count_params'] / base:.1f}x | "
+            f"{n['n_params']:,} / {n['count']:,} | {n['stats'] * 1000:.0f} ms | {n['numpy'] * 1000:.0f} ms | "
+            f"{n['numpy'] / n['stats']:.1f}x |")
+        print(f"backend {backend}: done", file=sys.stderr)
+    return lines
+
+
 def _tf_version() -> str:
     import tensorflow as tf
 
@@ -172,4 +219,7 @@ def _tf_version() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if "--backend" in sys.argv:
+        print(json.dumps(backend_numbers()))
+    else:
+        main()
