@@ -277,7 +277,9 @@ class KerasChapter:
         return namespace, {"MyInit", "my_init", "glorot", "from_shape", "init_constant"}
 
     def depthwise_net(self) -> keras.Model:
-        net = keras.Sequential([layers.DepthwiseConv2D(3, name="dw"), layers.SeparableConv2D(8, 1, name="sep"),
+        net = keras.Sequential([layers.DepthwiseConv2D(3, name="dw"),
+                                layers.DepthwiseConv2D(1, use_bias=False, name="dw2"),  # as MobileNetV2's
+                                layers.SeparableConv2D(8, 1, name="sep"),
                                 layers.Conv2D(4, 1, name="conv")], name="dwnet")
         net(uniform(1, 6, 6, 4))
         return net

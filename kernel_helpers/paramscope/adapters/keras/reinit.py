@@ -28,6 +28,10 @@ _INITIALIZER_ATTRS = {
 }
 
 
+# Variables of built-in layers that have an initializer named after them.
+_OTHER_VARIABLES = frozenset({"bias", "beta", "gamma", "moving_mean", "moving_variance", "embeddings", "recurrent"})
+
+
 def reinit(index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
            seed: int | None) -> ReinitResult:
     """Each variable in the model's own order (`weights`), drawn as Keras draws a fresh one: an initializer
@@ -140,7 +144,8 @@ def _default_initializer(layer: Any, name: str) -> tuple[Any, str | None]:
         if attr in attrs:
             return attrs[attr], None
     claimed = {_INITIALIZER_ATTRS.get(n, f"{n}_initializer") for _, n in own_variables(layer)}
-    unclaimed = [a for a in attrs if a not in claimed]
+    # An initializer named after a variable the layer could have (bias_ with use_bias=False) is not a candidate.
+    unclaimed = [a for a in attrs if a not in claimed and a.removesuffix("_initializer") not in _OTHER_VARIABLES]
     if len(unclaimed) == 1:
         return attrs[unclaimed[0]], None
     return None, (f"{type(layer).__name__} has no initializer attribute for {name!r} (it has "
