@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -109,38 +110,56 @@ def register_comm_target() -> None:
         return
     with contextlib.suppress(Exception):
         manager.register_target(COMM_TARGET, _opened)
+        _flush_after_cells()
 
 
 class Throttle:
-    """Lets a push through at most MAX_RATE times a second; one left waiting goes out with a timer, so the
-    front end always gets the last step of a burst."""
+    """Lets a push through at most MAX_RATE times a second. One that had to wait goes out with the next step
+    past the interval, or when the cell ends (IPython's post_execute), so the front end gets the last step of a
+    burst; no thread is started (a timer thread per push costs a training loop more than the push)."""
 
     def __init__(self, send: Callable[[], None]) -> None:
         self._send = send
         self._last = 0.0
-        self._timer: threading.Timer | None = None
+        self._pending = False
         self._lock = threading.Lock()
 
     def __call__(self, now: float) -> None:
         with self._lock:
-            wait = self._last + 1.0 / MAX_RATE - now
-            if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._fire)
-                    self._timer.daemon = True
-                    self._timer.start()
+            if now - self._last < 1.0 / MAX_RATE:
+                if not self._pending:
+                    self._pending = True
+                    _WAITING.add(self)
                 return
             self._last = now
+            self._pending = False
         self._send()
 
-    def _fire(self) -> None:
+    def flush(self) -> None:
         with self._lock:
-            self._timer = None
+            if not self._pending:
+                return
+            self._pending = False
             self._last = time.monotonic()
         self._send()
 
     def cancel(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._pending = False
+
+
+_WAITING: weakref.WeakSet[Throttle] = weakref.WeakSet()
+
+
+def _after_cell(*_args: Any) -> None:
+    for throttle in list(_WAITING):
+        _WAITING.discard(throttle)
+        with contextlib.suppress(Exception):
+            throttle.flush()
+
+
+def _flush_after_cells() -> None:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and _after_cell not in shell.events.callbacks.get("post_execute", []):
+        shell.events.register("post_execute", _after_cell)

@@ -43,8 +43,8 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelInde
             fit.listener.variables = {key: e.obj for key, e in trainable.items()}
 
     def end(variables: list[Any]) -> None:
-        ready = [trainable[id(v)] for v in variables
-                 if id(v) in trainable and grads.latest(v) is not None]
+        # The watch reads the gradients only on a step it records (a missing one is skipped there).
+        ready = [trainable[id(v)] for v in variables if id(v) in trainable]
         if ready:
             on_grads(ready)
 
@@ -154,10 +154,15 @@ def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float,
         if "float" not in dtype or size == 0:
             numels.append(None)
             continue
-        flat = ops.reshape(x if dtype in ("float32", "float64") else ops.cast(x, "float32"), [-1])
         numels.append(size)
+        if _on_cpu(x):  # numpy on a host view/copy: far fewer dispatches than eager keras.ops
+            flat = np.asarray(ops.convert_to_numpy(x)).reshape(-1)
+            flat = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float32)
+            parts += [np.sum(flat), np.linalg.norm(flat), np.count_nonzero(flat)]
+            continue
+        flat = ops.reshape(x if dtype in ("float32", "float64") else ops.cast(x, "float32"), [-1])
         parts += [ops.sum(flat), ops.sqrt(ops.sum(ops.square(flat))), ops.cast(ops.count_nonzero(flat), flat.dtype)]
-    sums = ops.convert_to_numpy(ops.stack([ops.cast(p, "float64") for p in parts])).tolist() if parts else []
+    sums = [float(np.asarray(ops.convert_to_numpy(p) if not isinstance(p, (np.generic, int)) else p)) for p in parts]
     out: list[tuple[int, float, float, int] | None] = []
     k = 0
     for n in numels:
@@ -169,12 +174,25 @@ def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float,
     return out
 
 
+def _on_cpu(tensor: Any) -> bool:
+    device = getattr(tensor, "device", None)
+    return "cpu" in str(device() if callable(device) else device).lower()
+
+
 def watch_copy(entry: TensorEntry) -> Any:
-    return ops.copy(ops.convert_to_tensor(values.readable(entry, False)))
+    x = ops.convert_to_tensor(values.readable(entry, False))
+    return np.array(ops.convert_to_numpy(x)) if _on_cpu(x) else ops.copy(x)
 
 
 def watch_delta_norm(entry: TensorEntry, saved: Any) -> float:
     now = ops.convert_to_tensor(values.readable(entry, False))
-    if tuple(now.shape) != tuple(saved.shape) or now.dtype != saved.dtype:
-        raise Unavailable("the variable changed shape or dtype since the saved step")
+    if tuple(now.shape) != tuple(saved.shape):
+        raise Unavailable("the variable changed shape since the saved step")
+    if isinstance(saved, np.ndarray):
+        current = np.asarray(ops.convert_to_numpy(now))
+        if current.dtype != saved.dtype:
+            raise Unavailable("the variable changed dtype since the saved step")
+        return float(np.linalg.norm(current - saved))
+    if now.dtype != saved.dtype:
+        raise Unavailable("the variable changed dtype since the saved step")
     return float(ops.convert_to_numpy(ops.sqrt(ops.sum(ops.square(now - saved)))))
