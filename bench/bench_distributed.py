@@ -51,6 +51,12 @@ def _measure(model: Any, sharded: bool) -> dict[str, Any]:
 
     names = [n for n, _ in model.named_parameters()]
     out: dict[str, Any] = {}
+    tree_times = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        ps.inspect(model, name="m")
+        tree_times.append(time.perf_counter() - start)
+    out["tree_s"] = sorted(tree_times)[len(tree_times) // 2]
     times = []
     for _ in range(REPEAT):
         start = time.perf_counter()
@@ -122,6 +128,8 @@ def main() -> None:
         "|---|---:|---:|---:|",
         f"| ps.stats of all {plain['n_tensors']} params (median of {REPEAT}) | {plain['stats_s']:.2f} s | "
         f"{sharded['stats_s']:.2f} s | {sharded['stats_s'] / plain['stats_s']:.2f}x |",
+        f"| ps.inspect, the whole tree (metadata, placements included) | {plain['tree_s'] * 1000:.1f} ms | "
+        f"{sharded['tree_s'] * 1000:.1f} ms | {sharded['tree_s'] / plain['tree_s']:.2f}x |",
         f"| seeded ps.reinit of the whole model | {plain['reinit_s']:.2f} s | {sharded['reinit_s']:.2f} s | "
         f"{sharded['reinit_s'] / plain['reinit_s']:.2f}x |",
         f"| parameter bytes held by a rank | {plain['local_bytes'] / 2**20:.0f} MiB | "

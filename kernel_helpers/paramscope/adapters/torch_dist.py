@@ -64,12 +64,28 @@ def placement_name(placement: Any) -> str:
 
 
 def sharding(tensor: DTensor) -> dict[str, Any]:
-    """Global and local shape, mesh, placements and which rank holds which slice (offsets and shape)."""
+    """Global and local shape, mesh, placements and which rank holds which slice (offsets and shape).
+
+    One dict is shared by every tensor with the same layout (it is built for each request's index): read it,
+    do not change it."""
+    mine = tensor._local_tensor  # not to_local(): that is an autograd op per call
+    element = tensor.element_size()
+    key = (tuple(tensor.shape), tensor.device_mesh, tuple(tensor.placements), element, tuple(mine.shape))
+    if key not in _LAYOUTS:  # the same for every tensor of that shape on that mesh (most of a model's)
+        if len(_LAYOUTS) > 4096:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = _sharding(tensor, element, mine)
+    return _LAYOUTS[key]
+
+
+_LAYOUTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _sharding(tensor: DTensor, element: int, mine: torch.Tensor) -> dict[str, Any]:
     mesh = tensor.device_mesh
     shape = tuple(tensor.shape)
     mesh_shape = tuple(mesh.shape)
     ranks = mesh.mesh.flatten().tolist()
-    element = tensor.element_size()
     layout = []
     for position, coord in enumerate(itertools.product(*(range(n) for n in mesh_shape))):
         if position == LAYOUT_LIMIT:
@@ -78,7 +94,6 @@ def sharding(tensor: DTensor) -> dict[str, Any]:
                                                                      tensor.placements)
         layout.append({"rank": ranks[position], "coord": list(coord), "offsets": list(offsets),
                        "shape": list(local_shape), "nbytes": math.prod(local_shape) * element})
-    mine = tensor.to_local()
     return {
         "global_shape": list(shape),
         "local_shape": list(mine.shape),
