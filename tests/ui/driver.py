@@ -55,8 +55,9 @@ class Notebook:
         before = prompt.inner_text()
         self.cell(index).locator(".cm-content").click()
         self.page.keyboard.press("Shift+Enter")
-        expect(prompt).not_to_have_text(before)
-        expect(prompt).not_to_have_text(re.compile(r"\*"))
+        # A cell importing a framework takes several seconds on a loaded machine.
+        expect(prompt).not_to_have_text(before, timeout=60_000)
+        expect(prompt).not_to_have_text(re.compile(r"\*"), timeout=60_000)
         return self.output(index).inner_text()
 
     def widget(self, index: int) -> Widget:

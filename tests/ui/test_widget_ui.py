@@ -79,7 +79,9 @@ def test_lab_widget_explores_and_changes_rgnet(jupyter, page):
     w.form.locator("input[name=value]").fill("1")
     w.form.locator("input[name=index]").fill("9, 9")
     w.form.get_by_role("button", name="Apply").click()
-    expect(w.banner).to_contain_text("index 9 is out of bounds")
+    # In the form, under the field it is about; the form stays open to fix it.
+    index_error = w.form.locator('[data-field="index"] .jp-ParamScope-field-error')
+    expect(index_error).to_contain_text("index 9 is out of bounds")
     w.form.get_by_role("button", name="Cancel").click()
     assert nb.run_cell(3).strip() == "CHECK|True|True|False"
     print(f"expand of rgnet[0] in JupyterLab, click to rows shown: {expand_s * 1000:.0f} ms")
