@@ -228,3 +228,15 @@ def test_mirrored_writes_and_undo_reach_every_replica(mirrored: dict[str, Any]) 
     for replicas, plain in zip(mirrored["after"], mirrored["after_plain"], strict=True):
         assert replicas[0] == replicas[1] == plain  # a slice write too, on both replicas
     assert mirrored["undone"] == mirrored["initial"]
+
+
+def test_lead_and_follow_need_an_initialized_group() -> None:
+    import torch.distributed as dist
+
+    import paramscope as ps
+
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialized in this process")
+    for call in (ps.lead, lambda: ps.follow({})):
+        with pytest.raises(ps.ActionError, match="init_process_group"):
+            call()
