@@ -80,12 +80,14 @@ def _keras() -> tuple[Any, Any]:
 
 
 def _requests(paths: list[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"op": "models"}, {"op": "tree", "path": "", "depth": None},
-                                 {"op": "tree", "path": "", "depth": 1, "offset": 2, "limit": 3},
-                                 {"op": "history"}, {"op": "fingerprints", "paths": paths[:4]}]
+    """Rounds of every op, as a front end sends them; each round reads the next parameter or buffer."""
+    out: list[dict[str, Any]] = []
     for path in paths:
-        out += [{"op": "tree", "path": path}, {"op": "stats", "path": path}, {"op": "values", "path": path},
-                {"op": "stats", "path": path + "#grad"}, {"op": "values", "path": path + "#grad"}]
+        out += [{"op": "models"}, {"op": "tree", "path": "", "depth": None},
+                {"op": "tree", "path": "", "depth": 1, "offset": 2, "limit": 3}, {"op": "tree", "path": path},
+                {"op": "stats", "path": path}, {"op": "values", "path": path}, {"op": "stats", "path": path + "#grad"},
+                {"op": "values", "path": path + "#grad"}, {"op": "history"}, {"op": "fingerprints", "paths": [path]},
+                {"op": "watch_start", "every": 1}, {"op": "watch_poll"}, {"op": "watch_stop"}]
     for req in out:
         req.setdefault("model", "net")
     return out

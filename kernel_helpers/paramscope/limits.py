@@ -51,8 +51,24 @@ def check_request(request: Mapping[str, Any]) -> None:
                         raise TooBig(f"{where} has a key that is not a string: {key!r}")
                     stack.append((key, depth + 1, f"a key of {where}"))
                     stack.append((item, depth + 1, key if where == "request" else f"{where}.{key}"))
-            else:
+            elif not _flat_ok(value, where):
                 stack.extend((item, depth + 1, f"{where}[]") for item in value)
+
+
+def _flat_ok(items: list[Any] | tuple[Any, ...], where: str) -> bool:
+    """True when `items` holds only in-bound numbers or strings (checked in one C-level pass, not item by item)."""
+    kinds = set(map(type, items))
+    if kinds <= {float, bool, type(None)}:
+        return True
+    if kinds <= {int, bool}:
+        if max(map(abs, items)) > MAX_INT:
+            raise TooBig(f"{where} holds an integer that does not fit in 64 bits")
+        return True
+    if kinds == {str}:
+        if max(map(len, items)) > MAX_STRING:
+            raise TooBig(f"{where} holds a string longer than {MAX_STRING:,} characters")
+        return True
+    return False
 
 
 def check_value(value: Any, numel: int) -> None:
