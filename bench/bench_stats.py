@@ -106,10 +106,9 @@ def run_keras() -> dict[str, Any]:
 
 
 def run_mxnet() -> dict[str, Any]:
-    import paramscope.adapters.mxnet_compat  # noqa: F401 - numpy.bool before mxnet
+    from bench_mxnet import gpt2  # noqa: I001 - first: it puts numpy.bool back before it imports mxnet
 
     import mxnet as mx
-    from bench_mxnet import gpt2
 
     model, _ = gpt2()
     mx.nd.waitall()

@@ -31,7 +31,7 @@ def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
 
 def chunk_moments(chunk: Any) -> Moments:
     if _on_cpu(chunk):  # numpy on a host copy of the chunk: fewer, cheaper passes than keras.ops (numpy_stats)
-        return numpy_stats.moments(ops.convert_to_numpy(chunk))
+        return numpy_stats.moments(_host(chunk))
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
         n = int(x.shape[0])
@@ -66,7 +66,7 @@ def chunk_moments(chunk: Any) -> Moments:
 def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
     """As `tf.histogram_fixed_width`: bin floor(bins * (x - lo) / (hi - lo)), clipped to the edge bins."""
     if _on_cpu(chunk):
-        return numpy_stats.hist(ops.convert_to_numpy(chunk), lo, hi, bins, finite)
+        return numpy_stats.hist(_host(chunk), lo, hi, bins, finite)
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
         weights = None
@@ -167,6 +167,13 @@ def _on_cpu(tensor: Any) -> bool:
     if callable(device):
         device = device()
     return "cpu" in str(device).lower()
+
+
+def _host(chunk: Any) -> np.ndarray:
+    """A CPU chunk as numpy: a view of a TensorFlow tensor's buffer, else `convert_to_numpy` (which copies)."""
+    if BACKEND.name == "tensorflow":
+        return np.asarray(chunk)
+    return ops.convert_to_numpy(chunk)
 
 
 def as_float64(x: Any) -> Any:
