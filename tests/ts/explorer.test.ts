@@ -155,7 +155,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     await flush(0);
     await view.settled();
     expect(transport.ops("reinit")).toEqual([expect.objectContaining(
-      { op: "reinit", model: "rgnet", path: "0.block 0", init: "constant", args: { value: 42 }, seed: null })]);
+      { op: "reinit", model: "rgnet", path: "0.block 0", init: "constant", args: { value: 42 }, seed: null, bias: "zeros" })]);
     expect(view.dialog.isOpen).toBe(false);
     expect(text(".jp-ParamScope-banner")).toContain("reinit 0.block 0 with constant(value=42.0)");
     expect(text(".jp-ParamScope-revision")).toBe("rev 1");
