@@ -108,6 +108,7 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_mxnet.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_stats.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_listing.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_watch.py
 	$(PY) bench/bench_distributed.py
 
 lint: setup
