@@ -48,8 +48,8 @@ def _actions(model: Any) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_action_and_its_history_let_the_model_go(framework):
     k = kit(framework)
-    assert _freed(k.make_plain, lambda m: None)  # the frameworks themselves do not keep it
-    assert _freed(k.make_plain, _actions)
+    assert _freed(k.make, lambda m: None)  # the frameworks themselves do not keep it
+    assert _freed(k.make, _actions)
 
 
 def _custom_and_failing(k: Any) -> Callable[[Any], None]:
@@ -64,7 +64,7 @@ def _custom_and_failing(k: Any) -> Callable[[Any], None]:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_custom_initializers_refused_or_failed_let_the_model_go(framework):
     k = kit(framework)
-    assert _freed(k.make_plain, _custom_and_failing(k))
+    assert _freed(k.make, _custom_and_failing(k))
 
 
 def _protocol(model: Any) -> None:
@@ -87,7 +87,7 @@ def _protocol(model: Any) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_protocol_ops_of_the_sidebar_and_vs_code_let_the_model_go(framework):
     k = kit(framework)
-    assert _freed(k.make_plain, _protocol)
+    assert _freed(k.make, _protocol)
 
 
 def _watched_from_a_front_end(model: Any) -> None:
@@ -100,7 +100,7 @@ def _watched_from_a_front_end(model: Any) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_a_watch_started_from_a_front_end_lets_the_model_go(framework):
     k = kit(framework)
-    assert _freed(k.make_plain, _watched_from_a_front_end)
+    assert _freed(k.make, _watched_from_a_front_end)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -122,7 +122,7 @@ def test_the_widget_lets_a_named_model_go_while_it_is_open(framework):
         del namespace["net_b1"]
 
     try:
-        assert _freed(k.make_plain, use)
+        assert _freed(k.make, use)
     finally:
         namespace.pop("net_b1", None)
         for widget in widgets:
@@ -140,7 +140,7 @@ def test_a_closed_widget_lets_an_unnamed_model_go(framework):
         widget._answer(widget, {"id": 1, "model": "unnamed", "op": "reinit", "path": "", "init": "normal"}, [])
         widget.close()
 
-    assert _freed(k.make_plain, use)
+    assert _freed(k.make, use)
 
 
 def test_a_replaced_layer_is_not_kept_by_the_history_and_undo_says_it_is_gone():
@@ -165,7 +165,7 @@ def test_a_replaced_layer_is_not_kept_by_the_history_and_undo_says_it_is_gone():
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_a_model_that_is_gone_leaves_no_history_behind(framework):
     k = kit(framework)
-    net = k.make_plain()
+    net = k.make()
     ps.reinit(net, "", "normal")
     key = id(net)
     assert key in actions._STATES
@@ -173,7 +173,7 @@ def test_a_model_that_is_gone_leaves_no_history_behind(framework):
     gc.collect()
     assert key not in actions._STATES
     for _ in range(200):  # CPython soon puts a new object of the same class at that address
-        new = k.make_plain()
+        new = k.make()
         if id(new) == key:
             break
     assert ps.history(new)["entries"] == [] and actions.revision(new) == 0

@@ -414,6 +414,10 @@ def undo(model: Any, force: bool = False, *, root: str = "net") -> dict[str, Any
         raise ActionError(f"'{entry.description}' cannot be undone: its saved copy was larger than the undo limit")
     conflicts = entry.snapshot.conflicts()
     if conflicts and not force:
+        if root == "net":  # called from a cell: the variable's own name in the advice
+            from .session import name_of
+
+            root = name_of(model) or root
         raise UndoConflict(
             f"cannot undo '{entry.description}': {'; '.join(conflicts)}. Undoing would overwrite that: "
             f"ps.undo({root}, force=True) puts the saved state back anyway", conflicts
