@@ -126,3 +126,25 @@ def test_watch_from_the_sidebar_draws_during_the_cell_and_history_undoes_back(ju
     assert lab.output(4).strip() == "SAME|True|1|True"
     print(f"watch: {during} of 20 points drawn during the cell; step-to-screen latency ms: "
           f"median {sorted(latencies)[len(latencies) // 2]}, max {max(latencies)}")
+
+
+def test_watch_from_the_inline_widget_draws_during_the_cell(jupyter, page, monkeypatch):
+    cells = [SETUP + "\nimport paramscope as ps", "ps.show(net)", TRAIN, 'print("DONE")']
+    monkeypatch.setattr("tests.ui.test_sidebar_ui.CELLS", cells)
+    lab = Lab(page, jupyter, "watch_widget.ipynb")
+    lab.open("/lab/tree/watch_widget.ipynb?reset")
+    lab.run(0)
+    lab.run(1)
+    widget = lab.cell(1).locator(".jp-ParamScope-explorer")
+    expect(widget.locator('.jp-ParamScope-row[data-path="2"]')).to_be_visible(timeout=30_000)
+    widget.locator('.jp-ParamScope-row[data-path="2"] .jp-ParamScope-twisty').click()
+    bar = widget.locator(".jp-ParamScope-watch-bar")
+    bar.locator(".jp-ParamScope-watch-every").fill("2")
+    bar.locator(".jp-ParamScope-watch-toggle").click()
+    expect(bar.locator(".jp-ParamScope-watch-status")).to_contain_text("watching")
+    lab.run(2, wait=False)
+    spark = widget.locator('.jp-ParamScope-row[data-path="2.weight"] .jp-ParamScope-watch-cell svg')
+    expect(spark).to_have_attribute("data-count", re.compile(r"^([3-9]|\d\d+)$"), timeout=20_000)
+    assert "*" in lab.prompt(2), "the points must come while the training cell runs"
+    expect(lab.cell(2).locator(".jp-InputPrompt")).not_to_have_text(re.compile(r"\*"), timeout=60_000)
+    expect(spark).to_have_attribute("data-count", "20", timeout=10_000)
