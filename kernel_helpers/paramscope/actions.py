@@ -24,7 +24,6 @@ from .tree import ModelIndex, TensorEntry
 HISTORY_LIMIT_BYTES = 512 * 1024 * 1024
 HISTORY_LIMIT_ENTRIES = 100
 DROPPED_SHOWN = 20  # history() lists this many of the dropped entries, newest last
-DROPPED_SHOWN = 20  # history() lists this many of the dropped entries, newest last
 
 
 @dataclass
@@ -57,7 +56,6 @@ class _State:
     revision: int = 0
     entries: list[_Entry] = field(default_factory=list)
     dropped: int = 0
-    dropped_log: list[dict[str, Any]] = field(default_factory=list)  # the latest dropped entries, for the history
     dropped_log: list[dict[str, Any]] = field(default_factory=list)  # the latest dropped entries, for the history
     note: str | None = None
 
@@ -441,7 +439,6 @@ def history(model: Any) -> dict[str, Any]:
     return {
         "entries": [e.to_json(i) for i, e in enumerate(state.entries)],
         "dropped": state.dropped,
-        "dropped_entries": state.dropped_log,
         "dropped_entries": state.dropped_log,
         "bytes": sum(e.nbytes for e in state.entries if e.snapshot),
         "limit_bytes": HISTORY_LIMIT_BYTES,
