@@ -16,7 +16,20 @@ from typing import Any, Literal, TypedDict
 
 # `paramscope.stats` and `paramscope.watch` are public functions that shadow their submodules on the package,
 # so import from the modules.
-from . import actions, freshness, initializers, limits, listing, ranks, rewind, session, stats_jobs, threads, tree
+from . import (
+    actions,
+    freshness,
+    initializers,
+    limits,
+    listing,
+    ranks,
+    rewind,
+    search,
+    session,
+    stats_jobs,
+    threads,
+    tree,
+)
 from ._errors import ActionError, UndoConflict
 from .stats import tensor_values
 from .watch import latest as latest_watch
@@ -27,7 +40,7 @@ VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
              "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
-             "watch_focus"]
+             "watch_focus", "search"]
 
 
 class ErrorBody(TypedDict):
@@ -156,6 +169,10 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
                                   "smaller depth or a page of children (limit)")
             node = tree.build(index, path, depth, offset, limit)
             return {"node": node.to_json(), "framework": index.framework}
+        case "search":
+            adapter = actions.require_adapter(model)
+            limit = _bounded(req, "limit", search.DEFAULT_LIMIT, 1, search.MAX_LIMIT)
+            return search.search(adapter.index(model, root), _field(req, "query", str), limit)
         case "stats" | "values":
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)

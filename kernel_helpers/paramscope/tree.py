@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -254,6 +254,12 @@ def build(
     """Node at `path` with children expanded `depth` levels (None: all); the first level paged by offset/limit."""
     counts = _Counts(index)
     return _node(index, counts, path, depth, offset, limit)
+
+
+def shallow(index: ModelIndex) -> Callable[[str], Node]:
+    """A maker of depth-0 nodes of `index` sharing one count memo: many rows, each subtree counted once."""
+    counts = _Counts(index)
+    return lambda path: _node(index, counts, path, 0, 0, None)
 
 
 def _node(
