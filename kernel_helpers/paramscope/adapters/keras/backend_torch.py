@@ -9,7 +9,9 @@ from typing import Any
 import keras
 import torch
 
+from ... import threads
 from ..._errors import ActionError
+from .. import Unavailable
 
 
 class TorchBackend:
@@ -73,6 +75,10 @@ class TorchBackend:
         return record.eager
 
     def own_grad(self, variable: Any) -> Any:
+        busy = threads.training("keras/torch")
+        if busy:  # reading .grad while another thread runs backward kills the process (see paramscope.threads)
+            raise Unavailable(f"not read while {threads.describe(busy)} trains: PyTorch does not allow reading "
+                              ".grad during another thread's backward pass; it shows when the thread stops")
         grad = getattr(self.native(variable), "grad", None)
         return None if grad is None else grad.detach()
 

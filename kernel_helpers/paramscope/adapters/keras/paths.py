@@ -12,7 +12,7 @@ from keras.src.models.functional import Functional
 from keras.src.ops.function import make_node_key
 
 from ...tree import BlockEntry, ModelIndex, State, TensorEntry, TensorMeta
-from .. import attr_code
+from .. import Unavailable, attr_code
 from . import distribute, grads
 from .backend import BACKEND
 
@@ -209,6 +209,13 @@ def _free(path: str, taken: Any, uses: int) -> str:
     return f"{path}@{n}"
 
 
+def _has_grad(var: Any) -> bool:
+    try:
+        return grads.latest(var) is not None
+    except Unavailable:  # another thread trains (Keras on PyTorch): its .grad is not read; trainable ones get one
+        return bool(var.trainable)
+
+
 def _preorder(blocks: dict[str, BlockEntry]) -> list[str]:
     out = []
     stack = [""]
@@ -229,7 +236,7 @@ def _meta(var: Any) -> TensorMeta:
     nbytes = numel * _itemsize(dtype)
     return TensorMeta(
         shape=shape, dtype=dtype, device=BACKEND.device(var), trainable=bool(var.trainable), state="ready",
-        numel=numel, nbytes=nbytes, has_grad=grads.latest(var) is not None,
+        numel=numel, nbytes=nbytes, has_grad=_has_grad(var),
         # The raw value: a JAX variable has none while model.fit runs (BACKEND.native would refuse).
         sharding=distribute.sharding(getattr(var, "_value", None), [d or 0 for d in shape], nbytes),
     )
