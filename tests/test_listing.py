@@ -127,3 +127,19 @@ def test_mxnet_listing_follows_deferred_init_and_replaced_blocks():
     net._children["1"] = mnn.Dense(3, in_units=8)  # replaced by code: listed again
     net._children["1"].initialize()
     assert models(ns)["net"]["n_params"] == 67
+
+
+def test_keras_listing_follows_build_and_added_layers():
+    chapter = require("keras")
+    import keras
+
+    net = keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(1)])
+    ns = {"net": net}
+    assert models(ns)["net"]["state"] == "unbuilt"
+    chapter.forward(net, chapter.X())
+    assert models(ns)["net"]["state"] == "ready" and models(ns)["net"]["n_params"] == 49
+    net.add(keras.layers.Dense(3))  # added by code: listed again once built
+    chapter.forward(net, chapter.X())
+    assert models(ns)["net"]["n_params"] == 55
+    net.layers[2].kernel.assign(net.layers[2].kernel * 0)  # values only: the cached summary stays right
+    assert models(ns)["net"]["n_params"] == 55

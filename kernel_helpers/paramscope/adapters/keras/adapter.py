@@ -29,6 +29,14 @@ class KerasAdapter:
     def index(self, model: Any, root: str = "net") -> ModelIndex:
         return paths.build_index(model, root)
 
+    def structure_key(self, model: Any) -> tuple[Any, ...]:
+        """Changes when a layer or variable is added, removed or replaced, a layer is built, or a variable is
+        reshaped or cast: the listing's cache key, read without an index."""
+        layers = list(model._flatten_layers(include_self=True, recursive=True))
+        variables = model.weights
+        return (tuple(map(id, layers)), tuple(layer.built for layer in layers), tuple(map(id, variables)),
+                tuple((tuple(v.shape), v.dtype, v.trainable) for v in variables))
+
     def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Record:
         return snapshot.take(self, index, paths)  # gradients live on no Keras variable
 
