@@ -605,21 +605,16 @@ def test_models_finds_keras_and_pytorch_models_in_one_namespace():
     assert [m["framework"] for m in reply["result"]["models"]] == [keras_row, "pytorch", keras_row, keras_row]
 
 
-@tf_only
+@pytest.mark.skipif(BACKEND == "jax", reason="Keras' LossScaleOptimizer applies on JAX only in a stateless step, whose "
+                    "inner apply runs traced inside a cond: nothing to record without a watch")
 def test_loss_scaled_steps_record_the_unscaled_gradient():
-    import tensorflow as tf
-
     net = keras.Sequential([keras.Input((4,)), layers.Dense(3, dtype="mixed_float16", name="d")],
                            name="mixed")
     optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=64.0)
     x = X()
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.cast(net(x), tf.float32))
-    expected = tape.gradient(loss, net.layers[0].kernel).numpy()
-    with tf.GradientTape() as tape:
-        scaled = optimizer.scale_loss(tf.reduce_sum(tf.cast(net(x), tf.float32)))
-    grads = tape.gradient(scaled, net.trainable_variables)
-    optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
+    (expected,) = gradients(lambda: ops.sum(ops.cast(net(x), "float32")), [net.layers[0].kernel])
+    grads = gradients(lambda: optimizer.scale_loss(ops.sum(ops.cast(net(x), "float32"))), net.trainable_variables)
+    optimizer.apply([ops.convert_to_tensor(g) for g in grads], net.trainable_variables)
     stats = ps.stats(net, "mixed/d/kernel#grad")
     assert stats["available"] and stats["dtype"] == "float32"  # mixed precision keeps float32 variables
     np.testing.assert_allclose(stats["mean"], expected.mean(), rtol=1e-3)
