@@ -16,7 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.ui.conftest import ARTIFACTS, copy_to_docs, notebook
 from tests.ui.driver import Widget
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]  # three JupyterLab pages, ~2.5 min together
 
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 SIDEBAR = "#paramscope-models"
