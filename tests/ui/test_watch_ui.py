@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_sidebar_ui import Lab
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 # The chapter's MLP with a shared layer (used at 2 and 4).
 SETUP = """\
