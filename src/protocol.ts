@@ -256,6 +256,26 @@ export type SetMode = "set" | "add" | "mul";
 /** A value the kernel can write: a number, or nested lists of numbers matching the shape of the target. */
 export type ArrayValue = number | ArrayValue[];
 
+/** One row of a search answer: a match (`match`) or a block above one, with the matches at or under it. */
+export interface SearchRow {
+  node: Node; // depth 0: no children
+  parent: string | null;
+  depth: number;
+  match: boolean;
+  hits: number;
+}
+
+/** What `search` answers: the first `limit` matches in tree order with their ancestors; `total` counts them all,
+ * `params`/`nbytes` sum the matched tensors (each tied one once). */
+export interface SearchResult {
+  total: number;
+  truncated: boolean;
+  rows: SearchRow[];
+  params: number;
+  nbytes: number;
+  framework: string;
+}
+
 /** Each op with its request fields (besides id) and its result. */
 export interface Ops {
   models: { request: { op: "models" }; result: { models: ModelSummary[]; version: number } };
@@ -305,6 +325,7 @@ export interface Ops {
 
   watch_stop: { request: { op: "watch_stop"; model: string; since?: number }; result: WatchState };
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
+  search: { request: { op: "search"; model: string; query: string; limit?: number }; result: SearchResult };
   history: {
     request: { op: "history"; model: string };
     result: {

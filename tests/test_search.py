@@ -138,3 +138,11 @@ def test_mxnet_own_parameter_names_are_searched():
     own = net[1].weight.name  # "dense1_weight": Gluon's own name, found as well as the structural "1.weight"
     reply = protocol.handle({"id": 1, "op": "search", "model": "net", "query": own}, models={"net": net})
     assert [r["node"]["path"] for r in reply["result"]["rows"] if r["match"]] == ["1.weight"]
+
+
+def test_the_replayed_answers_are_what_the_kernel_answers_today():
+    require("pytorch")
+    from tests.fixtures import search_gpt2
+
+    assert json.loads(search_gpt2.FILE.read_text()) == search_gpt2.generate(), (
+        "search_gpt2.json is out of date: run `python -m tests.fixtures.search_gpt2` and commit it")

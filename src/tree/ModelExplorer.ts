@@ -7,6 +7,7 @@ import { type ActionName, ActionMenu } from "./ActionMenu";
 import { type DetailsHost, DetailsLayout } from "./DetailsLayout";
 import { ErrorBanner } from "./ErrorBanner";
 import { HistoryPanel } from "./HistoryPanel";
+import { SearchBox } from "./SearchBox";
 import { cls, formatBytes, formatCount, h } from "./format";
 import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
@@ -36,6 +37,7 @@ export class ModelExplorer {
   readonly watch: WatchPanel;
   readonly history: HistoryPanel;
   readonly layout: DetailsLayout;
+  readonly search: SearchBox;
   private readonly client: Client;
   private readonly model: string;
   private readonly copyCode: (code: string) => Promise<string>;
@@ -104,13 +106,20 @@ export class ModelExplorer {
     historyButton.addEventListener("click", () => this.history.toggle());
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
       h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, refresh, undo);
+    this.search = new SearchBox({
+      search: (query) => this.request(() => this.client.call({ op: "search", model: this.model, query, limit: 500 })),
+      show: (result) => {
+        this.tree.setFilter(result ? result.rows : null);
+        this.update();
+      },
+    });
     this.menu = new ActionMenu(host, () => this.view.focus());
     const body = h("div", { class: cls("body") }, this.view.element, this.panel.element);
     // data-lm-suppress-shortcuts: keys typed here are ours, not the notebook's (JupyterLab, Notebook 7);
     // data-jp-suppress-context-menu: a right-click opens our menu only, not JupyterLab's as well (which, closing,
     // focuses the notebook and scrolls it to the top).
     this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
-      "data-jp-suppress-context-menu": "true" }, toolbar,
+      "data-jp-suppress-context-menu": "true" }, toolbar, this.search.element,
       this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element,
       this.dialog.element);
     this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
@@ -118,6 +127,10 @@ export class ModelExplorer {
     this.view.element.append(this.layout.handle);
     if (this.layout.toggle) toolbar.append(this.layout.toggle);
     this.element.addEventListener("keydown", (e) => {
+      if (e.key === "/" && !(e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement)) {
+        this.search.focus(); // "/" finds, as in a browser's or an editor's tree
+        e.preventDefault();
+      }
       if (e.key === "Escape" && this.tieSource !== null) {
         this.cancelTie();
         e.preventDefault();
@@ -152,6 +165,7 @@ export class ModelExplorer {
           this.stale = false;
           await this.tree.refresh();
         } while (this.stale);
+        await this.search.rerun();
         if (this.selected !== null && !this.tree.node(this.selected)) this.selected = "";
         this.update();
         this.showDetails(this.selected === null ? null : this.tree.node(this.selected) ?? null);
@@ -237,12 +251,14 @@ export class ModelExplorer {
   /** Resolves once the tree, the plots and any refresh in flight are done (for hosts and tests). */
   async settled(): Promise<void> {
     while (this.refreshing) await this.refreshing;
+    await this.search.settled;
     await this.panel.settled;
   }
 
   dispose(): void {
     this.disposers.forEach((d) => d());
     this.layout.dispose();
+    this.search.dispose();
     this.watch.dispose();
     this.view.dispose();
     this.panel.dispose();
@@ -285,7 +301,8 @@ export class ModelExplorer {
 
   private async toggle(path: string): Promise<void> {
     try {
-      if (this.tree.isExpanded(path)) this.tree.collapse(path);
+      if (this.tree.filtered) await this.tree.toggleFiltered(path);
+      else if (this.tree.isExpanded(path)) this.tree.collapse(path);
       else await this.tree.expand(path);
     } catch (error) {
       this.banner.showError(error, `expand ${path || this.model}`);
@@ -306,6 +323,8 @@ export class ModelExplorer {
   }
 
   private async jump(path: string): Promise<void> {
+    // A tie's target outside the search's rows: back to the tree, where it is revealed.
+    if (this.tree.filtered && !this.tree.rows().some((r) => r.node?.path === path)) this.search.clear();
     try {
       if (!(await this.tree.reveal(path))) {
         this.banner.show("error", `${path} is not in the tree any more; refresh`, { title: "Not found" });

@@ -16,6 +16,16 @@ export interface Row {
   node: Node | null; // null: child `index` of `parent` is not loaded yet
   parent: string | null; // null for the model row
   index: number;
+  /** Search rows only: a match, or a block above matches; `hits` matches at or under it. */
+  match?: boolean;
+  hits?: number;
+}
+
+interface Filter {
+  rows: Row[];
+  nodes: Map<string, Node>;
+  parents: Set<string>; // rows with rows under them (shown open unless closed)
+  closed: Set<string>;
 }
 
 interface Block {
@@ -29,6 +39,7 @@ export class TreeState {
   private expanded = new Set<string>();
   private pending = new Map<string, Promise<void>>();
   private cache: Row[] | null = null;
+  private filter: Filter | null = null;
 
   /** `pageSize`: children per request (hosts let users set it; PAGE by default). */
   constructor(private readonly fetchPage: FetchPage, private readonly pageSize = PAGE) {}
@@ -38,11 +49,49 @@ export class TreeState {
   }
 
   node(path: string): Node | undefined {
-    return this.nodes.get(path);
+    return this.nodes.get(path) ?? this.filter?.nodes.get(path);
   }
 
   isExpanded(path: string): boolean {
+    if (this.filter) return this.filter.parents.has(path) && !this.filter.closed.has(path);
     return this.expanded.has(path);
+  }
+
+  /** True while the rows are a search's (setFilter) instead of the loaded tree's. */
+  get filtered(): boolean {
+    return this.filter !== null;
+  }
+
+  /** Show only `rows` (a search answer: matches with their ancestors, in tree order) until `null` clears it; the
+   * loaded tree, what is expanded in it and its refreshes are kept apart and come back unchanged. */
+  setFilter(rows: { node: Node; parent: string | null; depth: number; match: boolean; hits: number }[] | null): void {
+    this.filter = rows === null ? null : {
+      rows: rows.map((r, index) => ({ depth: r.depth, node: r.node, parent: r.parent, index, match: r.match, hits: r.hits })),
+      nodes: new Map(rows.map((r) => [r.node.path, r.node])),
+      parents: new Set(rows.flatMap((r) => (r.parent === null ? [] : [r.parent]))),
+      closed: new Set(),
+    };
+    this.cache = null;
+  }
+
+  /** Open or close a block among the search's rows; a matched block shown without its contents gets its first
+   * page of children (depth 1) below it. */
+  async toggleFiltered(path: string): Promise<void> {
+    const filter = this.filter;
+    if (!filter) return;
+    if (filter.parents.has(path)) {
+      if (!filter.closed.delete(path)) filter.closed.add(path);
+    } else {
+      const children = (await this.fetchPage(path, 0, this.pageSize)).children ?? [];
+      const at = filter.rows.findIndex((r) => r.node?.path === path);
+      if (this.filter !== filter || at < 0 || !children.length || filter.parents.has(path)) return;
+      const depth = filter.rows[at].depth + 1;
+      filter.rows.splice(at + 1, 0, ...children.map((child) => ({ depth, node: child, parent: path, index: 0 })));
+      filter.rows.forEach((r, i) => (r.index = i));
+      children.forEach((child) => filter.nodes.set(child.path, child));
+      filter.parents.add(path);
+    }
+    this.cache = null;
   }
 
   /** Load the model row and its first page of children, expanded. */
@@ -130,6 +179,7 @@ export class TreeState {
   /** The visible rows, depth first, as the view lists them. */
   rows(): Row[] {
     if (this.cache) return this.cache;
+    if (this.filter) return (this.cache = this.filteredRows(this.filter));
     const rows: Row[] = [];
     const root = this.nodes.get("");
     if (root) {
@@ -137,6 +187,18 @@ export class TreeState {
       this.flatten("", 1, rows);
     }
     this.cache = rows;
+    return rows;
+  }
+
+  private filteredRows(filter: Filter): Row[] {
+    if (!filter.closed.size) return filter.rows;
+    const rows: Row[] = [];
+    let hiddenBelow: number | null = null; // depth of the closed row whose descendants are skipped
+    for (const row of filter.rows) {
+      if (hiddenBelow !== null && row.depth > hiddenBelow) continue;
+      hiddenBelow = row.node && filter.closed.has(row.node.path) ? row.depth : null;
+      rows.push(row);
+    }
     return rows;
   }
 

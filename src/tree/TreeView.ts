@@ -231,6 +231,13 @@ export class TreeView {
       h("button", { class: cls("more"), title: "Actions", "aria-label": `Actions for ${node.path || node.name}` }, "⋯"));
     if (node.path === this.selected) el.classList.add("jp-mod-selected");
     if (node.path === this.highlighted) el.classList.add("jp-mod-highlighted");
+    if (row.hits !== undefined) { // a search's row: a match, or a block shown because matches are under it
+      el.classList.add(row.match ? "jp-mod-match" : "jp-mod-context");
+      if (!row.match || row.hits > 1) {
+        main.append(h("span", { class: cls("badge", "hits"), title: `${row.hits} matches at or under ${where}` },
+          `${row.hits.toLocaleString("en-US")} found`));
+      }
+    }
     return el;
   }
 

@@ -1,0 +1,161 @@
+import queries from "../fixtures/search_queries.json";
+import recorded from "../fixtures/search_gpt2.json";
+import type { Request, Response, Transport } from "../../src/protocol";
+import { ModelExplorer } from "../../src/tree/ModelExplorer";
+import { parseQuery, QueryError } from "../../src/tree/SearchQuery";
+import { flush } from "./replay";
+
+describe("the search grammar (the kernel's, from the shared fixtures)", () => {
+  it.each(queries.valid)("parses $query", ({ query, terms }) => {
+    expect(parseQuery(query)).toEqual(terms);
+  });
+
+  it.each(queries.invalid)("refuses $query with the kernel's message", ({ query, error }) => {
+    expect(() => parseQuery(query)).toThrow(QueryError);
+    expect(() => parseQuery(query)).toThrow(error);
+  });
+});
+
+/** Answers from the recorded kernel answers for the small GPT-2-shaped model (tests/fixtures/search_gpt2.py). */
+class Recorded implements Transport {
+  readonly sent: Request[] = [];
+  delay = 0;
+
+  async request(req: Request): Promise<Response> {
+    this.sent.push(req);
+    if (this.delay) await flush(this.delay);
+    const { id: _id, ...body } = req as unknown as Record<string, unknown>;
+    const hit = recorded.exchanges.find((e) => {
+      const { id: _i, ...sent } = e.request as Record<string, unknown>;
+      return JSON.stringify(sent, Object.keys(sent).sort()) === JSON.stringify(body, Object.keys(sent).sort()) &&
+        Object.keys(body).length === Object.keys(sent).length;
+    });
+    if (!hit) throw new Error(`no recorded answer for ${JSON.stringify(req)}`);
+    return structuredClone({ ...hit.response, id: req.id }) as unknown as Response;
+  }
+
+  searches(): string[] {
+    return this.sent.filter((r) => r.op === "search").map((r) => (r as { query: string }).query);
+  }
+}
+
+let host: HTMLElement;
+const views: ModelExplorer[] = [];
+
+beforeEach(() => {
+  host = document.createElement("div");
+  document.body.append(host);
+});
+
+afterEach(async () => {
+  for (const view of views.splice(0)) {
+    await view.settled();
+    view.dispose();
+  }
+  host.remove();
+});
+
+async function explorer() {
+  const transport = new Recorded();
+  const view = new ModelExplorer(host, { transport, model: "gpt" });
+  views.push(view);
+  await view.start();
+  return { transport, view };
+}
+
+const input = () => host.querySelector<HTMLInputElement>(".jp-ParamScope-search-input")!;
+const status = () => host.querySelector(".jp-ParamScope-search-status")!;
+const rowPaths = () => [...host.querySelectorAll<HTMLElement>(".jp-ParamScope-row")].map((r) => r.dataset.path);
+const row = (path: string) => host.querySelector<HTMLElement>(`.jp-ParamScope-row[data-path="${path}"]`);
+
+async function type(text: string, view: ModelExplorer, enter = true) {
+  input().value = text;
+  input().dispatchEvent(new Event("input"));
+  if (enter) input().dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  await view.settled();
+}
+
+describe("the search box in the explorer", () => {
+  it("shows the matching rows with their ancestors and the counts, then the tree again", async () => {
+    const { view } = await explorer();
+    expect(rowPaths()).toEqual(["", "transformer", "lm_head"]);
+    await type("h.*.attn.c_attn.weight", view);
+    const weights = [0, 1, 2].map((i) => `transformer.h.${i}.attn.c_attn.weight`);
+    expect(rowPaths()).toEqual(["", "transformer", "transformer.h",
+      "transformer.h.0", "transformer.h.0.attn", "transformer.h.0.attn.c_attn", weights[0],
+      "transformer.h.1", "transformer.h.1.attn", "transformer.h.1.attn.c_attn", weights[1],
+      "transformer.h.2", "transformer.h.2.attn", "transformer.h.2.attn.c_attn", weights[2]]);
+    expect(weights.every((p) => row(p)!.classList.contains("jp-mod-match"))).toBe(true);
+    expect(row("transformer.h")!.classList.contains("jp-mod-context")).toBe(true);
+    expect(row("transformer.h")!.textContent).toContain("3 found");
+    expect(row("transformer.h")!.getAttribute("aria-expanded")).toBe("true");
+    expect(status().textContent).toBe("3 found · 576 params · 2.25 KiB");
+    input().dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    await view.settled();
+    expect(input().value).toBe("");
+    expect(rowPaths()).toEqual(["", "transformer", "lm_head"]);
+  });
+
+  it("explains a bad query under the box and sends nothing", async () => {
+    const { transport, view } = await explorer();
+    await type("numel>lots", view);
+    expect(status().textContent).toBe("numel> at 1 needs a number, e.g. numel>1e6");
+    expect(status().classList.contains("jp-mod-error")).toBe(true);
+    expect(input().getAttribute("aria-invalid")).toBe("true");
+    expect(transport.searches()).toEqual([]);
+    expect(rowPaths()).toEqual(["", "transformer", "lm_head"]);
+  });
+
+  it("says when nothing matched", async () => {
+    const { view } = await explorer();
+    await type("type:Conv2d", view);
+    expect(status().textContent).toBe("nothing found");
+    expect(rowPaths()).toEqual([]);
+  });
+
+  it("waits for a pause in typing and keeps only the latest answer", async () => {
+    const { transport, view } = await explorer();
+    transport.delay = 30;
+    await type("c_attn", view, false);
+    await type("c_attn -weight -bias", view, false);
+    expect(transport.searches()).toEqual([]);
+    await flush(400);
+    await view.settled();
+    expect(transport.searches()).toEqual(["c_attn -weight -bias"]);
+    expect(rowPaths().filter((p) => row(p!)!.classList.contains("jp-mod-match"))).toEqual(
+      [0, 1, 2].map((i) => `transformer.h.${i}.attn.c_attn`));
+  });
+
+  it("closes and opens an ancestor, and opens a matched block to show what it holds", async () => {
+    const { view } = await explorer();
+    await type("c_attn -weight -bias", view);
+    row("transformer.h.0")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click();
+    await flush(0);
+    expect(rowPaths()).not.toContain("transformer.h.0.attn");
+    row("transformer.h.0")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click();
+    await flush(0);
+    expect(rowPaths()).toContain("transformer.h.0.attn.c_attn");
+    row("transformer.h.1.attn.c_attn")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click();
+    await flush(0);
+    const paths = rowPaths();
+    const at = paths.indexOf("transformer.h.1.attn.c_attn");
+    expect(paths.slice(at + 1, at + 3)).toEqual(["transformer.h.1.attn.c_attn.weight", "transformer.h.1.attn.c_attn.bias"]);
+    expect(paths[at + 3]).toBe("transformer.h.2");
+  });
+
+  it("selects a found parameter and shows its details", async () => {
+    const { view } = await explorer();
+    await type("tied", view);
+    expect(rowPaths()).toEqual(["", "transformer", "transformer.wte", "transformer.wte.weight", "lm_head",
+      "lm_head.weight"]);
+    row("lm_head.weight")!.click();
+    expect(row("lm_head.weight")!.getAttribute("aria-selected")).toBe("true");
+    expect(host.querySelector(".jp-ParamScope-details")!.textContent).toContain("lm_head.weight");
+  });
+
+  it("'/' puts the focus in the box", async () => {
+    await explorer();
+    host.querySelector(".jp-ParamScope-scroller")!.dispatchEvent(new KeyboardEvent("keydown", { key: "/", bubbles: true }));
+    expect(document.activeElement).toBe(input());
+  });
+});
