@@ -78,8 +78,9 @@ def _moments(x: torch.Tensor) -> Moments:
 
 
 def _nonzero(x: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
-    # sign(x)·sign(x) counts the non-zeros exactly (integer partial sums below 2**24) in two vectorized passes.
-    return torch.dot(torch.sign(x, out=scratch), scratch)
+    # |sign(x)| summed counts the non-zeros exactly (integer partial sums below 2**24). Not sign·sign with
+    # torch.dot: that is BLAS, whose own thread pool ignores the one-thread scope and cost 30x more under load.
+    return torch.sign(x, out=scratch).abs_().sum()
 
 
 def _shifted(x: torch.Tensor, n: int, guess: float) -> tuple[float, float]:
