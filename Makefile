@@ -110,6 +110,7 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_listing.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_watch.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_undo.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_search.py
 	$(PY) bench/bench_distributed.py
 
 lint: setup
