@@ -63,6 +63,7 @@ def cases() -> dict[str, tuple[np.ndarray, str]]:
     with_inf[:50] = 0
     return {
         "normal weights": ((rng.standard_normal(300_000) * 0.02).astype(np.float32), "float32"),
+        "odd size": ((rng.standard_normal(100_001) * 0.02 - 0.01).astype(np.float32), "float32"),  # pairs + 1
         "offset": (rng.standard_normal(10_000) * 1e-3 + 1000, "float32"),
         "float32 max": (np.array([3.4e38, -3.4e38, 3.0e38, 1.0, 0.0]), "float32"),
         "float64 near 1e308": (np.array([1.7e308, 1.5e308, -1.0e308, 1e300, 0.0]), "float64"),

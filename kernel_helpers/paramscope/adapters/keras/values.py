@@ -22,6 +22,13 @@ ops = keras.ops
 
 def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
     tensor = _readable(entry, grad)
+    if BACKEND.name == "tensorflow" and _on_cpu(tensor):
+        # Slices of one numpy view of the buffer: a TensorFlow slice per chunk is an op whose thread pool then
+        # spins on the cores the numpy reductions need (several times the reductions' own cost under load).
+        flat_view = np.asarray(ops.convert_to_tensor(tensor)).reshape(-1)  # a read-only view: no copy
+        for start in range(0, flat_view.size, CHUNK_ELEMS):
+            yield flat_view[start : start + CHUNK_ELEMS]
+        return
     with BACKEND.on_device(tensor):
         flat = ops.reshape(tensor, [-1])
         n = int(flat.shape[0])
@@ -30,7 +37,8 @@ def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
 
 
 def chunk_moments(chunk: Any) -> Moments:
-    if _on_cpu(chunk):  # numpy on a host copy of the chunk: fewer, cheaper passes than keras.ops (numpy_stats)
+    # CPU chunks: numpy on a host view (TensorFlow) or copy of the chunk, fewer and cheaper passes than keras.ops.
+    if isinstance(chunk, np.ndarray) or _on_cpu(chunk):
         return numpy_stats.moments(_host(chunk))
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
@@ -65,7 +73,7 @@ def chunk_moments(chunk: Any) -> Moments:
 
 def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
     """As `tf.histogram_fixed_width`: bin floor(bins * (x - lo) / (hi - lo)), clipped to the edge bins."""
-    if _on_cpu(chunk):
+    if isinstance(chunk, np.ndarray) or _on_cpu(chunk):
         return numpy_stats.hist(_host(chunk), lo, hi, bins, finite)
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
