@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +66,7 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelInde
 
     fit.listener = grads.listen([e.obj for e in trainable.values()], heard_start, heard_end)
     weakref.finalize(fit, grads.stop, fit.listener)
+    fit.install()  # only now may a training thread (fit, train_on_batch) reach the hook: it is complete
     BACKEND.retrace(model)  # a step compiled before the watch has no host calls for it
     return fit.remove
 
@@ -75,7 +77,11 @@ def _trainable(index: ModelIndex) -> dict[int, TensorEntry]:
 
 class _FitHook:
     """Counts each model.fit step: wraps the model's train function (and make_train_function, which makes it
-    anew) on the instance; `remove` puts both back."""
+    anew) on the instance; `remove` puts both back.
+
+    Another thread may train while a watch starts or stops (#20): `install` publishes the wrappers only once
+    the hook is complete, and a lock keeps a make_train_function running in that thread from wrapping the
+    train function again after `remove`."""
 
     listener: grads.Listener
 
@@ -84,16 +90,24 @@ class _FitHook:
         self.model, self.start, self.end, self.carried = model, start, end, carried
         self.had_make = "make_train_function" in vars(model)
         self.own_make = vars(model).get("make_train_function")
+        self.lock = threading.Lock()
+        self.removed = False
+
+    def install(self) -> None:
+        model = self.model
         original_make = model.make_train_function
 
         def make_train_function(force: bool = False) -> Any:
             made = original_make(force=force)
-            model.train_function = self.wrap(model.train_function)
+            with self.lock:
+                if not self.removed:
+                    model.train_function = self.wrap(model.train_function)
             return model.train_function if made is not None else made
 
-        setattr(model, "make_train_function", make_train_function)  # noqa: B010
-        if getattr(model, "train_function", None) is not None:
-            model.train_function = self.wrap(model.train_function)
+        with self.lock:
+            setattr(model, "make_train_function", make_train_function)  # noqa: B010
+            if getattr(model, "train_function", None) is not None:
+                model.train_function = self.wrap(model.train_function)
 
     def wrap(self, function: Any) -> Any:
         if function is None or getattr(function, "__paramscope_fit_step__", None) is not None:
@@ -101,7 +115,7 @@ class _FitHook:
         model = self.model
 
         def train_function(*args: Any) -> Any:  # (iterator), or JAX's (state, iterator)
-            listener = self.listener  # set once the hook is made (the model may have a train function already)
+            listener = self.listener  # set before `install` published this wrapper
             if not listener.active or getattr(model, "steps_per_execution", 1) > 1:
                 return function(*args)
             with BACKEND.fit_values(model, args[0] if len(args) > 1 else None):
@@ -126,15 +140,19 @@ class _FitHook:
     def remove(self) -> None:
         grads.stop(self.listener)
         model = self.model
-        if self.had_make:
-            setattr(model, "make_train_function", self.own_make)  # noqa: B010
-        else:
-            vars(model).pop("make_train_function", None)
-        function = getattr(model, "train_function", None)
-        while function is not None and getattr(function, "__paramscope_fit_step__", None) is not None:
-            function = function.__paramscope_fit_step__
-        if getattr(model, "train_function", None) is not None:
-            model.train_function = function
+        with self.lock:
+            if self.removed:
+                return
+            self.removed = True
+            if self.had_make:
+                setattr(model, "make_train_function", self.own_make)  # noqa: B010
+            else:
+                vars(model).pop("make_train_function", None)
+            function = getattr(model, "train_function", None)
+            while function is not None and getattr(function, "__paramscope_fit_step__", None) is not None:
+                function = function.__paramscope_fit_step__
+            if getattr(model, "train_function", None) is not None:
+                model.train_function = function
         BACKEND.retrace(model)
 
 

@@ -1,0 +1,104 @@
+"""Keras watch hooks against a training thread, and no framework import the user did not make (each backend)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from tests.conftest import require
+
+require("keras")
+
+import keras  # noqa: E402 - after the skip helper, so a missing Keras skips with its reason
+
+import paramscope as ps  # noqa: E402
+
+
+def _net(cls=keras.Sequential):
+    net = cls([keras.Input((4,)), keras.layers.Dense(3, name="d")], name="net")
+    net.compile(keras.optimizers.SGD(0.01), "mse")
+    return net
+
+
+def _hooked(net) -> bool:
+    return "make_train_function" in vars(net) or getattr(
+        getattr(net, "train_function", None), "__paramscope_fit_step__", None) is not None
+
+
+class _TrainsWhenPublished(keras.Sequential):
+    """Runs a batch through the train function the moment it is assigned, as a training thread could."""
+
+    batch = (np.ones((2, 4), "float32"), np.zeros((2, 3), "float32"))
+    calls = 0
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name == "train_function" and getattr(value, "__paramscope_fit_step__", None) is not None:
+            type(self).calls += 1
+            x, y = self.batch
+            if keras.backend.backend() == "jax":
+                return  # JAX's train function takes the trainer's state too: the thread test covers JAX
+            value(iter([(x, y, None)]) if keras.backend.backend() == "tensorflow" else [(x, y, None)])
+
+
+def test_keras_the_train_function_is_published_only_with_its_listener():
+    # The hook used to wrap the train function before its listener was set: a step run in between (a training
+    # thread) raised AttributeError '_FitHook' object has no attribute 'listener'.
+    net = _net(_TrainsWhenPublished)
+    net.train_on_batch(*_TrainsWhenPublished.batch)  # makes the train function
+    before = _TrainsWhenPublished.calls
+    handle = ps.watch(net, every=1)
+    handle.stop()
+    assert not _hooked(net)
+    if keras.backend.backend() != "jax":
+        assert _TrainsWhenPublished.calls > before  # the step ran at the moment of publishing, and passed
+
+
+def test_keras_watch_start_and_stop_while_a_thread_runs_train_on_batch():
+    net = _net()
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
+    net.train_on_batch(x, y)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def train() -> None:
+        try:
+            while not done.is_set():
+                net.train_on_batch(x, y)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    try:
+        for _ in range(30):
+            ps.watch(net, every=1).stop()
+    finally:
+        done.set()
+        thread.join(60)
+    assert not errors, errors
+    assert not _hooked(net)  # a make_train_function of the thread did not wrap again after stop()
+    net.train_on_batch(x, y)  # and training goes on unwatched
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_keras_on_torch_or_jax_never_imports_tensorflow(backend):
+    code = (
+        "import sys, numpy as np, keras, paramscope as ps\n"
+        "net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name='d')], name='net')\n"
+        "net.compile(keras.optimizers.SGD(0.01), 'mse')\n"
+        "ps.inspect(net); ps.models({'net': net}); ps.stats(net, 'net/d/kernel')\n"
+        "h = ps.watch(net, every=1); net.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0); h.stop()\n"
+        "ps.stats(net, 'net/d/kernel#grad'); ps.reinit(net, '', seed=1)\n"
+        "assert len(h.records) == 1, h.records\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
