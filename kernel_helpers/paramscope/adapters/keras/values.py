@@ -25,7 +25,8 @@ def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
     if BACKEND.name == "tensorflow" and _on_cpu(tensor):
         # Slices of one numpy view of the buffer: a TensorFlow slice per chunk is an op whose thread pool then
         # spins on the cores the numpy reductions need (several times the reductions' own cost under load).
-        flat_view = np.asarray(ops.convert_to_tensor(tensor)).reshape(-1)  # a read-only view: no copy
+        read = getattr(tensor, "read_value", None)  # a tf.Variable's read tensor shares its buffer; its numpy() copies
+        flat_view = np.asarray(read() if callable(read) else tensor).reshape(-1)
         for start in range(0, flat_view.size, CHUNK_ELEMS):
             yield flat_view[start : start + CHUNK_ELEMS]
         return
