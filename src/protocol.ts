@@ -276,6 +276,16 @@ export interface SearchResult {
   framework: string;
 }
 
+/** Consecutive children of a block with the same type and parameter shapes (`start`: position among them). */
+export interface RepeatRun {
+  start: number;
+  count: number;
+  first: string;
+  last: string;
+  first_name: string;
+  last_name: string;
+}
+
 /** Each op with its request fields (besides id) and its result. */
 export interface Ops {
   models: { request: { op: "models" }; result: { models: ModelSummary[]; version: number } };
@@ -326,6 +336,7 @@ export interface Ops {
   watch_stop: { request: { op: "watch_stop"; model: string; since?: number }; result: WatchState };
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
   search: { request: { op: "search"; model: string; query: string; limit?: number }; result: SearchResult };
+  repeats: { request: { op: "repeats"; model: string; path: string }; result: { path: string; runs: RepeatRun[] } };
   history: {
     request: { op: "history"; model: string };
     result: {

@@ -146,3 +146,30 @@ def test_the_replayed_answers_are_what_the_kernel_answers_today():
 
     assert json.loads(search_gpt2.FILE.read_text()) == search_gpt2.generate(), (
         "search_gpt2.json is out of date: run `python -m tests.fixtures.search_gpt2` and commit it")
+
+
+def test_repeated_blocks_are_found_as_runs(gpt):
+    from paramscope import protocol
+
+    def runs(model: Any, path: str) -> list[dict[str, Any]]:
+        reply = protocol.handle({"id": 1, "op": "repeats", "model": "m", "path": path}, models={"m": model})
+        assert reply["ok"], reply
+        return reply["result"]["runs"]
+
+    assert runs(gpt, "transformer.h") == [{"start": 0, "count": 12, "first": "transformer.h.0",
+                                           "last": "transformer.h.11", "first_name": "0", "last_name": "11"}]
+    assert runs(gpt, "") == [] and runs(gpt, "transformer") == []
+    from torch import nn
+
+    # A different shape, dtype or frozen parameter breaks a run; two alike blocks are no run; a second use of
+    # one block is not folded with the others.
+    layers = [nn.Linear(4, 4) for _ in range(9)] + [nn.Linear(4, 5), nn.Linear(4, 4), nn.Linear(4, 4)]
+    layers[4].requires_grad_(False)
+    layers[7] = layers[7].double()
+    net = nn.Sequential(*layers, nn.ReLU(), nn.ReLU(), nn.ReLU())
+    assert [(r["start"], r["count"]) for r in runs(net, "")] == [(0, 4), (12, 3)]
+    shared = nn.Linear(2, 2)
+    net = nn.Sequential(shared, shared, shared, shared)
+    assert runs(net, "") == []
+    reply = protocol.handle({"id": 1, "op": "repeats", "model": "m", "path": "0.weight"}, models={"m": net})
+    assert reply["error"]["type"] == "ActionError"

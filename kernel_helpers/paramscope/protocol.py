@@ -23,6 +23,7 @@ from . import (
     limits,
     listing,
     ranks,
+    repeats,
     rewind,
     search,
     session,
@@ -40,7 +41,7 @@ VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
              "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
-             "watch_focus", "search"]
+             "watch_focus", "search", "repeats"]
 
 
 class ErrorBody(TypedDict):
@@ -173,6 +174,12 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             adapter = actions.require_adapter(model)
             limit = _bounded(req, "limit", search.DEFAULT_LIMIT, 1, search.MAX_LIMIT)
             return search.search(adapter.index(model, root), _field(req, "query", str), limit)
+        case "repeats":
+            index = actions.require_adapter(model).index(model, root)
+            path = actions.resolve(index, _field(req, "path", str, ""))
+            if path not in index.blocks:
+                raise ActionError(f"{path!r} is a parameter or buffer; repeated blocks are among a block's children")
+            return {"path": path, "runs": repeats.runs(index, path)}
         case "stats" | "values":
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)

@@ -44,6 +44,8 @@ export class ModelExplorer {
   private readonly title: HTMLDivElement;
   private readonly revisionLabel: HTMLSpanElement;
   private selected: string | null = null;
+  private folding = false;
+  private readonly foldButton: HTMLButtonElement;
   private tieSource: string | null = null;
   private framework = "";
   private revision: number | null = null;
@@ -104,8 +106,12 @@ export class ModelExplorer {
     const historyButton = h("button", { class: cls("button", "icon-button", "history-toggle"),
       title: "History: every action on this model; undo back to any of them" }, "☰ History");
     historyButton.addEventListener("click", () => this.history.toggle());
+    this.foldButton = h("button", { class: cls("button", "icon-button", "fold-toggle"), "aria-pressed": "false",
+      title: "Fold repeated blocks: runs of blocks of the same type and parameter shapes (a transformer's layers) " +
+        "become one row, opened by its arrow" }, "⧉", h("span", { class: cls("button-label") }, " Fold repeats"));
+    this.foldButton.addEventListener("click", () => void this.setFolding(!this.folding));
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
-      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, refresh, undo);
+      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, refresh, undo);
     this.search = new SearchBox({
       search: (query) => this.request(() => this.client.call({ op: "search", model: this.model, query, limit: 500 })),
       show: (result) => {
@@ -165,6 +171,7 @@ export class ModelExplorer {
           this.stale = false;
           await this.tree.refresh();
         } while (this.stale);
+        if (this.folding) await this.loadRuns(this.tree.expandedPaths());
         await this.search.rerun();
         if (this.selected !== null && !this.tree.node(this.selected)) this.selected = "";
         this.update();
@@ -302,12 +309,37 @@ export class ModelExplorer {
   private async toggle(path: string): Promise<void> {
     try {
       if (this.tree.filtered) await this.tree.toggleFiltered(path);
+      else if (this.tree.foldAt(path)) this.tree.unfold(path);
       else if (this.tree.isExpanded(path)) this.tree.collapse(path);
-      else await this.tree.expand(path);
+      else {
+        await this.tree.expand(path);
+        if (this.folding) await this.loadRuns([path]);
+      }
     } catch (error) {
       this.banner.showError(error, `expand ${path || this.model}`);
     }
     this.update();
+  }
+
+  /** Fold repeated blocks in every expanded block (and in those expanded later), or show them all again. */
+  private async setFolding(on: boolean): Promise<void> {
+    this.folding = on;
+    this.foldButton.setAttribute("aria-pressed", String(on));
+    this.foldButton.classList.toggle("jp-mod-active", on);
+    if (!on) this.tree.setRuns(null);
+    else await this.loadRuns(this.tree.expandedPaths());
+    this.update();
+  }
+
+  private async loadRuns(paths: string[]): Promise<void> {
+    try {
+      await Promise.all(paths.map(async (path) => {
+        const answer = await this.request(() => this.client.call({ op: "repeats", model: this.model, path }));
+        if (this.folding) this.tree.setRuns(path, answer.runs);
+      }));
+    } catch (error) {
+      this.banner.showError(error, "find repeated blocks");
+    }
   }
 
   private select(path: string): void {

@@ -3,7 +3,7 @@
  * Children are requested one page at a time (op `tree`, depth 1, offset/limit), only for expanded blocks and
  * only where rows come into view; rows not loaded yet are placeholders that the view asks to fill. */
 
-import type { Node } from "../protocol";
+import type { Node, RepeatRun } from "../protocol";
 
 /** Children per request: a screenful many times over, yet a small answer even for 10,000-child blocks. */
 export const PAGE = 200;
@@ -19,6 +19,8 @@ export interface Row {
   /** Search rows only: a match, or a block above matches; `hits` matches at or under it. */
   match?: boolean;
   hits?: number;
+  /** A folded run of alike blocks: `node` is its first, `count` of them, the last named `last`. */
+  fold?: { count: number; last: string };
 }
 
 interface Filter {
@@ -40,6 +42,9 @@ export class TreeState {
   private pending = new Map<string, Promise<void>>();
   private cache: Row[] | null = null;
   private filter: Filter | null = null;
+  // Repeated blocks: runs by parent path (asked for while folding is on), and the runs opened by the user (first path).
+  private runs = new Map<string, RepeatRun[]>();
+  private unfolded = new Set<string>();
 
   /** `pageSize`: children per request (hosts let users set it; PAGE by default). */
   constructor(private readonly fetchPage: FetchPage, private readonly pageSize = PAGE) {}
@@ -52,7 +57,40 @@ export class TreeState {
     return this.nodes.get(path) ?? this.filter?.nodes.get(path);
   }
 
+  /** Fold the runs of alike children of `path` (null: forget every run, nothing is folded any more). */
+  setRuns(path: string | null, runs: RepeatRun[] = []): void {
+    if (path === null) {
+      this.runs.clear();
+      this.unfolded.clear();
+    } else {
+      this.runs.set(path, runs);
+    }
+    this.cache = null;
+  }
+
+  /** The still folded run whose first block is `path`. */
+  foldAt(path: string): RepeatRun | undefined {
+    if (this.unfolded.has(path)) return undefined;
+    for (const runs of this.runs.values()) {
+      const run = runs.find((r) => r.first === path);
+      if (run) return run;
+    }
+    return undefined;
+  }
+
+  /** Open a folded run: its blocks become rows of their own. */
+  unfold(path: string): void {
+    this.unfolded.add(path);
+    this.cache = null;
+  }
+
+  /** The expanded blocks (what folding asks runs for). */
+  expandedPaths(): string[] {
+    return [...this.expanded];
+  }
+
   isExpanded(path: string): boolean {
+    if (!this.filter && this.foldAt(path)) return false;
     if (this.filter) return this.filter.parents.has(path) && !this.filter.closed.has(path);
     return this.expanded.has(path);
   }
@@ -206,9 +244,17 @@ export class TreeState {
     if (!this.expanded.has(path)) return;
     const block = this.blocks.get(path);
     if (!block) return;
+    const folded = new Map((this.runs.get(path) ?? []).filter((r) => !this.unfolded.has(r.first)).map((r) => [r.start, r]));
     // Walk by index, not forEach (which skips holes): unloaded children are placeholder rows.
     for (let index = 0; index < block.children.length; index++) {
       const child = block.children[index];
+      const run = folded.get(index);
+      if (run) { // one row for the run (its first block, loaded or a placeholder), the others skipped
+        rows.push({ depth, node: child === undefined ? null : (this.nodes.get(child) as Node), parent: path, index,
+          fold: { count: run.count, last: run.last_name } });
+        index += run.count - 1;
+        continue;
+      }
       rows.push({ depth, node: child === undefined ? null : (this.nodes.get(child) as Node), parent: path, index });
       if (child !== undefined) this.flatten(child, depth + 1, rows);
     }

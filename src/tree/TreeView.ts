@@ -231,6 +231,17 @@ export class TreeView {
       h("button", { class: cls("more"), title: "Actions", "aria-label": `Actions for ${node.path || node.name}` }, "⋯"));
     if (node.path === this.selected) el.classList.add("jp-mod-selected");
     if (node.path === this.highlighted) el.classList.add("jp-mod-highlighted");
+    if (row.fold) { // a folded run of alike blocks: "h.0 … h.11 × 12 (same shape)", opened by its twisty
+      const owner = /^\d+$/.test(node.name) && row.parent ? `${row.parent.split(/[./]/).pop()}.` : "";
+      main.querySelector(".jp-ParamScope-name")!.textContent =
+        `${owner}${node.name} … ${owner}${row.fold.last} × ${row.fold.count}`;
+      main.append(h("span", { class: cls("badge", "fold"), title: `${row.fold.count} blocks of the same type and ` +
+        "parameter shapes, folded: open to list them" }, "same shape"));
+      const num = el.querySelector<HTMLElement>(".jp-ParamScope-num")!;
+      num.textContent = formatCount(node.n_params * row.fold.count);
+      num.title = `${(node.n_params * row.fold.count).toLocaleString("en-US")} parameters in the ${row.fold.count} blocks`;
+      el.classList.add("jp-mod-folded");
+    }
     if (row.hits !== undefined) { // a search's row: a match, or a block shown because matches are under it
       el.classList.add(row.match ? "jp-mod-match" : "jp-mod-context");
       if (!row.match || row.hits > 1) {

@@ -159,3 +159,36 @@ describe("the search box in the explorer", () => {
     expect(document.activeElement).toBe(input());
   });
 });
+
+describe("folding repeated blocks", () => {
+  it("folds the 3 layers into one row that opens, and unfolds everything when turned off", async () => {
+    const { view } = await explorer();
+    const fold = host.querySelector<HTMLButtonElement>(".jp-ParamScope-fold-toggle")!;
+    fold.click();
+    await flush(0);
+    expect(fold.getAttribute("aria-pressed")).toBe("true");
+    row("transformer")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click();
+    await flush(0);
+    row("transformer.h")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click();
+    await flush(0);
+    expect(rowPaths()).toEqual(["", "transformer", "transformer.wte", "transformer.wpe", "transformer.h",
+      "transformer.h.0", "transformer.ln_f", "lm_head"]);
+    const folded = row("transformer.h.0")!;
+    expect(folded.classList.contains("jp-mod-folded")).toBe(true);
+    expect(folded.querySelector(".jp-ParamScope-name")!.textContent).toBe("h.0 … h.2 × 3");
+    expect(folded.textContent).toContain("same shape");
+    expect(folded.getAttribute("aria-expanded")).toBe("false");
+    expect(folded.querySelector(".jp-ParamScope-num")!.textContent).toBe(row("transformer.h")!.querySelector(".jp-ParamScope-num")!.textContent);
+    folded.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click(); // opens the run: 3 rows
+    await flush(0);
+    expect(rowPaths()).toEqual(["", "transformer", "transformer.wte", "transformer.wpe", "transformer.h",
+      "transformer.h.0", "transformer.h.1", "transformer.h.2", "transformer.ln_f", "lm_head"]);
+    expect(row("transformer.h.0")!.querySelector(".jp-ParamScope-name")!.textContent).toBe("0");
+    row("transformer.h.0")!.querySelector<HTMLElement>(".jp-ParamScope-twisty")!.click(); // and then the block
+    await flush(0);
+    expect(rowPaths()).toContain("transformer.h.0.attn");
+    fold.click();
+    await view.settled();
+    expect(fold.getAttribute("aria-pressed")).toBe("false");
+  });
+});
