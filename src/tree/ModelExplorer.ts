@@ -108,7 +108,7 @@ export class ModelExplorer {
     historyButton.addEventListener("click", () => this.history.toggle());
     this.foldButton = h("button", { class: cls("button", "icon-button", "fold-toggle"), "aria-pressed": "false",
       title: "Fold repeated blocks: runs of blocks of the same type and parameter shapes (a transformer's layers) " +
-        "become one row, opened by its arrow" }, "⧉", h("span", { class: cls("button-label") }, " Fold repeats"));
+        "become one row, opened by its arrow" }, "≡", h("span", { class: cls("button-label") }, " Fold repeats"));
     this.foldButton.addEventListener("click", () => void this.setFolding(!this.folding));
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
       h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, refresh, undo);
@@ -126,8 +126,7 @@ export class ModelExplorer {
     // focuses the notebook and scrolls it to the top).
     this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
       "data-jp-suppress-context-menu": "true" }, toolbar, this.search.element,
-      this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element,
-      this.dialog.element);
+      this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element, this.dialog.element);
     this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
       options.detailsHost);
     this.view.element.append(this.layout.handle);

@@ -1,5 +1,6 @@
-"""Search (#13) in real JupyterLab: the Models sidebar and the inline widget find the 12 attention weights of a
-GPT-2-shaped model, explain a bad query under the box and come back to the tree."""
+"""Search and folding (#13) in real JupyterLab: the Models sidebar and the inline widget find the 12 attention
+weights of a GPT-2-shaped model, explain a bad query under the box and come back to the tree; its 12 layers fold
+into one row that opens."""
 
 from __future__ import annotations
 
@@ -68,6 +69,24 @@ def test_sidebar_and_widget_find_the_attention_weights(jupyter, page):
     expect(status).to_have_text(re.compile(r"^12 found · 9,216 params · 36(\.0+)? KiB$"))
     assert _matches(widget.root)[:5] == WEIGHTS[:5]  # the rest is below the fold of the virtualized list
     expect(widget.row("transformer.h").locator(".jp-ParamScope-badge")).to_have_text("12 found")
+
+    # Repeated blocks fold into one row, which opens.
+    widget.root.locator(".jp-ParamScope-search-input").press("Escape")
+    expect(widget.root.locator(".jp-ParamScope-row.jp-mod-match")).to_have_count(0)
+    widget.root.locator(".jp-ParamScope-fold-toggle").click()
+    expect(widget.root.locator(".jp-ParamScope-fold-toggle")).to_have_attribute("aria-pressed", "true")
+    widget.expand("transformer")
+    widget.row("transformer.h").locator(".jp-ParamScope-twisty").click()
+    folded = widget.row("transformer.h.0")
+    expect(folded.locator(".jp-ParamScope-name")).to_have_text("h.0 … h.11 × 12")
+    expect(folded).to_contain_text("same shape")
+    assert widget.paths() == ["", "transformer", "transformer.wte", "transformer.wpe", "transformer.h",
+                              "transformer.h.0", "transformer.ln_f", "lm_head"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    widget.root.screenshot(path=str(ARTIFACTS / "fold-widget.png"))
+    folded.locator(".jp-ParamScope-twisty").click()
+    expect(widget.row("transformer.h.11")).to_be_visible()
+    expect(widget.row("transformer.h.0").locator(".jp-ParamScope-name")).to_have_text("0")
 
     # The sidebar: `c_attn` shows the 12 weights among the rows (the blocks and biases match too).
     page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
