@@ -53,13 +53,15 @@ def unique_entries(model: Any) -> tuple[Any, list[Any]]:
 
 
 def measure(adapter: Any, entries: list[Any], sum_all: Callable[[], Any], sum_one: Callable[[], Any],
-            largest: Any, copy_largest: Callable[[], Any]) -> dict[str, Any]:
+            largest: Any, copy_largest: Callable[[], Any],
+            peers: dict[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
     from common import numpy_stats
 
     from paramscope.stats import tensor_stats
 
     everything = alternate({
         "sum": sum_all,
+        **(peers or {}),
         "stats": lambda: [tensor_stats(adapter, e, bins=64) for e in entries],
     })
     one = alternate({
@@ -80,9 +82,17 @@ def run_torch() -> dict[str, Any]:
     adapter, entries = unique_entries(model)
     params = [e.obj.detach() for e in entries]
     largest = max(entries, key=lambda e: e.meta.numel)
+    def sum_serial() -> list[Any]:  # one intra-op thread, as paramscope reduces CPU chunks
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return [p.sum() for p in params]
+        finally:
+            torch.set_num_threads(threads)
+
     with torch.no_grad():
         result = measure(adapter, entries, lambda: [p.sum() for p in params], lambda: largest.obj.detach().sum(),
-                         largest, lambda: largest.obj.detach().numpy())
+                         largest, lambda: largest.obj.detach().numpy(), {"sum_1_thread": sum_serial})
     return {**result, "framework": f"PyTorch {torch.__version__}", "threads": torch.get_num_threads(),
             "sum": "`p.sum()`"}
 
@@ -145,6 +155,12 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             f"| {r['framework']} ({r['sum']}) | {a['sum'] * 1000:.1f} ms | {a['stats'] * 1000:.1f} ms | "
             f"**{a['stats'] / a['sum']:.1f}x** | {one['sum'] * 1000:.1f} ms | {one['stats'] * 1000:.1f} ms | "
             f"{one['stats'] / one['sum']:.1f}x | {one['numpy'] * 1000:.1f} ms |")
+    for r in results:
+        serial = r.get("all", {}).get("sum_1_thread")
+        if serial:
+            lines.append(f"\n{r['framework']} against a one-thread `p.sum()` pass in the same rounds: "
+                         f"{serial * 1000:.1f} ms, stats **{r['all']['stats'] / serial:.1f}x** "
+                         f"(default threads: {r['threads']}).")
     return lines
 
 
@@ -172,7 +188,8 @@ def main() -> None:
     lines += ["", "What a stats call does per 1M-value chunk: one fused pass for the moments (min/max, a sum, a sum "
               "of squares, a non-zero count; one transfer of five scalars) and one for the histogram (an affine "
               "map to bin codes, an int8 conversion, a bincount), then the chunks are merged in float64. MXNet and "
-              "Keras CPU chunks are reduced with numpy (MXNet's own CPU reductions run at ~13 ns per value)."]
+              "Keras CPU chunks are reduced with numpy (MXNet's own CPU reductions run at ~13 ns per value); "
+              "Keras TensorFlow chunks are slices of one numpy view of the variable."]
     out = here / "results_stats.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
