@@ -276,6 +276,19 @@ export interface SearchResult {
   framework: string;
 }
 
+/** Where the parameters are (op `sizes`): a block, its largest children by unique parameters, `more` merged. */
+export interface SizeNode {
+  path?: string;
+  name?: string;
+  kind?: string;
+  type?: string;
+  dtype?: string | null;
+  n_params: number;
+  nbytes: number;
+  more?: number;
+  children?: SizeNode[];
+}
+
 /** Consecutive children of a block with the same type and parameter shapes (`start`: position among them). */
 export interface RepeatRun {
   start: number;
@@ -337,6 +350,10 @@ export interface Ops {
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
   search: { request: { op: "search"; model: string; query: string; limit?: number }; result: SearchResult };
   repeats: { request: { op: "repeats"; model: string; path: string }; result: { path: string; runs: RepeatRun[] } };
+  sizes: {
+    request: { op: "sizes"; model: string; path: string; depth?: number; per_block?: number };
+    result: { root: SizeNode; framework: string };
+  };
   history: {
     request: { op: "history"; model: string };
     result: {

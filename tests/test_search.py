@@ -173,3 +173,29 @@ def test_repeated_blocks_are_found_as_runs(gpt):
     assert runs(net, "") == []
     reply = protocol.handle({"id": 1, "op": "repeats", "model": "m", "path": "0.weight"}, models={"m": net})
     assert reply["error"]["type"] == "ActionError"
+
+
+def test_sizes_add_up_to_the_model_with_ties_counted_once(gpt):
+    from paramscope import protocol
+
+    def ask(**fields: Any) -> dict[str, Any]:
+        reply = protocol.handle({"id": 1, "op": "sizes", "model": "m", **fields}, models={"m": gpt})
+        assert reply["ok"], reply
+        json.dumps(reply, allow_nan=False)
+        return reply["result"]["root"]
+
+    root = ask(depth=2)
+    assert root["n_params"] == 124_439_808 and root["dtype"] == "mixed"  # wpe is float16
+    names = [c["name"] for c in root["children"]]
+    assert names == ["transformer", "mask"]  # lm_head's only weight is wte's: counted there; mask a buffer
+    transformer = root["children"][0]
+    assert [c["name"] for c in transformer["children"]] == ["h", "wte", "wpe", "ln_f"]  # largest first
+    assert sum(c["n_params"] for c in transformer["children"]) == transformer["n_params"] == root["n_params"]
+    assert "children" not in transformer["children"][0]  # depth 2 stops there
+    h = ask(path="transformer.h", depth=1, per_block=5)
+    assert len(h["children"]) == 6 and h["children"][-1]["more"] == 7
+    assert sum(c["n_params"] for c in h["children"]) == h["n_params"] == 12 * 7_087_872
+    leaf = ask(path="transformer.wpe.weight")
+    assert leaf["dtype"] == "float16" and leaf["nbytes"] == 1024 * 768 * 2
+    bad = protocol.handle({"id": 1, "op": "sizes", "model": "m", "depth": 99}, models={"m": gpt})
+    assert bad["error"]["type"] == "BadRequest"

@@ -27,6 +27,7 @@ from . import (
     rewind,
     search,
     session,
+    sizes,
     stats_jobs,
     threads,
     tree,
@@ -41,7 +42,7 @@ VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
              "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
-             "watch_focus", "search", "repeats"]
+             "watch_focus", "search", "repeats", "sizes"]
 
 
 class ErrorBody(TypedDict):
@@ -180,6 +181,12 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             if path not in index.blocks:
                 raise ActionError(f"{path!r} is a parameter or buffer; repeated blocks are among a block's children")
             return {"path": path, "runs": repeats.runs(index, path)}
+        case "sizes":
+            index = actions.require_adapter(model).index(model, root)
+            path = actions.resolve(index, _field(req, "path", str, ""))
+            depth = _bounded(req, "depth", 3, 0, sizes.MAX_DEPTH)
+            per_block = _bounded(req, "per_block", 40, 1, sizes.MAX_PER_BLOCK)
+            return {"root": sizes.sizes(index, path, depth, per_block), "framework": index.framework}
         case "stats" | "values":
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)

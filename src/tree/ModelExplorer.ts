@@ -8,6 +8,7 @@ import { type DetailsHost, DetailsLayout } from "./DetailsLayout";
 import { ErrorBanner } from "./ErrorBanner";
 import { HistoryPanel } from "./HistoryPanel";
 import { SearchBox } from "./SearchBox";
+import { Treemap } from "./Treemap";
 import { cls, formatBytes, formatCount, h } from "./format";
 import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
@@ -38,6 +39,7 @@ export class ModelExplorer {
   readonly history: HistoryPanel;
   readonly layout: DetailsLayout;
   readonly search: SearchBox;
+  readonly treemap: Treemap;
   private readonly client: Client;
   private readonly model: string;
   private readonly copyCode: (code: string) => Promise<string>;
@@ -110,8 +112,21 @@ export class ModelExplorer {
       title: "Fold repeated blocks: runs of blocks of the same type and parameter shapes (a transformer's layers) " +
         "become one row, opened by its arrow" }, "≡", h("span", { class: cls("button-label") }, " Fold repeats"));
     this.foldButton.addEventListener("click", () => void this.setFolding(!this.folding));
+    this.treemap = new Treemap({
+      load: async (path) => (await this.request(() =>
+        this.client.call({ op: "sizes", model: this.model, path, depth: 2 }))).root,
+      select: (path) => void this.jump(path),
+      error: (error, doing) => this.banner.showError(error, doing),
+    });
+    const mapButton = h("button", { class: cls("button", "icon-button", "map-toggle"),
+      title: "Map: a treemap of where the parameters are (by count or bytes, coloured by dtype); click selects" },
+      "▦", h("span", { class: cls("button-label") }, " Map"));
+    mapButton.addEventListener("click", () => {
+      void this.treemap.toggle();
+      mapButton.setAttribute("aria-pressed", String(this.treemap.visible));
+    });
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
-      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, refresh, undo);
+      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, mapButton, refresh, undo);
     this.search = new SearchBox({
       search: (query) => this.request(() => this.client.call({ op: "search", model: this.model, query, limit: 500 })),
       show: (result) => {
@@ -125,7 +140,7 @@ export class ModelExplorer {
     // data-jp-suppress-context-menu: a right-click opens our menu only, not JupyterLab's as well (which, closing,
     // focuses the notebook and scrolls it to the top).
     this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
-      "data-jp-suppress-context-menu": "true" }, toolbar, this.search.element,
+      "data-jp-suppress-context-menu": "true" }, toolbar, this.search.element, this.treemap.element,
       this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element, this.dialog.element);
     this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
       options.detailsHost);
@@ -171,6 +186,7 @@ export class ModelExplorer {
           await this.tree.refresh();
         } while (this.stale);
         if (this.folding) await this.loadRuns(this.tree.expandedPaths());
+        void this.treemap.refresh();
         await this.search.rerun();
         if (this.selected !== null && !this.tree.node(this.selected)) this.selected = "";
         this.update();
@@ -258,6 +274,7 @@ export class ModelExplorer {
   async settled(): Promise<void> {
     while (this.refreshing) await this.refreshing;
     await this.search.settled;
+    await this.treemap.settled;
     await this.panel.settled;
   }
 

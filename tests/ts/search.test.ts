@@ -3,6 +3,7 @@ import recorded from "../fixtures/search_gpt2.json";
 import type { Request, Response, Transport } from "../../src/protocol";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
 import { parseQuery, QueryError } from "../../src/tree/SearchQuery";
+import { squarify } from "../../src/tree/Treemap";
 import { flush } from "./replay";
 
 describe("the search grammar (the kernel's, from the shared fixtures)", () => {
@@ -190,5 +191,55 @@ describe("folding repeated blocks", () => {
     fold.click();
     await view.settled();
     expect(fold.getAttribute("aria-pressed")).toBe("false");
+  });
+});
+
+describe("the treemap", () => {
+  it("squarifies: areas proportional to the values, inside the box, without overlap", () => {
+    const values = [60, 25, 10, 4, 1];
+    const rects = squarify(values, { x: 0, y: 0, w: 300, h: 100 });
+    rects.forEach((r, i) => {
+      expect(r.w * r.h).toBeCloseTo((values[i] / 100) * 300 * 100, 6);
+      expect(r.x).toBeGreaterThanOrEqual(-1e-9);
+      expect(r.y).toBeGreaterThanOrEqual(-1e-9);
+      expect(r.x + r.w).toBeLessThanOrEqual(300 + 1e-9);
+      expect(r.y + r.h).toBeLessThanOrEqual(100 + 1e-9);
+      expect(Math.max(r.w / r.h, r.h / r.w)).toBeLessThan(4); // squarish
+    });
+    for (let i = 0; i < rects.length; i++) {
+      for (let j = i + 1; j < rects.length; j++) {
+        const [a, b] = [rects[i], rects[j]];
+        const overlap = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) *
+          Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+        expect(overlap).toBeLessThan(1e-6);
+      }
+    }
+    expect(squarify([0, 0], { x: 0, y: 0, w: 10, h: 10 }).every((r) => r.w === 0)).toBe(true);
+  });
+
+  it("maps the model by parameters, coloured by dtype; a click selects the block, a double click opens it", async () => {
+    const { transport, view } = await explorer();
+    host.querySelector<HTMLButtonElement>(".jp-ParamScope-map-toggle")!.click();
+    await view.settled();
+    const map = host.querySelector<HTMLElement>(".jp-ParamScope-treemap")!;
+    expect(map.hidden).toBe(false);
+    const outer = [...map.querySelectorAll<HTMLElement>(".jp-ParamScope-treemap-outer")].map((c) => c.dataset.path);
+    expect(outer).toEqual(["transformer"]); // lm_head's weight is wte's, counted there
+    const inner = [...map.querySelectorAll<HTMLElement>(".jp-ParamScope-treemap-inner")];
+    expect(inner.map((c) => c.dataset.path)).toEqual(["transformer.h", "transformer.wte", "transformer.wpe", "transformer.ln_f"]);
+    const h = inner[0];
+    expect(parseFloat(h.style.width) * parseFloat(h.style.height)).toBeGreaterThan(
+      parseFloat(inner[1].style.width) * parseFloat(inner[1].style.height));
+    expect(h.style.background).toContain("rgb(79, 131, 204)"); // float32
+    expect(h.title).toContain("2,616 parameters");
+    h.querySelector("span")!.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    await view.settled();
+    await flush(0);
+    expect(row("transformer.h")!.getAttribute("aria-selected")).toBe("true");
+    map.querySelector(".jp-ParamScope-treemap-outer")!.dispatchEvent(new MouseEvent("dblclick", { bubbles: true }));
+    await view.settled();
+    expect(transport.sent.filter((r) => r.op === "sizes").map((r) => (r as { path: string }).path)).toEqual(["", "transformer"]);
+    expect([...map.querySelectorAll<HTMLElement>(".jp-ParamScope-treemap-outer")].map((c) => c.dataset.path)).toEqual(
+      ["transformer.h", "transformer.wte", "transformer.wpe", "transformer.ln_f"]);
   });
 });
