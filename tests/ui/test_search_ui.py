@@ -1,6 +1,6 @@
 """Search and folding (#13) in real JupyterLab: the Models sidebar and the inline widget find the 12 attention
 weights of a GPT-2-shaped model, explain a bad query under the box and come back to the tree; its 12 layers fold
-into one row that opens."""
+into one row that opens; the treemap's biggest block is the layers, and a click selects it."""
 
 from __future__ import annotations
 
@@ -87,6 +87,18 @@ def test_sidebar_and_widget_find_the_attention_weights(jupyter, page):
     folded.locator(".jp-ParamScope-twisty").click()
     expect(widget.row("transformer.h.11")).to_be_visible()
     expect(widget.row("transformer.h.0").locator(".jp-ParamScope-name")).to_have_text("0")
+
+    # The treemap: the layers are the biggest block inside `transformer`; clicking it selects it in the tree.
+    widget.root.locator(".jp-ParamScope-map-toggle").click()
+    layers = widget.root.locator('.jp-ParamScope-treemap-inner[data-path="transformer.h"]')
+    expect(layers).to_be_visible()
+    box = layers.bounding_box()
+    wte = widget.root.locator('.jp-ParamScope-treemap-inner[data-path="transformer.wte"]').bounding_box()
+    assert box is not None and wte is not None and box["width"] * box["height"] > wte["width"] * wte["height"]
+    widget.root.screenshot(path=str(ARTIFACTS / "treemap-widget.png"))
+    layers.click()
+    expect(widget.row("transformer.h")).to_have_attribute("aria-selected", "true")
+    expect(widget.root.locator(".jp-ParamScope-details")).to_contain_text("transformer.h")
 
     # The sidebar: `c_attn` shows the 12 weights among the rows (the blocks and biases match too).
     page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
