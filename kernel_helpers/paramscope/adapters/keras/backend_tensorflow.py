@@ -95,6 +95,7 @@ class TensorFlowBackend:
 
     def latest(self, record: Any) -> Any:
         if record.holder is not None and (record.holder_written or _traced_step_ran(record)):
+            record.holder_written = True  # it stays written: no read of the optimizer's counter next time
             return record.holder
         return record.eager
 
@@ -117,12 +118,18 @@ class TensorFlowBackend:
         start = tf.py_function(on_start, [], Tout=tf.int32, name="paramscope_step_start")
         with tf.control_dependencies([start]):
             result = apply()
-        holders = [(id(v), record.holder) for v in variables
-                   if (record := records.get(id(v))) is not None and record.holder is not None]
-        # Reading a holder after its assignment: automatic control dependencies keep the two in program order.
-        values = [holder.read_value() for _, holder in holders]
-        held = [i for i, _ in holders]
-        tf.py_function(lambda *v: on_end(held, v), values, Tout=tf.int32, name="paramscope_step_end")
+        held = [record for v in variables if (record := records.get(id(v))) is not None and record.holder is not None]
+
+        def end() -> int:
+            for record in held:  # this step wrote them (the optimizer's counter may not show it yet)
+                record.holder_written = True
+            return on_end([], [])
+
+        # No gradient leaves the graph here: the step's holders are assigned in it, and a listener reads them
+        # from Python on the steps it records only. The host call waits for their assignments (automatic
+        # control dependencies keep an assignment and a later read of the same variable in program order).
+        with tf.control_dependencies([record.holder.read_value() for record in held]):
+            tf.py_function(end, [], Tout=tf.int32, name="paramscope_step_end")
         return result
 
 

@@ -43,9 +43,11 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelInde
             fit.listener.ids = set(trainable)
             fit.listener.variables = {key: e.obj for key, e in trainable.items()}
 
-    def end(variables: list[Any]) -> None:
-        # The watch reads the gradients only on a step it records (a missing one is skipped there).
-        ready = [trainable[id(v)] for v in variables if id(v) in trainable]
+    def end(variables: list[Any] | None) -> None:
+        # The watch reads the gradients only on a step it records (a missing one is skipped there). A fit step
+        # (None) updates every variable heard: no walk of model.trainable_variables per step.
+        ready = list(trainable.values()) if variables is None else [
+            trainable[id(v)] for v in variables if id(v) in trainable]
         if ready:
             on_grads(ready)
 
@@ -85,7 +87,7 @@ class _FitHook:
 
     listener: grads.Listener
 
-    def __init__(self, model: Any, start: Callable[[], None], end: Callable[[list[Any]], None],
+    def __init__(self, model: Any, start: Callable[[], None], end: Callable[[list[Any] | None], None],
                  carried: list[bool]) -> None:
         self.model, self.start, self.end, self.carried = model, start, end, carried
         self.had_make = "make_train_function" in vars(model)
@@ -131,7 +133,7 @@ class _FitHook:
             finally:
                 listener.paused -= 1
             with BACKEND.fit_values(model, logs[1] if len(args) > 1 else None):
-                self.end(list(model.trainable_variables))
+                self.end(None)
             return logs
 
         setattr(train_function, "__paramscope_fit_step__", function)  # noqa: B010
@@ -163,7 +165,7 @@ def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float,
     parts: list[Any] = []
     for entry in entries:
         try:
-            x = ops.convert_to_tensor(values.readable(entry, grad))
+            x = _tensor(values.readable(entry, grad))
         except Unavailable:
             numels.append(None)
             continue
@@ -174,7 +176,7 @@ def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float,
             continue
         numels.append(size)
         if _on_cpu(x):  # numpy on a host view/copy: far fewer dispatches than eager keras.ops
-            flat = np.asarray(ops.convert_to_numpy(x)).reshape(-1)
+            flat = _host(x).reshape(-1)
             flat = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float32)
             parts += [np.sum(flat), np.linalg.norm(flat), np.count_nonzero(flat)]
             continue
@@ -197,17 +199,28 @@ def _on_cpu(tensor: Any) -> bool:
     return "cpu" in str(device() if callable(device) else device).lower()
 
 
+def _tensor(value: Any) -> Any:
+    """A backend tensor of a variable or gradient (TensorFlow: a tf.Variable's read, which shares its buffer)."""
+    read = getattr(value, "read_value", None) if BACKEND.name == "tensorflow" else None
+    return read() if callable(read) else ops.convert_to_tensor(value)
+
+
+def _host(x: Any) -> np.ndarray:
+    """A CPU tensor as numpy: TensorFlow's as a read-only view of its buffer (no copy), others converted."""
+    return np.asarray(x) if BACKEND.name == "tensorflow" else np.asarray(ops.convert_to_numpy(x))
+
+
 def watch_copy(entry: TensorEntry) -> Any:
-    x = ops.convert_to_tensor(values.readable(entry, False))
-    return np.array(ops.convert_to_numpy(x)) if _on_cpu(x) else ops.copy(x)
+    x = _tensor(values.readable(entry, False))
+    return np.array(_host(x)) if _on_cpu(x) else ops.copy(x)
 
 
 def watch_delta_norm(entry: TensorEntry, saved: Any) -> float:
-    now = ops.convert_to_tensor(values.readable(entry, False))
+    now = _tensor(values.readable(entry, False))
     if tuple(now.shape) != tuple(saved.shape):
         raise Unavailable("the variable changed shape since the saved step")
     if isinstance(saved, np.ndarray):
-        current = np.asarray(ops.convert_to_numpy(now))
+        current = _host(now)
         if current.dtype != saved.dtype:
             raise Unavailable("the variable changed dtype since the saved step")
         return float(np.linalg.norm(current - saved))
