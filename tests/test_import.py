@@ -24,4 +24,7 @@ def test_adapters_load_only_for_imported_frameworks():
         "or m in ('tensorflow', 'keras', 'mxnet'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == ["paramscope.adapters.torch"]
+    loaded = json.loads(out.stdout)
+    # The PyTorch adapter and its own helper modules (torch_stats, torch_undo), nothing of another framework.
+    assert "paramscope.adapters.torch" in loaded
+    assert all(m.startswith("paramscope.adapters.torch") for m in loaded), loaded

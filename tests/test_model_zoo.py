@@ -208,7 +208,11 @@ def check_stats_and_values(framework: str, net: Any) -> None:
         assert stats["available"], (entry.path, stats)
         assert stats["numel"] == copy.size, entry.path
         x = copy.astype(np.float64).ravel()
-        for key, want in (("mean", x.mean()), ("std", x.std()), ("min", x.min()), ("max", x.max())):
+        # Float32 rounding, as tests/test_stats.py holds every adapter to: the mean within 1e-6 of the data's
+        # scale (a mean near 0 of values of size 0.1 is not known to 1e-6 of itself), the rest to 1e-6 relative.
+        rms = float(np.sqrt(np.mean(x * x)))
+        assert abs(stats["mean"] - x.mean()) <= 1e-6 * (rms + abs(x.mean())) + 1e-12, (entry.path, stats["mean"])
+        for key, want in (("std", x.std()), ("min", x.min()), ("max", x.max())):
             assert math.isclose(stats[key], want, rel_tol=1e-6, abs_tol=1e-9), (entry.path, key, stats[key], want)
         values = tensor_values(adapter, entry)
         assert values["available"], (entry.path, values)

@@ -42,8 +42,8 @@ def test_widget_shows_progress_and_cancels_stats_of_a_1gib_parameter(jupyter, pa
     expect(bar).to_be_visible(timeout=30_000)
     expect(section.locator(".jp-ParamScope-progress-label")).to_contain_text("reading values…")
     first = float(bar.evaluate("b => b.value"))
-    page.wait_for_function("b => b.value > 0.02", arg=bar.element_handle(), timeout=60_000)
-    assert float(bar.evaluate("b => b.value")) > first
+    # The bar moves on as the kernel works through the tensor's chunks.
+    page.wait_for_function("([b, first]) => b.value > first", arg=[bar.element_handle(), first], timeout=60_000)
     ARTIFACTS.mkdir(exist_ok=True)
     w.root.screenshot(path=str(ARTIFACTS / "stats-progress.png"))
 
