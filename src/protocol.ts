@@ -289,6 +289,53 @@ export interface SizeNode {
   children?: SizeNode[];
 }
 
+/** A snapshot of parameter values on the kernel's host (ops `snapshot_take`, `compare`). */
+export interface SnapshotInfo {
+  path: string;
+  taken_at: number;
+  params: number;
+  nbytes: number;
+}
+
+/** How one parameter changed since the snapshot; `status` "shape" / "dtype" / "gone" / "unreadable" say why
+ * there are no numbers (`reason`). `changed` is the fraction of values changed, `rel` is ‖Δw‖/‖w‖. */
+export interface ParamChange {
+  path: string;
+  status: "same" | "changed" | "shape" | "dtype" | "gone" | "unreadable";
+  reason?: string;
+  numel: number;
+  delta_norm: number | null;
+  max_abs: number | null;
+  changed: number | null;
+  norm: number | null;
+  rel: number | null;
+}
+
+/** A block's parameters' changes added up (each tied parameter once). */
+export interface BlockChange {
+  path: string;
+  params: number;
+  changed_params: number;
+  moved: number;
+  numel: number;
+  delta_norm: number;
+  max_abs: number;
+  norm: number;
+  rel: number | null;
+  changed: number;
+}
+
+export interface CompareResult {
+  snapshot: SnapshotInfo;
+  totals: { params: number; changed: number; delta_norm: number; norm: number; rel: number | null };
+  params: ParamChange[];
+  blocks: BlockChange[];
+  total_params: number;
+  total_blocks: number;
+  truncated: boolean;
+  framework: string;
+}
+
 /** Consecutive children of a block with the same type and parameter shapes (`start`: position among them). */
 export interface RepeatRun {
   start: number;
@@ -350,6 +397,12 @@ export interface Ops {
   watch_poll: { request: { op: "watch_poll"; model: string; since?: number }; result: WatchState };
   search: { request: { op: "search"; model: string; query: string; limit?: number }; result: SearchResult };
   repeats: { request: { op: "repeats"; model: string; path: string }; result: { path: string; runs: RepeatRun[] } };
+  snapshot_take: {
+    request: { op: "snapshot_take"; model: string; path?: string; limit_bytes?: number };
+    result: { snapshot: SnapshotInfo };
+  };
+  snapshot_clear: { request: { op: "snapshot_clear"; model: string }; result: { cleared: boolean } };
+  compare: { request: { op: "compare"; model: string; limit?: number }; result: CompareResult };
   sizes: {
     request: { op: "sizes"; model: string; path: string; depth?: number; per_block?: number };
     result: { root: SizeNode; framework: string };

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import actions as _actions
+from . import changes as _changes
 from . import ranks as _ranks
 from . import session as _session
 from . import stats as _stats
@@ -15,6 +16,7 @@ from . import tree as _tree
 from . import watch as _watch
 from ._errors import ActionError
 from .actions import history, set_value, tie, undo, untie
+from .changes import Snapshot
 from .ranks import follow, lead
 from .tree import Node
 
@@ -23,7 +25,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ActionError",
     "Node",
+    "Snapshot",
     "__version__",
+    "compare",
     "follow",
     "history",
     "inspect",
@@ -32,6 +36,7 @@ __all__ = [
     "reinit",
     "set_value",
     "show",
+    "snapshot",
     "stats",
     "tie",
     "undo",
@@ -95,6 +100,24 @@ def watch(model: Any, every: int = 10, *, max_records: int = 1000) -> Any:
     """Record statistics of every parameter and gradient each `every` training steps (forward passes), in a
     ring buffer of `max_records`; returns a handle with `.records`, `.poll(since)` and `.stop()`."""
     return _watch.watch(model, every, max_records=max_records, root=_root(model, None))
+
+
+def snapshot(model: Any, path: str = "", *, limit_bytes: int = _changes.LIMIT_BYTES) -> Snapshot:
+    """Copy the values of the parameters under `path` (a tied one once) to host memory, for `compare`.
+
+    Refused past `limit_bytes` (512 MiB by default). The snapshot holds the model weakly and becomes the model's
+    latest one, which `compare(model)` uses; it is freed with the model."""
+    adapter = _actions.require_adapter(model)
+    index = adapter.index(model, _root(model, None))
+    return _changes.take(model, index, _actions.resolve(index, path), limit_bytes)
+
+
+def compare(model: Any, snap: Snapshot | None = None, *, limit: int = 200) -> dict[str, Any]:
+    """Per-parameter change since `snap` (default: the model's latest snapshot): ‖Δw‖, max|Δw|, the fraction of
+    values changed and ‖Δw‖/‖w‖, the largest relative changes first (`params`), each block's too (`blocks`);
+    a parameter whose shape or dtype changed, or that left the model, says so (`status`, `reason`)."""
+    adapter = _actions.require_adapter(model)
+    return _changes.compare(model, adapter.index(model, _root(model, None)), snap, limit)
 
 
 def show(model: Any, *, name: str | None = None) -> Any:

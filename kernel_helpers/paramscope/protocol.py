@@ -18,6 +18,7 @@ from typing import Any, Literal, TypedDict
 # so import from the modules.
 from . import (
     actions,
+    changes,
     freshness,
     initializers,
     limits,
@@ -42,7 +43,7 @@ VERSION = 1
 
 Op = Literal["models", "tree", "stats", "stats_poll", "stats_cancel", "values", "fingerprints", "initializers",
              "reinit", "set_value", "tie", "untie", "undo", "history", "watch_start", "watch_stop", "watch_poll",
-             "watch_focus", "search", "repeats", "sizes"]
+             "watch_focus", "search", "repeats", "sizes", "snapshot_take", "snapshot_clear", "compare"]
 
 
 class ErrorBody(TypedDict):
@@ -187,6 +188,16 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             depth = _bounded(req, "depth", 3, 0, sizes.MAX_DEPTH)
             per_block = _bounded(req, "per_block", 40, 1, sizes.MAX_PER_BLOCK)
             return {"root": sizes.sizes(index, path, depth, per_block), "framework": index.framework}
+        case "snapshot_take":
+            index = actions.require_adapter(model).index(model, root)
+            path = actions.resolve(index, _field(req, "path", str, ""))
+            limit_bytes = _bounded(req, "limit_bytes", changes.LIMIT_BYTES, 1, changes.MAX_LIMIT_BYTES)
+            return {"snapshot": changes.take(model, index, path, limit_bytes).describe()}
+        case "snapshot_clear":
+            return {"cleared": changes.clear(model)}
+        case "compare":
+            index = actions.require_adapter(model).index(model, root)
+            return changes.compare(model, index, None, _bounded(req, "limit", 200, 1, search.MAX_LIMIT))
         case "stats" | "values":
             adapter = actions.require_adapter(model)
             index = adapter.index(model, root)

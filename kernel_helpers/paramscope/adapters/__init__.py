@@ -127,6 +127,10 @@ class Adapter(Protocol):
                   cstep: int) -> list[list[float]]:
         """Values of the tensor viewed as (shape[0], prod(shape[1:])), strided by (rstep, cstep)."""
 
+    def host_copy(self, entry: TensorEntry) -> Any:
+        """A fresh numpy copy of the tensor's values on the host (for `ps.snapshot` / `compare`), in its dtype
+        where numpy has it (else float32). Raises `Unavailable(reason)` when values cannot be read."""
+
     def reinit(self, index: ModelIndex, target: str, entries: list[TensorEntry], init: InitSpec,
                seed: int | None) -> ReinitResult:
         """Re-initialize `entries` (unique params under `target`); raise ActionError on bad input."""

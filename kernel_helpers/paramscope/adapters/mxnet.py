@@ -404,6 +404,10 @@ class MXNetAdapter:
     def watch_copy(self, entry: TensorEntry) -> _Array:
         return _legacy(_readable(entry, False)).copy()
 
+    def host_copy(self, entry: TensorEntry) -> np.ndarray:
+        """A numpy copy of the values on the host."""
+        return _legacy(_readable(entry, False)).asnumpy()
+
     def watch_delta_norm(self, entry: TensorEntry, saved: _Array) -> float:
         now = _legacy(_readable(entry, False))
         if now.shape != saved.shape or now.dtype != saved.dtype or now.context != saved.context:

@@ -425,6 +425,16 @@ class TorchAdapter:
     def watch_copy(self, entry: TensorEntry) -> torch.Tensor:
         return _readable(entry, False).detach().clone()
 
+    def host_copy(self, entry: TensorEntry) -> Any:
+        """A numpy copy of the values on the host (bfloat16/float8 as float32, which numpy can hold exactly)."""
+        tensor = _readable(entry, False).detach()
+        if _dist(tensor):
+            raise Unavailable("a sharded (DTensor) parameter: compare reads no shards")
+        host = tensor.to("cpu", copy=True)
+        if host.is_floating_point() and host.dtype not in (torch.float16, torch.float32, torch.float64):
+            host = host.float()
+        return host.numpy()
+
     def watch_delta_norm(self, entry: TensorEntry, saved: torch.Tensor) -> float:
         now = _readable(entry, False).detach()
         if now.shape != saved.shape or now.dtype != saved.dtype or now.device != saved.device:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 from ...snapshots import Record
 from ...tree import ModelIndex, TensorEntry
@@ -88,6 +89,10 @@ class KerasAdapter:
 
     def watch_copy(self, entry: TensorEntry) -> Any:
         return watch.watch_copy(entry)
+
+    def host_copy(self, entry: TensorEntry) -> Any:
+        """A numpy copy of the values on the host (one read of the variable, then `convert_to_numpy`)."""
+        return np.array(keras.ops.convert_to_numpy(values.readable(entry, False)))
 
     def watch_delta_norm(self, entry: TensorEntry, saved: Any) -> float:
         return watch.watch_delta_norm(entry, saved)
