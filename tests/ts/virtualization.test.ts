@@ -20,29 +20,28 @@ describe("a block with 10,000 children", () => {
     return { transport, view, scroller };
   }
 
-  it("shows in under 200 ms with only the visible rows in the DOM", async () => {
+  // Speed is measured by bench/, against peers; here what keeps it fast: only the rows in sight are in the DOM
+  // and one page is asked for.
+  it("shows with only the visible rows in the DOM, from one page", async () => {
     const { view, transport } = await wide();
-    const start = performance.now();
     await view.start();
-    const elapsed = performance.now() - start;
-    expect(elapsed).toBeLessThan(200);
     expect(view.view.renderedRows).toBeLessThan(400 / ROW_HEIGHT + 20);
     expect(host.querySelector<HTMLElement>(".jp-ParamScope-rows")!.style.height).toBe(`${10_001 * ROW_HEIGHT}px`);
     expect(transport.sent).toEqual([expect.objectContaining({ op: "tree", path: "", offset: 0, limit: 200 })]);
   });
 
-  it("collapses and expands again in under 200 ms", async () => {
-    const { view } = await wide();
+  it("collapses and expands again without asking the kernel or rendering hidden rows", async () => {
+    const { view, transport } = await wide();
     await view.start();
     const twisty = () => host.querySelector<HTMLElement>('.jp-ParamScope-row[data-path=""] .jp-ParamScope-twisty')!;
     twisty().dispatchEvent(new MouseEvent("click", { bubbles: true }));
     await flush(0);
     expect(view.view.renderedRows).toBe(1);
-    const start = performance.now();
     twisty().dispatchEvent(new MouseEvent("click", { bubbles: true }));
     await flush(0);
-    expect(performance.now() - start).toBeLessThan(200);
     expect(view.view.renderedRows).toBeGreaterThan(10);
+    expect(view.view.renderedRows).toBeLessThan(400 / ROW_HEIGHT + 20);
+    expect(transport.sent.filter((r) => r.op === "tree")).toHaveLength(1); // the loaded page is kept
   });
 
   it("loads the page that scrolls into view and renders the rows there", async () => {
