@@ -9,6 +9,7 @@ import { ErrorBanner } from "./ErrorBanner";
 import { HistoryPanel } from "./HistoryPanel";
 import { SearchBox } from "./SearchBox";
 import { Treemap } from "./Treemap";
+import { ComparePanel } from "./Compare";
 import { cls, formatBytes, formatCount, h } from "./format";
 import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
@@ -40,6 +41,7 @@ export class ModelExplorer {
   readonly layout: DetailsLayout;
   readonly search: SearchBox;
   readonly treemap: Treemap;
+  readonly compare: ComparePanel;
   private readonly client: Client;
   private readonly model: string;
   private readonly copyCode: (code: string) => Promise<string>;
@@ -95,7 +97,12 @@ export class ModelExplorer {
     refresh.addEventListener("click", () => void this.refresh());
     undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
     this.watch = new WatchPanel(this.client, this.model, {
-      changed: () => this.view.setDecoration((node) => this.watch.decorate(node)),
+      changed: () => this.view.setDecoration((node) => this.decorate(node)),
+      error: (error, doing) => this.banner.showError(error, doing),
+    });
+    this.compare = new ComparePanel(this.client, this.model, {
+      changed: () => this.view.setDecoration((node) => this.decorate(node)),
+      select: (path) => void this.jump(path),
       error: (error, doing) => this.banner.showError(error, doing),
     });
     this.history = new HistoryPanel(this.client, this.model, {
@@ -126,7 +133,7 @@ export class ModelExplorer {
       mapButton.setAttribute("aria-pressed", String(this.treemap.visible));
     });
     const toolbar = h("div", { class: cls("toolbar") }, this.title, this.revisionLabel,
-      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, mapButton, refresh, undo);
+      h("span", { class: cls("spinner"), "aria-hidden": "true" }), historyButton, this.foldButton, mapButton, this.compare.button, refresh, undo);
     this.search = new SearchBox({
       search: (query) => this.request(() => this.client.call({ op: "search", model: this.model, query, limit: 500 })),
       show: (result) => {
@@ -141,7 +148,7 @@ export class ModelExplorer {
     // focuses the notebook and scrolls it to the top).
     this.element = h("div", { class: cls("explorer"), "data-lm-suppress-shortcuts": "true",
       "data-jp-suppress-context-menu": "true" }, toolbar, this.search.element, this.treemap.element,
-      this.watch.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element, this.dialog.element);
+      this.watch.bar, this.compare.bar, this.banner.element, body, this.watch.detail, this.history.element, this.menu.element, this.dialog.element);
     this.layout = new DetailsLayout(this.element, body, this.panel.element, `${this.model} · paramscope`,
       options.detailsHost);
     this.view.element.append(this.layout.handle);
@@ -174,6 +181,12 @@ export class ModelExplorer {
   }
 
   /** Read the model again, keeping what is expanded and selected where it still exists. */
+  /** A row's extra content: the watch's sparkline and flags, then the change since the compare snapshot. */
+  private decorate(node: Node): HTMLElement | null {
+    const parts = [this.watch.decorate(node), this.compare.decorate(node)].filter((p) => p !== null);
+    return parts.length <= 1 ? parts[0] ?? null : h("span", { class: cls("decorations") }, ...parts);
+  }
+
   refresh(): Promise<void> {
     if (this.refreshing) {
       this.stale = true;
