@@ -181,7 +181,7 @@ class _Recorder:
 
     def start(self) -> None:
         model = self.model()
-        self.remove = self.adapter.hook_steps(model, self.index, self.on_forward, self.on_grads)
+        self.remove = self.adapter.hook_steps(model, self.index, self.on_forward, self.on_grads, self.recorded)
 
     def stop(self) -> None:
         if self.remove is not None:
@@ -210,6 +210,11 @@ class _Recorder:
         if recorded:
             watch._changed()
         return changed
+
+    def recorded(self) -> bool:
+        """Whether the step whose forward started last is one this watch records."""
+        watch = self.watch
+        return bool(watch._records) and watch._records[-1]["step"] == watch.step
 
     def on_grads(self, entries: list[TensorEntry]) -> None:
         watch = self.watch

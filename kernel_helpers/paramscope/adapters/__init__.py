@@ -148,11 +148,13 @@ class Adapter(Protocol):
         """Bind the block slot at `path` (a block used at several places) to a deep copy of that block."""
 
     def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
-                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+                   on_grads: Callable[[list[TensorEntry]], None], recorded: Callable[[], bool]) -> Callable[[], None]:
         """Call `on_forward()` as each forward pass of `model` starts and `on_grads(entries)` when gradients of
         those params are final for the step; return a function that removes the hooks. When `on_forward()`
         returns an index (a tie, untie or replaced layer changed the params), hook that index's params from then
-        on. The hooks must not keep `model` alive beyond the cycle through the model itself (#15)."""
+        on. `recorded()` tells, after `on_forward()`, whether the watch records this step (an adapter whose
+        compiled steps hand gradients to the host skips that on the others; `on_grads` ignores unrecorded steps
+        anyway). The hooks must not keep `model` alive beyond the cycle through the model itself (#15)."""
 
     def is_initializer(self, obj: Any) -> bool:
         """True for a custom initializer this framework can apply (a callable or initializer object)."""

@@ -350,21 +350,21 @@ class MXNetAdapter:
         _clear_cached_graphs([b.obj for b in index.blocks.values()])
 
     def hook_steps(self, model: gluon.Block, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
-                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+                   on_grads: Callable[[list[TensorEntry]], None], recorded: Callable[[], bool]) -> Callable[[], None]:
         # Gluon has no gradient hooks: the previous step's gradients are read as the next forward starts,
         # before its backward overwrites them. Trainer.step clears MXNet's fresh-gradient flag, so a step
         # whose forward ran inside autograd.record() counts as having had its backward too.
         trainable = [e for e in index.unique_params("") if e.meta.trainable]
-        recorded = [False]
+        in_record = [False]
 
         def pre_hook(_block: gluon.Block, _args: Any) -> None:
             recording = autograd.is_recording()
             with autograd.pause():  # reading values must not add to the graph being recorded
                 ready = [e for e in trainable if e.obj._data is not None and e.obj._grad is not None
-                         and (recorded[0] or e.obj.list_data()[0]._fresh_grad)]
+                         and (in_record[0] or e.obj.list_data()[0]._fresh_grad)]
                 if ready:
                     on_grads(ready)
-                recorded[0] = recording
+                in_record[0] = recording
                 changed = on_forward()
                 if changed is not None:  # a tie, untie or replaced block: read the params the model uses now
                     trainable[:] = [e for e in changed.unique_params("") if e.meta.trainable]

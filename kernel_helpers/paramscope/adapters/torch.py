@@ -367,7 +367,7 @@ class TorchAdapter:
         parent._modules[block.name] = copy.deepcopy(block.obj)
 
     def hook_steps(self, model: nn.Module, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
-                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+                   on_grads: Callable[[list[TensorEntry]], None], recorded: Callable[[], bool]) -> Callable[[], None]:
         sharded = [e.path for e in index.unique_params("") if _dist(e.obj)]
         if sharded:
             raise ActionError(f"ps.watch does not record sharded (DTensor) parameters yet ({sharded[0]} and "

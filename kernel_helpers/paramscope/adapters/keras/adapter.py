@@ -81,8 +81,8 @@ class KerasAdapter:
         cloning.untie_block(index, path)
 
     def hook_steps(self, model: Any, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
-                   on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
-        return watch.hook_steps(model, index, on_forward, on_grads)
+                   on_grads: Callable[[list[TensorEntry]], None], recorded: Callable[[], bool]) -> Callable[[], None]:
+        return watch.hook_steps(model, index, on_forward, on_grads, recorded)
 
     def watch_sums(self, entries: list[TensorEntry], grad: bool) -> list[tuple[int, float, float, int] | None]:
         return watch.watch_sums(entries, grad)

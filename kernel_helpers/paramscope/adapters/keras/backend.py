@@ -48,8 +48,13 @@ class Backend(Protocol):
     def record_eager(self, record: Any, grad: Any) -> None:
         """Keep `grad`, a tensor with values, as the variable's latest gradient."""
 
-    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
-        """Have the step being traced keep `grad` when it runs (if the backend can; `listening`: a watch is on)."""
+    def record_traced(self, held: list[tuple[Any, Any, Any]], optimizer: Any,
+                      wanted: Callable[[], bool] | None) -> None:
+        """Have the step being traced keep each (record, variable, grad) gradient when it runs (if the backend
+        can); `wanted`: None when no watch listens, else asked at run time whether a watch reads this step's."""
+
+    def settle(self, outputs: Any) -> None:
+        """Wait until a step that ran asynchronously (JAX) has finished, its host calls included."""
 
     def latest(self, record: Any) -> Any:
         """The latest gradient a record holds, or None."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.experimental
 import jax.numpy as jnp
+import numpy as np
+from jax.experimental import io_callback
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from .. import Unavailable
@@ -74,10 +75,26 @@ class JaxBackend:
     def record_eager(self, record: Any, grad: Any) -> None:
         record.eager = grad
 
-    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
-        """While a watch listens, the jitted step hands each gradient to the host as it runs."""
-        if listening:
-            jax.debug.callback(functools.partial(_keep, record), grad, ordered=True)
+    def record_traced(self, held: list[tuple[Any, Any, Any]], optimizer: Any,
+                      wanted: Callable[[], bool] | None) -> None:
+        """While a watch listens, the jitted step asks the host whether a watch reads this step's gradients (one
+        call, no values) and hands them over only then: unrecorded steps keep them on the device."""
+        if wanted is None:
+            return
+        records = [record for record, _, _ in held]
+
+        def keep(*grads: Any) -> None:
+            for record, grad in zip(records, grads, strict=True):
+                record.eager = jnp.asarray(grad)
+
+        def hand_over(grads: list[Any]) -> None:
+            jax.debug.callback(keep, *grads)  # unordered: an ordered host call takes JAX off its fast dispatch
+
+        asked = io_callback(lambda: np.asarray(wanted()), jax.ShapeDtypeStruct((), np.bool_))
+        jax.lax.cond(asked, hand_over, lambda _: None, [grad for _, _, grad in held])
+
+    def settle(self, outputs: Any) -> None:
+        jax.block_until_ready(outputs)  # a recorded step's gradients reach the host before the watch reads them
 
     def latest(self, record: Any) -> Any:
         return record.eager
@@ -129,7 +146,7 @@ class _Lent:
     def __enter__(self) -> None:
         self.saved = [getattr(v, "_value", None) for v in self.variables]
         for var, value in zip(self.variables, self.values, strict=False):
-            var._value = jnp.asarray(value)
+            var._value = value if isinstance(value, jax.Array) else jnp.asarray(value)
 
     def __exit__(self, *exc: object) -> None:
         for var, value in zip(self.variables, self.saved, strict=False):
@@ -139,10 +156,6 @@ class _Lent:
 def _current(scope: Any, var: Any) -> Any:
     value = scope.get_current_value(var) if scope is not None else None
     return var.value if value is None else value
-
-
-def _keep(record: Any, value: Any) -> None:
-    record.eager = jnp.asarray(value)
 
 
 BACKEND = JaxBackend()

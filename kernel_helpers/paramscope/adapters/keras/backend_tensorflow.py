@@ -81,17 +81,15 @@ class TensorFlowBackend:
         else:
             record.eager = grad
 
-    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
-        """A holder tf.Variable, made once outside the graph on the variable's device, assigned in it."""
-        if record.holder is None:
-            with tf.init_scope():
-                with tf.device(self.native(variable).device):
-                    record.holder = tf.Variable(tf.zeros(variable.shape, grad.dtype), trainable=False,
-                                                name="paramscope_grad")
-                record.optimizer = weakref.ref(optimizer)
-                record.iterations_at_trace = int(optimizer._iterations.numpy())
-                record.holder_written = False
-        record.holder.assign(tf.cast(grad, record.holder.dtype))
+    def record_traced(self, held: list[tuple[Any, Any, Any]], optimizer: Any,
+                      wanted: Callable[[], bool] | None) -> None:
+        """A holder tf.Variable per gradient, made once outside the graph on the variable's device, assigned in
+        it (an assignment in the graph costs less than asking the host whether to make it)."""
+        for record, variable, grad in held:
+            _hold(record, variable, grad, optimizer)
+
+    def settle(self, outputs: Any) -> None:
+        return None  # its steps have finished when they return
 
     def latest(self, record: Any) -> Any:
         if record.holder is not None and (record.holder_written or _traced_step_ran(record)):
@@ -131,6 +129,18 @@ class TensorFlowBackend:
         with tf.control_dependencies([record.holder.read_value() for record in held]):
             tf.py_function(end, [], Tout=tf.int32, name="paramscope_step_end")
         return result
+
+
+def _hold(record: Any, variable: Any, grad: Any, optimizer: Any) -> None:
+    if record.holder is None:
+        with tf.init_scope():
+            with tf.device(BACKEND.native(variable).device):
+                record.holder = tf.Variable(tf.zeros(variable.shape, grad.dtype), trainable=False,
+                                            name="paramscope_grad")
+            record.optimizer = weakref.ref(optimizer)
+            record.iterations_at_trace = int(optimizer._iterations.numpy())
+            record.holder_written = False
+    record.holder.assign(tf.cast(grad, record.holder.dtype))
 
 
 def _traced_step_ran(record: Any) -> bool:

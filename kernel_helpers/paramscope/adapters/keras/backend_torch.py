@@ -68,8 +68,12 @@ class TorchBackend:
     def record_eager(self, record: Any, grad: Any) -> None:
         record.eager = grad.detach() if isinstance(grad, torch.Tensor) else grad
 
-    def record_traced(self, record: Any, variable: Any, grad: Any, optimizer: Any, listening: bool) -> None:
+    def record_traced(self, held: list[tuple[Any, Any, Any]], optimizer: Any,
+                      wanted: Callable[[], bool] | None) -> None:
         return None  # a compiled step keeps no Python record; the variable's .grad still is read
+
+    def settle(self, outputs: Any) -> None:
+        return None  # its steps have finished when they return
 
     def latest(self, record: Any) -> Any:
         return record.eager

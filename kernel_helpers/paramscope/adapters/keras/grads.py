@@ -10,7 +10,8 @@ idempotent) and keeps, per variable, only the latest gradient:
 - traced steps: what the backend can keep (`Backend.record_traced`): TensorFlow (`tf.function`, `model.fit`,
   also under XLA) assigns a holder `tf.Variable`, created once outside the graph and counted as written once
   the optimizer's iteration counter has moved past its value at trace time; JAX (`jax.jit`) hands the values
-  to the host with `jax.debug.callback`, in steps traced while a `ps.watch` listens.
+  to the host with `jax.debug.callback`, in steps traced while a `ps.watch` listens, and only in the steps it
+  records (`wanted()`, asked by the step as it runs, gates the hand-off with `lax.cond`).
 
 Gradients are recorded unscaled (`loss_scale_factor`, `LossScaleOptimizer` hands unscaled ones to its inner
 optimizer). Recording never breaks training: any failure while recording skips the record. A TensorFlow step
@@ -65,6 +66,7 @@ class Listener:
     on_end: Callable[[list[Any]], None]
     paused: int = 0
     active: bool = True
+    wants: bool = True  # whether the step now running is one whose gradients the watch reads (set per step)
     variables: dict[int, Any] = field(default_factory=dict)
 
 
@@ -86,6 +88,11 @@ def stop(listener: Listener) -> None:
     listener.active = False
     with contextlib.suppress(ValueError):
         _LISTENERS.remove(listener)
+
+
+def wanted() -> bool:
+    """Whether a listener reads the gradients of the step now running (a compiled JAX step asks as it runs)."""
+    return any(li.active and li.wants for li in list(_LISTENERS))
 
 
 def _hearing(variables: list[Any]) -> list[Listener]:
@@ -192,6 +199,7 @@ def _record(optimizer: Any, grads: list[Any], variables: Any) -> None:
     variables = list(variables)
     scale = getattr(optimizer, "loss_scale_factor", None)
     traced = BACKEND.tracing(grads)
+    held: list[tuple[Record, Any, Any]] = []
     for grad, variable in zip(grads, variables, strict=False):
         if grad is None:
             continue
@@ -203,9 +211,11 @@ def _record(optimizer: Any, grads: list[Any], variables: Any) -> None:
             record = _RECORDS[id(variable)] = Record()
             weakref.finalize(variable, _RECORDS.pop, id(variable), None)
         if traced:
-            BACKEND.record_traced(record, variable, grad, optimizer, bool(_LISTENERS))
+            held.append((record, variable, grad))
         else:
             BACKEND.record_eager(record, grad)
+    if held:
+        BACKEND.record_traced(held, optimizer, wanted if _LISTENERS else None)
 
 
 def retrace_unrecorded(model: Any) -> None:

@@ -21,7 +21,7 @@ ops = keras.ops
 
 
 def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelIndex | None],
-               on_grads: Callable[[list[TensorEntry]], None]) -> Callable[[], None]:
+               on_grads: Callable[[list[TensorEntry]], None], recorded: Callable[[], bool]) -> Callable[[], None]:
     # A step is one training step: one model.fit batch, or, in a custom loop, one optimizer apply that
     # updates a variable of the model (values are read before the apply changes them).
     if getattr(model, "steps_per_execution", 1) > 1:
@@ -37,6 +37,7 @@ def hook_steps(model: Any, index: ModelIndex, on_forward: Callable[[], ModelInde
             carried[0] = False
             return
         changed = on_forward()
+        fit.listener.wants = recorded()  # a compiled JAX step hands its gradients to the host only then
         if changed is not None:  # a tie, untie or replaced layer: hear the variables the model uses now
             trainable.clear()
             trainable.update(_trainable(changed))
@@ -132,8 +133,10 @@ class _FitHook:
                 raise
             finally:
                 listener.paused -= 1
-            with BACKEND.fit_values(model, logs[1] if len(args) > 1 else None):
-                self.end(None)
+            if listener.wants:  # the watch reads nothing else: no lending, no end-of-step work
+                BACKEND.settle(logs)
+                with BACKEND.fit_values(model, logs[1] if len(args) > 1 else None):
+                    self.end(None)
             return logs
 
         setattr(train_function, "__paramscope_fit_step__", function)  # noqa: B010
