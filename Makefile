@@ -113,6 +113,7 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_watch.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_undo.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_search.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/bench_compare.py
 	$(PY) bench/bench_distributed.py
 
 lint: setup

@@ -146,3 +146,14 @@ def test_protocol_ops_are_bounded_and_explain_errors():
     assert call(op="compare", limit=0)["error"]["type"] == "BadRequest"
     assert call(op="snapshot_clear")["result"] == {"cleared": True}
     assert call(op="snapshot_clear")["result"] == {"cleared": False}
+
+
+def test_diff_of_non_finite_values():
+    from paramscope.changes import _diff
+
+    old = np.array([1.0, np.nan, np.inf, 2.0, 5.0], np.float32)
+    new = np.array([1.5, np.nan, np.inf, np.inf, 5.0], np.float32)
+    delta2, norm2, top, changed = _diff(old, new)
+    assert (delta2, changed, top) == (0.25, 2, math.inf)
+    assert norm2 == pytest.approx(1 + 4 + 25)
+    assert _diff(np.zeros(0, np.float32), np.zeros(0, np.float32)) == (0.0, 0.0, 0.0, 0)

@@ -149,24 +149,33 @@ def _row(adapter: Any, path: str, saved: _Saved, entry: TensorEntry | None) -> d
 
 
 def _diff(old: Any, new: Any) -> tuple[float, float, float, int]:
-    """(‖Δ‖², ‖old‖², max|Δ|, changed elements) in float64, a chunk at a time; NaN in both places is no change."""
+    """(‖Δ‖², ‖old‖², max|Δ|, changed elements), a chunk at a time, in float32 for float32 and narrower floats
+    (sums of squares accumulated per chunk by BLAS, then in float64) and float64 otherwise; NaN in both places,
+    or the same Inf, is no change; a change to or from NaN/Inf makes max|Δ| infinite and adds nothing to the
+    norms."""
     import numpy as np
 
+    work = np.float32 if old.dtype.kind == "f" and old.dtype.itemsize <= 4 else np.float64
     a, b = old.reshape(-1), new.reshape(-1)
     delta2 = norm2 = top = 0.0
     changed = 0
-    for start in range(0, a.size, _CHUNK):
-        x = a[start : start + _CHUNK].astype(np.float64)
-        y = b[start : start + _CHUNK].astype(np.float64)
-        both_nan = np.isnan(x) & np.isnan(y)
-        d = np.where(both_nan, 0.0, y - x)
-        changed += int(np.count_nonzero(d))
-        finite = np.isfinite(d)
-        d = np.where(finite, d, 0.0)
-        delta2 += float(np.dot(d, d))
-        x = np.where(np.isfinite(x), x, 0.0)
-        norm2 += float(np.dot(x, x))
-        top = max(top, float(np.max(np.abs(d), initial=0.0)) if finite.all() else math.inf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, a.size, _CHUNK):
+            x = a[start : start + _CHUNK].astype(work, copy=False)
+            y = b[start : start + _CHUNK].astype(work, copy=False)
+            d = y - x
+            if d.size and not np.isfinite(d).all():  # NaN/Inf in either (a finite Δ means both are finite)
+                d = np.where((x == y) | (np.isnan(x) & np.isnan(y)), 0, d)  # the same Inf, or NaN, stays
+                top = top if np.isfinite(d).all() else math.inf
+                changed += int(np.count_nonzero(d))
+                d = np.where(np.isfinite(d), d, 0)
+                x = np.where(np.isfinite(x), x, 0)
+            else:
+                changed += int(np.count_nonzero(d))
+            if d.size:
+                delta2 += float(np.dot(d, d))
+                norm2 += float(np.dot(x, x))
+                top = max(top, float(d.max()), -float(d.min()))
     return delta2, norm2, top, changed
 
 
