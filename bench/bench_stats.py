@@ -57,12 +57,26 @@ def measure(adapter: Any, entries: list[Any], sum_all: Callable[[], Any], sum_on
             peers: dict[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
     from common import numpy_stats
 
+    from paramscope.adapters import numba_stats
     from paramscope.stats import tensor_stats
+
+    start = time.perf_counter()
+    tensor_stats(adapter, largest, bins=64)  # the first call loads (or compiles) the numba kernels
+    first = time.perf_counter() - start
+    kernels = numba_stats.available()
+
+    def eager() -> list[Any]:  # the same stats without the numba kernels
+        numba_stats.set_enabled(False)
+        try:
+            return [tensor_stats(adapter, e, bins=64) for e in entries]
+        finally:
+            numba_stats.set_enabled(True)
 
     everything = alternate({
         "sum": sum_all,
         **(peers or {}),
         "stats": lambda: [tensor_stats(adapter, e, bins=64) for e in entries],
+        **({"stats_eager": eager} if kernels else {}),
     })
     one = alternate({
         "sum": sum_one,
@@ -71,7 +85,7 @@ def measure(adapter: Any, entries: list[Any], sum_all: Callable[[], Any], sum_on
     }, rounds=5)
     return {"n_tensors": len(entries), "numel": sum(e.meta.numel for e in entries), "all": everything,
             "largest": one, "largest_numel": largest.meta.numel, "largest_path": largest.path,
-            "load": os.getloadavg()[0]}
+            "load": os.getloadavg()[0], "first_call": first, "numba": kernels}
 
 
 def run_torch() -> dict[str, Any]:
@@ -155,6 +169,13 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             f"| {r['framework']} ({r['sum']}) | {a['sum'] * 1000:.1f} ms | {a['stats'] * 1000:.1f} ms | "
             f"**{a['stats'] / a['sum']:.1f}x** | {one['sum'] * 1000:.1f} ms | {one['stats'] * 1000:.1f} ms | "
             f"{one['stats'] / one['sum']:.1f}x | {one['numpy'] * 1000:.1f} ms |")
+    for r in results:
+        eager = r.get("all", {}).get("stats_eager")
+        if eager:
+            lines.append(f"\n{r['framework']} without the numba kernels in the same rounds: {eager * 1000:.1f} ms, "
+                         f"{eager / r['all']['sum']:.1f}x sum; with them {r['all']['stats'] * 1000:.1f} ms "
+                         f"(**{eager / r['all']['stats']:.2f}x faster**). First stats call of the process (largest "
+                         f"tensor, kernels loaded from numba's cache): {r['first_call'] * 1000:.0f} ms.")
     for r in results:
         serial = r.get("all", {}).get("sum_1_thread")
         if serial:

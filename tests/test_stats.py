@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import paramscope as ps
+from paramscope.adapters import numba_stats, numpy_stats
 
 # float32 rounding: mean within 1e-6 of the data's scale (rms), std/rms within 1e-6 relative; min, max and the
 # counts exact; a histogram value may change bin only within float32 rounding of an edge.
@@ -78,6 +79,43 @@ def cases() -> dict[str, tuple[np.ndarray, str]]:
     }
 
 
+@pytest.fixture(params=["numba", "eager"])
+def kernels(request, monkeypatch):
+    """Both CPU paths: the optional numba kernels (the `fast` extra) and the eager numpy/torch ops without them."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        numba_stats.set_enabled(True)
+        assert numba_stats.available()
+    else:
+        numba_stats.set_enabled(False)
+    yield request.param
+    numba_stats.set_enabled(True)
+
+
+def test_numba_kernels_answer_or_defer():
+    """The kernels answer plain float chunks and leave NaN/Inf, float64 extremes and strided chunks to the eager
+    path, which the adapters then take."""
+    pytest.importorskip("numba")
+    numba_stats.set_enabled(True)
+    assert numba_stats.available()
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(50_001) * 0.02 + 0.5).astype(np.float32)
+    m = numba_stats.moments(x)
+    assert m is not None and (m.count, m.min, m.max, m.zeros) == (x.size, float(x.min()), float(x.max()), 0)
+    assert m.mean == pytest.approx(float(x.astype(np.float64).mean()), rel=1e-9)
+    assert m.m2 == pytest.approx(float(x.astype(np.float64).var()) * x.size, rel=1e-9)
+    counts = numba_stats.hist(x, m.min, m.max, 64, True)
+    assert counts is not None and sum(counts) == x.size
+    numba_stats.set_enabled(False)
+    assert counts == numpy_stats.hist(x, m.min, m.max, 64, True)  # the same float32 map, bin for bin
+    numba_stats.set_enabled(True)
+    y = x.copy()
+    y[7] = np.nan
+    assert numba_stats.moments(y) is None and numba_stats.hist(y, m.min, m.max, 64, False) is None
+    assert numba_stats.moments(np.array([1e300, 2e300])) is None
+    assert numba_stats.moments(x[::2]) is None and numba_stats.moments(x.astype(np.float16)) is None
+
+
 # -- PyTorch -------------------------------------------------------------------------------------------------
 
 
@@ -89,12 +127,12 @@ def torch_stats(values: np.ndarray, dtype: str) -> dict:
 
 
 @pytest.mark.parametrize("name", list(cases()))
-def test_torch(name):
+def test_torch(name, kernels):
     values, dtype = cases()[name]
     check(torch_stats(values, dtype), np.asarray(values).astype(dtype))
 
 
-def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch):
+def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch, kernels):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     net = torch.nn.Module()
@@ -134,12 +172,12 @@ def mxnet_stats(values: np.ndarray, dtype: str) -> dict:
 
 
 @pytest.mark.parametrize("name", list(cases()))
-def test_mxnet(name):
+def test_mxnet(name, kernels):
     values, dtype = cases()[name]
     check(mxnet_stats(values, dtype), np.asarray(values).astype(dtype))
 
 
-def test_mxnet_several_chunks(monkeypatch):
+def test_mxnet_several_chunks(monkeypatch, kernels):
     values = np.random.default_rng(2).standard_normal(10_000).astype(np.float32)
     whole = mxnet_stats(values, "float32")
     monkeypatch.setattr("paramscope.adapters.mxnet.CHUNK_ELEMS", 999)
@@ -175,7 +213,7 @@ def test_keras(name):
     check(*keras_stats(values, dtype))
 
 
-def test_keras_several_chunks(monkeypatch):
+def test_keras_several_chunks(monkeypatch, kernels):
     values = np.random.default_rng(3).standard_normal(10_000).astype(np.float32)
     whole, _ = keras_stats(values, "float32")
     monkeypatch.setattr("paramscope.adapters.keras.values.CHUNK_ELEMS", 999)

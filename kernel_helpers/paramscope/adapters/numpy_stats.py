@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import Moments
+from . import Moments, numba_stats
 
 _SAFE = {np.dtype(np.float32): (2.0**-50, 2.0**50), np.dtype(np.float64): (2.0**-450, 2.0**450)}
 _SHIFT_RATIO = 8.0
@@ -42,6 +42,10 @@ def moments(chunk: Any) -> Moments:
     n = x.size
     if n == 0:
         return Moments()
+    if numba_stats.available():
+        fast = numba_stats.moments(x)
+        if fast is not None:
+            return fast
     lo, hi = float(x.min()), float(x.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates through min/max; Inf is an extreme
         return _non_finite(x)
@@ -96,6 +100,10 @@ def _non_finite(x: np.ndarray) -> Moments:
 
 def hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     x = floating(chunk)
+    if numba_stats.available():
+        fast = numba_stats.hist(x, lo, hi, bins, finite)
+        if fast is not None:
+            return fast
     if not finite:
         x = x[np.isfinite(x)]
     n = x.size
