@@ -1,7 +1,7 @@
 /** Compare: a snapshot of the model's parameter values in the kernel, and how far each parameter and block moved
  * since (‖Δw‖/‖w‖ as a log-scale meter on its row, the most moved blocks listed, a click selects one). */
 
-import type { BlockChange, Client, CompareResult, Node, ParamChange, SnapshotInfo } from "../protocol";
+import type { BlockChange, Client, CompareResult, Node, ParamChange } from "../protocol";
 import { cls, formatCount, formatBytes, formatNumber, formatPercent, h } from "./format";
 
 // Rows and blocks one answer carries (the kernel's bound); the rest shows no bar.
@@ -25,9 +25,6 @@ export class ComparePanel {
   readonly bar: HTMLElement;
   private readonly status: HTMLElement;
   private readonly top: HTMLElement;
-  private readonly compareButton: HTMLButtonElement;
-  private readonly clearButton: HTMLButtonElement;
-  private snapshot: SnapshotInfo | null = null;
   private result: CompareResult | null = null;
   private params = new Map<string, ParamChange>();
   private blocks = new Map<string, BlockChange>();
@@ -40,16 +37,17 @@ export class ComparePanel {
     this.button.addEventListener("click", () => this.toggle());
     const take = h("button", { class: cls("button", "compare-take"),
       title: "Copy every parameter's values to the kernel's host memory (at most 512 MiB)" }, "Take snapshot");
-    this.compareButton = h("button", { class: cls("button", "compare-now"), disabled: "",
-      title: "Show how far each parameter moved since the snapshot" }, "Compare now");
-    this.clearButton = h("button", { class: cls("button", "compare-clear"), disabled: "",
+    // Always enabled: a snapshot may come from code (`ps.snapshot(model)`) or another view of the same kernel.
+    const compareButton = h("button", { class: cls("button", "compare-now"),
+      title: "Show how far each parameter moved since the model's latest snapshot" }, "Compare now");
+    const clearButton = h("button", { class: cls("button", "compare-clear"),
       title: "Forget the snapshot (frees its copies)" }, "Clear");
     take.addEventListener("click", () => void this.take());
-    this.compareButton.addEventListener("click", () => void this.compare());
-    this.clearButton.addEventListener("click", () => void this.clear());
+    compareButton.addEventListener("click", () => void this.compare());
+    clearButton.addEventListener("click", () => void this.clear());
     this.status = h("span", { class: cls("compare-status"), role: "status" }, "no snapshot");
     this.top = h("div", { class: cls("compare-top") });
-    this.bar = h("div", { class: cls("compare-bar"), hidden: "" }, take, this.compareButton, this.clearButton,
+    this.bar = h("div", { class: cls("compare-bar"), hidden: "" }, take, compareButton, clearButton,
       this.status, this.top);
   }
 
@@ -64,10 +62,10 @@ export class ComparePanel {
 
   async take(): Promise<void> {
     try {
-      this.snapshot = (await this.client.call({ op: "snapshot_take", model: this.model })).snapshot;
+      const snapshot = (await this.client.call({ op: "snapshot_take", model: this.model })).snapshot;
       this.setResult(null);
-      this.status.textContent = `snapshot of ${formatCount(this.snapshot.params)} parameters ` +
-        `(${formatBytes(this.snapshot.nbytes)}): train, then Compare now`;
+      this.status.textContent = `snapshot of ${formatCount(snapshot.params)} parameters ` +
+        `(${formatBytes(snapshot.nbytes)}): train, then Compare now`;
     } catch (e) {
       this.events.error(e, "take a snapshot");
     }
@@ -75,9 +73,7 @@ export class ComparePanel {
 
   async compare(): Promise<void> {
     try {
-      const result = await this.client.call({ op: "compare", model: this.model, limit: LIMIT });
-      this.snapshot = result.snapshot;
-      this.setResult(result);
+      this.setResult(await this.client.call({ op: "compare", model: this.model, limit: LIMIT }));
     } catch (e) {
       this.events.error(e, "compare with the snapshot");
     }
@@ -86,7 +82,6 @@ export class ComparePanel {
   async clear(): Promise<void> {
     try {
       await this.client.call({ op: "snapshot_clear", model: this.model });
-      this.snapshot = null;
       this.setResult(null);
       this.status.textContent = "no snapshot";
     } catch (e) {
@@ -100,8 +95,6 @@ export class ComparePanel {
     this.params = new Map((result?.params ?? []).map((p) => [p.path, p]));
     this.blocks = new Map((result?.blocks ?? []).map((b) => [b.path, b]));
     this.maxRel = Math.max(0, ...[...this.params.values(), ...this.blocks.values()].map((r) => r.rel ?? 0));
-    this.compareButton.disabled = this.snapshot === null;
-    this.clearButton.disabled = this.snapshot === null;
     this.top.replaceChildren();
     if (result) {
       const t = result.totals;

@@ -1,5 +1,6 @@
 """Compare (#13) in real JupyterLab: the inline widget takes a snapshot of a GPT-2-shaped model, a training cell
-moves one layer, and Compare now shows that layer (and the blocks above it) moved and the others did not."""
+moves one layer, and Compare now shows that layer (and the blocks above it) moved and the others did not; the
+Models sidebar compares against the same snapshot."""
 
 from __future__ import annotations
 
@@ -64,3 +65,15 @@ def test_widget_compare_shows_the_layer_that_trained(jupyter, page):
     root.screenshot(path=str(ARTIFACTS / "compare-widget.png"))
     bar.locator(".jp-ParamScope-compare-item").first.click()
     expect(widget.row(items[0])).to_have_attribute("aria-selected", "true")
+
+    # The Models sidebar shares the kernel's snapshot: Compare now there shows the same moved layer.
+    page.locator('.lm-TabBar-tab[data-id="paramscope-models"]').click()
+    model = page.locator('#paramscope-models .jp-ParamScope-model[data-model="gpt"]')
+    model.locator(".jp-ParamScope-model-header").click()
+    explorer = model.locator(".jp-ParamScope-explorer")
+    expect(explorer.locator('.jp-ParamScope-row[data-path=""]')).to_be_visible()
+    explorer.locator(".jp-ParamScope-compare-toggle").click()
+    explorer.locator(".jp-ParamScope-compare-now").click()
+    expect(explorer.locator(".jp-ParamScope-compare-status")).to_contain_text("12 of 148 parameters changed")
+    expect(explorer.locator('.jp-ParamScope-row[data-path=""] .jp-ParamScope-compare-cell')).to_have_class(
+        "jp-ParamScope-compare-cell jp-ParamScope-compare-moved")
