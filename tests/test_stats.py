@@ -116,6 +116,18 @@ def test_numba_kernels_answer_or_defer():
     assert numba_stats.moments(x[::2]) is None and numba_stats.moments(x.astype(np.float16)) is None
 
 
+def test_numba_without_a_writable_cache_compiles_per_process(monkeypatch):
+    """Where no cache location is writable (a read-only install, no NUMBA_CACHE_DIR), the kernels still load."""
+    caching = pytest.importorskip("numba.core.caching")
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    numba_stats.set_enabled(True)
+    assert numba_stats.available()
+    assert numba_stats._state["moments"]._cache.__class__.__name__ == "NullCache"
+    monkeypatch.undo()
+    numba_stats.set_enabled(True)
+    assert numba_stats.available()
+
+
 # -- PyTorch -------------------------------------------------------------------------------------------------
 
 
