@@ -123,10 +123,13 @@ def main() -> None:
              "(median) and the median over rounds of each run's ratio to the unwatched run of the same round.", "",
              "| framework | variant | time per step | x not watched | overhead |", "|---|---|---:|---:|---:|"]
     notes: list[str] = []
+    load = os.getloadavg()[0]
     for name, bench in (("pytorch", _torch), ("keras (fit)", _keras)):
         times, found = bench()
         lines += _table(name, times)
         notes += [f"{name}: {n}" for n in found]
+    notes.append(f"Keras backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; load average (1 min) "
+                 f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores")
     lines += ["", *[f"- {n}" for n in notes], ""]
     OUT.write_text("\n".join(lines))
     print("\n".join(lines))
