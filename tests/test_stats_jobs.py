@@ -139,3 +139,22 @@ class _ticks:
     def __call__(self) -> float:
         self.now += 0.001
         return self.now
+
+
+def test_a_pending_job_keeps_no_model_alive_and_goes_with_it(small_chunks):
+    import gc
+    import weakref
+
+    net = model()
+    first = ask({"net": net}, op="stats", model="net", path="w", budget_ms=1)
+    assert first["result"]["pending"]
+    job = first["result"]["job"]
+    assert job in stats_jobs.pending()
+    gone = weakref.ref(net)
+    del net
+    gc.collect()
+    assert gone() is None  # the job held neither the model nor, through it, anything that holds the model
+    assert job not in stats_jobs.pending()  # and it went with the model, the tensor it reads included
+    other = model()  # a new model (perhaps at the same id) cannot poll the old job
+    reply = ask({"net": other}, op="stats_poll", model="net", job=job, budget_ms=1)
+    assert not reply["ok"] and "is gone" in reply["error"]["message"]

@@ -11,8 +11,11 @@ most; after that the result says `changed: true`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,7 @@ RESTARTS = 2
 @dataclass
 class _Job:
     id: str
-    model: int  # id() of the model the job reads
+    model: Callable[[], Any]  # the model the job reads, held weakly: a job never keeps a model (or its tensor) alive
     adapter: Adapter
     entry: TensorEntry
     grad: bool
@@ -56,9 +59,14 @@ def start(adapter: Adapter, entry: TensorEntry, model: Any, *, grad: bool, bins:
     if budget_ms is None or sharded(adapter, entry, grad):
         return run(work)  # a sharded tensor's collectives must run in one go on every rank
     _expire()
-    job = _Job(f"stats-{next(_IDS)}", id(model), adapter, entry, grad, bins, work, _token(adapter, entry, grad),
-               time.monotonic())
-    return _advance(job, _budget(budget_ms))
+    job = _Job(f"stats-{next(_IDS)}", _weak(model), adapter, entry, grad, bins, work,
+               _token(adapter, entry, grad), time.monotonic())
+    answer = _advance(job, _budget(budget_ms))
+    if job.id in _JOBS:
+        # The model gone, its job goes with it (the tensor it reads included); a new model at the same id is
+        # another model, which `_find` tells apart by identity.
+        _finalize(model, job.id)
+    return answer
 
 
 def poll(job_id: str, model: Any, budget_ms: int) -> dict[str, Any]:
@@ -81,7 +89,7 @@ def poll(job_id: str, model: Any, budget_ms: int) -> dict[str, Any]:
 def cancel(job_id: str, model: Any) -> dict[str, Any]:
     """Drop a job; `cancelled` is False when it had already finished or expired (nothing to stop)."""
     job = _JOBS.get(job_id)
-    if job is None or job.model != id(model):
+    if job is None or job.model() is not model:
         return {"job": job_id, "cancelled": False}
     _drop(job)
     return {"job": job_id, "cancelled": True}
@@ -119,7 +127,7 @@ def _advance(job: _Job, budget_s: float) -> dict[str, Any]:
 
 def _find(job_id: str, model: Any) -> _Job:
     job = _JOBS.get(job_id)
-    if job is None or job.model != id(model):
+    if job is None or job.model() is not model:
         raise ActionError(f"statistics job {job_id!r} is gone (finished, cancelled, or idle for over "
                           f"{IDLE_S:.0f} s): ask for the statistics again")
     return job
@@ -128,6 +136,24 @@ def _find(job_id: str, model: Any) -> _Job:
 def _drop(job: _Job) -> None:
     _JOBS.pop(job.id, None)
     job.work.close()
+
+
+def _drop_id(job_id: str) -> None:
+    job = _JOBS.get(job_id)
+    if job is not None:
+        _drop(job)
+
+
+def _weak(model: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(model)
+    except TypeError:  # not weak-referenceable: held until the job ends or expires
+        return lambda: model
+
+
+def _finalize(model: Any, job_id: str) -> None:
+    with contextlib.suppress(TypeError):  # not weak-referenceable: the job ends or expires by itself
+        weakref.finalize(model, _drop_id, job_id)
 
 
 def _expire() -> None:
