@@ -86,6 +86,7 @@ def kernels(request, monkeypatch):
         pytest.importorskip("numba")
         numba_stats.set_enabled(True)
         assert numba_stats.available()
+        monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)  # the small test tensors go through the kernels too
     else:
         numba_stats.set_enabled(False)
     yield request.param
@@ -232,3 +233,14 @@ def test_keras_several_chunks(monkeypatch, kernels):
     chunked, _ = keras_stats(values, "float32")
     check(chunked, values)
     assert chunked["hist"] == whole["hist"]
+
+
+def test_small_tensors_answer_without_importing_numba():
+    """The first click on a small parameter must not wait for numba's import and compile (the UI's 300 ms budget)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, paramscope as ps; net = torch.nn.Linear(8, 4); s = ps.stats(net, 'weight'); "
+            "assert s['available'] and s['numel'] == 32; print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -26,7 +26,15 @@ _RESHIFT = 2.0**20  # sum of squares about the shift over m2: beyond this, shift
 _BLOCK = 4096  # histogram codes per block, in cache
 _LANES = 8  # sub-histograms (8 measured faster than 1, 4 or 16)
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
+# Smaller chunks stay on the eager path: it costs little there, and numba's import and first compile (0.5 s with
+# a warm cache, ~6 s cold) would otherwise delay the first click on a small parameter past the UI's 300 ms budget.
+MIN_ELEMS = 1 << 16
 _state: dict[str, Any] = {}
+
+
+def wanted(n: int) -> bool:
+    """Whether a chunk of `n` values goes through the kernels: big enough to pay, and the kernels can run."""
+    return n >= MIN_ELEMS and available()
 
 
 def available() -> bool:

@@ -42,7 +42,7 @@ def moments(chunk: Any) -> Moments:
     n = x.size
     if n == 0:
         return Moments()
-    if numba_stats.available():
+    if numba_stats.wanted(n):
         fast = numba_stats.moments(x)
         if fast is not None:
             return fast
@@ -100,7 +100,7 @@ def _non_finite(x: np.ndarray) -> Moments:
 
 def hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     x = floating(chunk)
-    if numba_stats.available():
+    if numba_stats.wanted(x.size):
         fast = numba_stats.hist(x, lo, hi, bins, finite)
         if fast is not None:
             return fast

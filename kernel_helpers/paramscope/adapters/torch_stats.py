@@ -50,7 +50,7 @@ def moments(chunk: torch.Tensor) -> Moments:
 def _host_view(chunk: torch.Tensor) -> Any:
     """A contiguous CPU chunk as a zero-copy numpy view for the numba moments (narrow types widened per chunk), or
     None: the kernels are not installed, the chunk is on an accelerator or strided, or its type is not float."""
-    if chunk.device.type != "cpu" or not numba_stats.available():
+    if chunk.device.type != "cpu" or not numba_stats.wanted(chunk.numel()):
         return None
     x = floating(chunk.detach())
     if x.dtype not in _FLOATS or not x.is_contiguous() or x.is_neg() or x.is_conj():
