@@ -173,6 +173,20 @@ def split_writable(entries: list[TensorEntry], why_not: Callable[[TensorEntry], 
     return ready
 
 
+def regroup_sums(numels: list[int | None], sums: list[float]) -> list[tuple[int, float, float, int] | None]:
+    """`watch_sums`' answer from one flat list of (sum, norm, non-zeros) per readable tensor, as read back from the
+    device in one transfer: `(numel, sum, norm, non-zeros)` per tensor, None where `numels` has None."""
+    out: list[tuple[int, float, float, int] | None] = []
+    k = 0
+    for n in numels:
+        if n is None:
+            out.append(None)
+            continue
+        out.append((n, sums[k], sums[k + 1], int(sums[k + 2])))
+        k += 3
+    return out
+
+
 class Unavailable(Exception):
     """Values cannot be read (meta device, lazy or deferred shape, no gradient yet); the message says why."""
 

@@ -69,6 +69,7 @@ from . import (
     format_index,
     mxnet_undo,
     numpy_stats,
+    regroup_sums,
     sample_digest,
 )
 from .mxnet_seeded import draw_seeded
@@ -391,15 +392,7 @@ class MXNetAdapter:
                       (x != 0).sum().astype("float64")]
         on_cpu = [p.reshape(1).as_in_context(mx.cpu()) for p in parts]
         sums = mx.nd.concat(*on_cpu, dim=0).asnumpy().tolist() if parts else []
-        out: list[tuple[int, float, float, int] | None] = []
-        k = 0
-        for n in numels:
-            if n is None:
-                out.append(None)
-                continue
-            out.append((n, sums[k], sums[k + 1], int(sums[k + 2])))
-            k += 3
-        return out
+        return regroup_sums(numels, sums)
 
     def watch_copy(self, entry: TensorEntry) -> _Array:
         return _legacy(_readable(entry, False)).copy()

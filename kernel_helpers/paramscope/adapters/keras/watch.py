@@ -12,7 +12,7 @@ import numpy as np
 
 from ..._errors import ActionError
 from ...tree import ModelIndex, TensorEntry
-from .. import Unavailable
+from .. import Unavailable, regroup_sums
 from . import grads, values
 from .backend import BACKEND
 from .paths import Pending
@@ -186,15 +186,7 @@ def watch_sums(entries: list[TensorEntry], grad: bool) -> list[tuple[int, float,
         flat = ops.reshape(x if dtype in ("float32", "float64") else ops.cast(x, "float32"), [-1])
         parts += [ops.sum(flat), ops.sqrt(ops.sum(ops.square(flat))), ops.cast(ops.count_nonzero(flat), flat.dtype)]
     sums = [float(np.asarray(ops.convert_to_numpy(p) if not isinstance(p, (np.generic, int)) else p)) for p in parts]
-    out: list[tuple[int, float, float, int] | None] = []
-    k = 0
-    for n in numels:
-        if n is None:
-            out.append(None)
-            continue
-        out.append((n, sums[k], sums[k + 1], int(sums[k + 2])))
-        k += 3
-    return out
+    return regroup_sums(numels, sums)
 
 
 def _on_cpu(tensor: Any) -> bool:
