@@ -9,6 +9,8 @@ const require = createRequire(import.meta.url);
 const development = process.argv.includes("--development");
 const run = (script, args) => execFileSync(process.execPath, [script, ...args], { stdio: "inherit" });
 
+// The sidebar's catalogues, which the JupyterLab server serves to ITranslator (see scripts/i18n.mjs).
+run("scripts/i18n.mjs", ["build"]);
 run(require.resolve("typescript/bin/tsc"), ["-p", "tsconfig.lab.json"]);
 const builder = require.resolve("@jupyter/builder/lib/build-labextension.js");
 // The shared-module metadata (singletons, core versions) of the JupyterLab release the builder targets.

@@ -1,16 +1,49 @@
-/** Short, readable text for counts, sizes, shapes and statistics, plus the DOM helper every part uses. */
+/** Short, readable text for counts, sizes, shapes and statistics, in the page's locale (i18n.ts), plus the DOM
+ * helper every part uses. */
+
+import { __, locale } from "./i18n";
+
+const formats = new Map<string, Intl.NumberFormat>();
+
+/** A cached Intl.NumberFormat for the current locale. */
+function numberFormat(key: string, options: Intl.NumberFormatOptions): Intl.NumberFormat {
+  const id = `${locale()}|${key}`;
+  let format = formats.get(id);
+  if (format === undefined) {
+    format = new Intl.NumberFormat(locale(), options);
+    formats.set(id, format);
+  }
+  return format;
+}
+
+/** Every digit, grouped for the locale: 124439808 -> "124,439,808" (Turkish and Portuguese "124.439.808"). */
+export function formatInteger(n: number): string {
+  return numberFormat("int", { maximumFractionDigits: 0 }).format(n);
+}
+
+/** `digits` decimals, no grouping: the mantissa of a short text (1.23 -> "1,23" in Turkish). */
+function fixed(x: number, digits: number): string {
+  return numberFormat(`fixed${digits}`, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false })
+    .format(x);
+}
+
+/** A number as JavaScript writes it (the shortest exact digits), with the locale's decimal sign. */
+function plain(x: number): string {
+  const decimal = numberFormat("parts", {}).formatToParts(1.5).find((p) => p.type === "decimal")?.value ?? ".";
+  return String(x).replace(".", decimal);
+}
 
 /** 1234 -> "1,234"; 124439808 -> "124.4M" (exact value goes in the title). */
 export function formatCount(n: number): string {
-  if (n < 100_000) return n.toLocaleString("en-US");
+  if (n < 100_000) return formatInteger(n);
   const units: [number, string][] = [
     [1e12, "T"],
     [1e9, "G"],
     [1e6, "M"],
     [1e3, "k"],
   ];
-  for (const [size, unit] of units) if (n >= size) return `${(n / size).toFixed(n / size < 10 ? 2 : 1)}${unit}`;
-  return String(n);
+  for (const [size, unit] of units) if (n >= size) return `${fixed(n / size, n / size < 10 ? 2 : 1)}${unit}`;
+  return plain(n);
 }
 
 export function formatBytes(n: number): string {
@@ -21,13 +54,13 @@ export function formatBytes(n: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${formatInteger(n)} B` : `${fixed(value, value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 /** [8, 4] -> "8×4"; unknown dims as "?"; a scalar as "scalar". */
 export function formatShape(shape: (number | null)[] | null): string {
   if (shape === null) return "";
-  if (shape.length === 0) return "scalar";
+  if (shape.length === 0) return __("scalar");
   return shape.map((d) => (d === null ? "?" : String(d))).join("×");
 }
 
@@ -39,8 +72,8 @@ export function formatNumber(x: number | null | undefined): string {
   if (!Number.isFinite(x)) return x > 0 ? "∞" : "-∞";
   const abs = Math.abs(x);
   if (abs >= 0.01 && abs < 1000) {
-    const plain = Number(x.toPrecision(3));
-    if (Math.abs(plain) < 1000) return String(plain);
+    const rounded = Number(x.toPrecision(3));
+    if (Math.abs(rounded) < 1000) return plain(rounded);
   }
   let exponent = Math.floor(Math.log10(abs) / 3) * 3;
   let mantissa = Number((x / 10 ** exponent).toPrecision(3));
@@ -49,18 +82,21 @@ export function formatNumber(x: number | null | undefined): string {
     exponent += 3;
     mantissa = Number((x / 10 ** exponent).toPrecision(3));
   }
-  return `${mantissa}e${exponent}`;
+  return `${plain(mantissa)}e${exponent}`;
 }
 
 /** The exact value, for a title: every digit JavaScript keeps ("-0.04812345678"). */
 export function exactNumber(x: number | null | undefined): string {
-  return x === null || x === undefined ? "no finite value" : String(x);
+  return x === null || x === undefined ? __("no finite value") : plain(x);
 }
 
+/** 0.123 -> "12%" ("%12" in Turkish); under 0.1% -> "<0.1%". */
 export function formatPercent(fraction: number): string {
-  if (fraction === 0) return "0%";
-  if (fraction < 0.001) return "<0.1%";
-  return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
+  const percent = (digits: number, x: number) =>
+    numberFormat(`pct${digits}`, { style: "percent", minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  if (fraction === 0) return percent(0, 0);
+  if (fraction < 0.001) return `<${percent(1, 0.001)}`;
+  return percent(fraction < 0.1 ? 1 : 0, fraction);
 }
 
 type Child = Node | string | null | undefined | false;

@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { exactNumber, formatNumber } from "../../src/tree/format";
+import { afterEach, describe, expect, it } from "vitest";
+import { exactNumber, formatBytes, formatCount, formatInteger, formatNumber, formatPercent, formatShape } from "../../src/tree/format";
+import { setLanguage } from "../../src/tree/i18n";
 
 describe("formatNumber: three significant digits that fit a narrow card", () => {
   it("writes values between 0.01 and 1000 plainly", () => {
@@ -31,5 +32,30 @@ describe("formatNumber: three significant digits that fit a narrow card", () => 
     expect(formatNumber(0)).toBe("0");
     expect(exactNumber(-0.048123456789)).toBe("-0.048123456789");
     expect(exactNumber(null)).toBe("no finite value");
+  });
+});
+
+describe("numbers in the reader's locale", () => {
+  afterEach(() => void setLanguage("en"));
+
+  it("writes decimals, groups and percents the Turkish and Portuguese way", () => {
+    setLanguage("tr");
+    expect(formatNumber(-0.048123)).toBe("-0,0481");
+    expect(formatNumber(1234.5)).toBe("1,23e3");
+    expect(formatInteger(124439808)).toBe("124.439.808");
+    expect(formatCount(124439808)).toBe("124,4M");
+    expect(formatCount(12345)).toBe("12.345");
+    expect(formatBytes(3 * 1024 * 1024)).toBe("3,00 MiB");
+    expect(formatPercent(0.25)).toBe("%25");
+    expect(exactNumber(-0.048123456789)).toBe("-0,048123456789");
+    expect(formatShape([])).toBe("skaler");
+    setLanguage("pt-BR");
+    expect(formatNumber(0.29617)).toBe("0,296");
+    expect(formatInteger(124439808)).toBe("124.439.808");
+    expect(formatPercent(0.0456)).toBe("4,6%");
+    expect(formatShape([8, 4])).toBe("8×4");
+    setLanguage("en");
+    expect(formatCount(124439808)).toBe("124.4M");
+    expect(formatPercent(0.0456)).toBe("4.6%");
   });
 });
