@@ -3,6 +3,7 @@
  * Both choices are remembered in the browser's localStorage, for every explorer of every host. */
 
 import { cls, h } from "./format";
+import { __ } from "./i18n";
 
 /** A host that can show the details in a tab of its own (the JupyterLab sidebar); others keep the pane. */
 export interface DetailsHost {
@@ -25,8 +26,8 @@ export class DetailsLayout {
   constructor(private readonly explorer: HTMLElement, private readonly body: HTMLElement,
     private readonly details: HTMLElement, private readonly title: string, private readonly host?: DetailsHost) {
     this.handle = h("div", { class: cls("resize"), role: "separator", "aria-orientation": "horizontal",
-      "aria-label": "Tree height: drag, or press the up and down arrow keys", tabindex: 0,
-      title: "Drag to give the tree more or less height" });
+      "aria-label": __("Tree height: drag, or press the up and down arrow keys"), tabindex: 0,
+      title: __("Drag to give the tree more or less height") });
     this.handle.addEventListener("pointerdown", (e) => this.drag(e));
     this.handle.addEventListener("keydown", (e) => {
       if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
@@ -82,10 +83,10 @@ export class DetailsLayout {
   private label(): void {
     if (!this.toggle) return;
     this.toggle.replaceChildren(this.tab ? "↙" : "↗",
-      h("span", { class: cls("button-label") }, this.tab ? " Details here" : " Details in a tab"));
+      h("span", { class: cls("button-label") }, " ", this.tab ? __("Details here") : __("Details in a tab")));
     this.toggle.title = this.tab
-      ? "Show the details under the tree again"
-      : "Show the details in a tab beside the notebook, so the tree keeps its height";
+      ? __("Show the details under the tree again")
+      : __("Show the details in a tab beside the notebook, so the tree keeps its height");
     this.toggle.setAttribute("aria-pressed", String(this.tab !== null));
   }
 

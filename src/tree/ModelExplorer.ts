@@ -10,7 +10,8 @@ import { HistoryPanel } from "./HistoryPanel";
 import { SearchBox } from "./SearchBox";
 import { Treemap } from "./Treemap";
 import { ComparePanel } from "./Compare";
-import { cls, formatBytes, formatCount, h } from "./format";
+import { cls, formatBytes, formatCount, formatInteger, h } from "./format";
+import { __, _n, locale } from "./i18n";
 import { fetchStats, StatsPanel } from "./StatsPanel";
 import { TreeState } from "./TreeState";
 import { TreeView } from "./TreeView";
@@ -77,7 +78,7 @@ export class ModelExplorer {
       menu: (path, x, y) => this.openMenu(path, x, y),
       jump: (path) => void this.jump(path),
       needRows: (from, to) => {
-        this.tree.ensureLoaded(from, to).then(() => this.update(), (e) => this.banner.showError(e, "load more rows"));
+        this.tree.ensureLoaded(from, to).then(() => this.update(), (e) => this.banner.showError(e, __("Could not load more rows")));
       },
     });
     this.panel = new StatsPanel({
@@ -89,11 +90,12 @@ export class ModelExplorer {
       error: (error, doing) => this.banner.showError(error, doing),
     });
     this.title = h("div", { class: cls("title") }, this.model);
-    this.revisionLabel = h("span", { class: cls("revision"), title: "changes made through paramscope" });
-    const refresh = h("button", { class: cls("button", "icon-button"), title: "Refresh: read the model again (after changes from code)" },
-      "↻", h("span", { class: cls("button-label") }, " Refresh"));
-    const undo = h("button", { class: cls("button", "icon-button"), title: "Undo the last paramscope action on this model" },
-      "↶", h("span", { class: cls("button-label") }, " Undo"));
+    this.revisionLabel = h("span", { class: cls("revision"), title: __("Changes made through paramscope") });
+    const refresh = h("button", { class: cls("button", "icon-button"),
+      title: __("Refresh: read the model again (after changes from code)") },
+    "↻", h("span", { class: cls("button-label") }, " ", __("Refresh")));
+    const undo = h("button", { class: cls("button", "icon-button"), title: __("Undo the last paramscope action on this model") },
+      "↶", h("span", { class: cls("button-label") }, " ", __("Undo")));
     refresh.addEventListener("click", () => void this.refresh());
     undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
     this.watch = new WatchPanel(this.client, this.model, {
@@ -108,16 +110,19 @@ export class ModelExplorer {
     this.history = new HistoryPanel(this.client, this.model, {
       undone: async (result) => {
         await this.caughtUp();
-        this.banner.show("success", `undid ${result.undone.map((e) => `"${e.description}"`).join(", ")}`);
+        const undone = result.undone.map((e) => e.description);
+        this.banner.show("success", undone.length === 1 ? __("undid \"%1\"", undone[0])
+          : _n("undid %2 action: %3", "undid %2 actions: %3", undone.length, formatInteger(undone.length), quotedList(undone)));
       },
       error: (error, doing) => this.banner.showError(error, doing),
     });
     const historyButton = h("button", { class: cls("button", "icon-button", "history-toggle"),
-      title: "History: every action on this model; undo back to any of them" }, "☰ History");
+      title: __("History: every action on this model; undo back to any of them") },
+    "☰", h("span", { class: cls("button-label") }, " ", __("History")));
     historyButton.addEventListener("click", () => this.history.toggle());
     this.foldButton = h("button", { class: cls("button", "icon-button", "fold-toggle"), "aria-pressed": "false",
-      title: "Fold repeated blocks: runs of blocks of the same type and parameter shapes (a transformer's layers) " +
-        "become one row, opened by its arrow" }, "≡", h("span", { class: cls("button-label") }, " Fold repeats"));
+      title: __("Fold repeated blocks: runs of blocks of the same type and parameter shapes (a transformer's layers) become one row, opened by its arrow") },
+    "≡", h("span", { class: cls("button-label") }, " ", __("Fold repeats")));
     this.foldButton.addEventListener("click", () => void this.setFolding(!this.folding));
     this.treemap = new Treemap({
       load: async (path) => (await this.request(() =>
@@ -126,8 +131,8 @@ export class ModelExplorer {
       error: (error, doing) => this.banner.showError(error, doing),
     });
     const mapButton = h("button", { class: cls("button", "icon-button", "map-toggle"),
-      title: "Map: a treemap of where the parameters are (by count or bytes, coloured by dtype); click selects" },
-      "▦", h("span", { class: cls("button-label") }, " Map"));
+      title: __("Map: a treemap of where the parameters are (by count or bytes, coloured by dtype); click selects") },
+    "▦", h("span", { class: cls("button-label") }, " ", __("Map")));
     mapButton.addEventListener("click", () => {
       void this.treemap.toggle();
       mapButton.setAttribute("aria-pressed", String(this.treemap.visible));
@@ -175,7 +180,7 @@ export class ModelExplorer {
       await this.tree.load();
       this.select("");
     } catch (error) {
-      this.banner.showError(error, `show ${this.model}`);
+      this.banner.showError(error, __("Could not show %1", this.model));
     }
     this.update();
   }
@@ -205,7 +210,7 @@ export class ModelExplorer {
         this.update();
         this.showDetails(this.selected === null ? null : this.tree.node(this.selected) ?? null);
       } catch (error) {
-        this.banner.showError(error, "refresh");
+        this.banner.showError(error, __("Could not refresh"));
       } finally {
         this.refreshing = null;
       }
@@ -222,7 +227,7 @@ export class ModelExplorer {
       try {
         await this.compareFingerprints();
       } catch (error) {
-        this.banner.showError(error, "check for changed values");
+        this.banner.showError(error, __("Could not check for changed values"));
       } finally {
         this.checking = null;
       }
@@ -317,7 +322,7 @@ export class ModelExplorer {
   private onRevision(revision: number): void {
     const previous = this.revision;
     this.revision = revision;
-    this.revisionLabel.textContent = `rev ${revision}`;
+    this.revisionLabel.textContent = __("rev %1", formatInteger(revision));
     if (previous !== null && previous !== revision) {
       void this.refresh();
       this.history.refresh();
@@ -327,10 +332,13 @@ export class ModelExplorer {
   private update(): void {
     const root = this.tree.root;
     if (root) {
-      const buffers = root.n_buffers ? ` + ${formatCount(root.n_buffers)} in buffers` : "";
+      const params = root.n_buffers
+        ? _n("%2 param + %3 in buffers", "%2 params + %3 in buffers", root.n_params, formatCount(root.n_params),
+          formatCount(root.n_buffers))
+        : _n("%2 param", "%2 params", root.n_params, formatCount(root.n_params));
       this.title.replaceChildren(h("strong", {}, this.model), " ", h("span", { class: cls("type") }, root.type),
         h("span", { class: cls("summary"), title: ownCount(this.framework, root) },
-          `${formatCount(root.n_params)} params${buffers} · ${formatBytes(root.nbytes)}${this.framework ? ` · ${this.framework}` : ""}`));
+          [params, formatBytes(root.nbytes), this.framework].filter((part) => part !== "").join(" · ")));
     }
     this.view.update(this.tree.rows(), (path) => this.tree.isExpanded(path));
   }
@@ -345,7 +353,7 @@ export class ModelExplorer {
         if (this.folding) await this.loadRuns([path]);
       }
     } catch (error) {
-      this.banner.showError(error, `expand ${path || this.model}`);
+      this.banner.showError(error, __("Could not expand %1", path || this.model));
     }
     this.update();
   }
@@ -367,7 +375,7 @@ export class ModelExplorer {
         if (this.folding) this.tree.setRuns(path, answer.runs);
       }));
     } catch (error) {
-      this.banner.showError(error, "find repeated blocks");
+      this.banner.showError(error, __("Could not find repeated blocks"));
     }
   }
 
@@ -388,11 +396,11 @@ export class ModelExplorer {
     if (this.tree.filtered && !this.tree.rows().some((r) => r.node?.path === path)) this.search.clear();
     try {
       if (!(await this.tree.reveal(path))) {
-        this.banner.show("error", `${path} is not in the tree any more; refresh`, { title: "Not found" });
+        this.banner.show("error", __("%1 is not in the tree any more; refresh", path), { title: __("Not found") });
         return;
       }
     } catch (error) {
-      this.banner.showError(error, `find ${path}`);
+      this.banner.showError(error, __("Could not find %1", path));
       return;
     }
     this.update();
@@ -409,32 +417,39 @@ export class ModelExplorer {
   private async runAction(name: ActionName, path: string): Promise<void> {
     const node = this.tree.node(path);
     if (!node) return;
+    const where = path || this.model;
+    let failed = __("The action failed");
     try {
       switch (name) {
         case "reinit": {
+          failed = __("Could not list the initializers");
           const available = await this.request(() => this.client.call({ op: "initializers", model: this.model }));
           openReinit(this.dialog, this.model, node, available,
-            (body) => this.act(() => this.client.call(body), "reinitialize", true));
+            (body) => this.act(() => this.client.call(body), __("Could not reinitialize %1", where), true));
           break;
         }
         case "set_value":
-          openSetValue(this.dialog, this.model, node, (body) => this.act(() => this.client.call(body), "set the value", true));
+          openSetValue(this.dialog, this.model, node,
+            (body) => this.act(() => this.client.call(body), __("Could not set the value of %1", where), true));
           break;
         case "tie":
           this.startTie(node);
           break;
         case "untie":
-          await this.act(() => this.client.call({ op: "untie", model: this.model, path }), "untie");
+          await this.act(() => this.client.call({ op: "untie", model: this.model, path }), __("Could not untie %1", where))
+            .catch(() => undefined); // already shown in the banner
           break;
         case "undo":
+          failed = __("Could not undo");
           await this.undoLast(false);
           break;
         case "copy":
+          failed = __("Could not copy the code of %1", where);
           this.banner.show("success", await this.copyCode(node.code));
           break;
       }
     } catch (error) {
-      this.banner.showError(error, name === "undo" ? "undo" : name === "copy" ? "copy to the clipboard" : name);
+      this.banner.showError(error, failed);
     }
   }
 
@@ -446,44 +461,51 @@ export class ModelExplorer {
       result = await this.request(() => this.client.call({ op: "undo", model: this.model, ...(force ? { force } : {}) }));
     } catch (error) {
       if (!force && error instanceof KernelError && error.type === "UndoConflict") {
-        const anyway = h("button", { class: cls("button") }, "Undo anyway");
-        anyway.addEventListener("click", () => void this.undoLast(true).catch((e) => this.banner.showError(e, "undo")));
-        this.banner.show("error", error.message, { title: "Undo would overwrite later changes", actions: [anyway] });
+        const anyway = h("button", { class: cls("button") }, __("Undo anyway"));
+        anyway.addEventListener("click", () => void this.undoLast(true).catch((e) => this.banner.showError(e, __("Could not undo"))));
+        this.banner.showError(error, __("Could not undo"), [anyway]);
         return;
       }
       throw error;
     }
     await this.caughtUp();
-    const left = result.notes?.length ? ` (${result.notes.map((n) => `${n.path}: ${n.reason}`).join("; ")})` : "";
-    this.banner.show("success", `undid "${result.undone.description}"${result.forced ? " anyway" : ""}${left}`);
+    const done = result.undone.description;
+    const notes = result.notes?.length ? result.notes.map((n) => `${n.path}: ${n.reason}`).join("; ") : null;
+    this.banner.show("success", result.forced
+      ? notes === null ? __("undid \"%1\" anyway", done) : __("undid \"%1\" anyway (%2)", done, notes)
+      : notes === null ? __("undid \"%1\"", done) : __("undid \"%1\" (%2)", done, notes));
   }
 
   /** Run an action request; on success refresh and report what changed. On failure rethrow: a form shows the
-   * message next to its field and stays open (`inForm`), otherwise the banner shows it. */
-  private async act(call: () => Promise<ActionResult>, doing: string, inForm = false): Promise<void> {
+   * message next to its field and stays open (`inForm`), otherwise the banner shows it under `failed`. */
+  private async act(call: () => Promise<ActionResult>, failed: string, inForm = false): Promise<void> {
     let result: ActionResult;
     try {
       result = await this.request(call);
     } catch (error) {
-      if (!inForm) this.banner.showError(error, doing);
+      if (!inForm) this.banner.showError(error, failed);
       throw error;
     }
     await this.caughtUp();
-    const skipped = result.skipped?.length ? ` (skipped ${result.skipped.map((s) => `${s.path}: ${s.reason}`).join("; ")})` : "";
+    // The action's description, its note and what it printed are the kernel's (data); the clauses between
+    // them are whole translated sentences.
     const stats = result.kept?.filter((k) => k.reason.startsWith("running statistic")).length ?? 0;
-    const kept = stats ? ` (${stats} running statistic${stats === 1 ? "" : "s"} left as they were)` : "";
-    const printed = result.output?.trim() ? ` — it printed: ${result.output.trim().slice(0, 2000)}` : "";
-    this.banner.show(result.note || printed ? "info" : "success",
-      `${result.action.description}${describeChanged(result.changed)}${skipped}${kept}${result.note ? ` — ${result.note}` : ""}${printed}`);
+    const output = result.output?.trim() ?? "";
+    const text = [result.action.description, describeChanged(result.changed)].filter((t) => t !== null).join(" — ") +
+      (result.skipped?.length ? ` (${__("skipped %1", result.skipped.map((s) => `${s.path}: ${s.reason}`).join("; "))})` : "") +
+      (stats ? ` (${_n("%1 running statistic left as it was", "%1 running statistics left as they were", stats)})` : "") +
+      (result.note ? ` — ${result.note}` : "") +
+      (output ? ` — ${__("it printed: %1", output.slice(0, 2000))}` : "");
+    this.banner.show(result.note || output ? "info" : "success", text);
   }
 
   private startTie(node: Node): void {
     this.tieSource = node.path;
     this.view.setPicking(true);
-    const cancel = h("button", { class: cls("button") }, "Cancel");
+    const cancel = h("button", { class: cls("button") }, __("Cancel"));
     cancel.addEventListener("click", () => this.cancelTie());
-    this.banner.show("info", `click the parameter that ${node.path} should share (same shape); Esc cancels`,
-      { title: "Tie to…", actions: [cancel] });
+    this.banner.show("info", __("click the parameter that %1 should share (same shape); Esc cancels", node.path),
+      { title: __("Tie to…"), actions: [cancel] });
     this.view.focus();
   }
 
@@ -497,14 +519,19 @@ export class ModelExplorer {
     const source = this.tieSource as string;
     const node = this.tree.node(target);
     if (!node || node.kind !== "param") {
-      this.banner.show("info", `${target || this.model} is a ${node?.kind ?? "row"}: pick a parameter (Esc cancels)`,
-        { title: "Tie to…" });
+      const name = target || this.model;
+      const why = node?.kind === "block" ? __("%1 is a block: pick a parameter (Esc cancels)", name)
+        : node?.kind === "model" ? __("%1 is the model: pick a parameter (Esc cancels)", name)
+          : node?.kind === "buffer" ? __("%1 is a buffer: pick a parameter (Esc cancels)", name)
+            : __("%1 is not loaded yet: pick a parameter (Esc cancels)", name);
+      this.banner.show("info", why, { title: __("Tie to…") });
       return;
     }
     this.tieSource = null;
     this.view.setPicking(false);
     this.banner.clear();
-    await this.act(() => this.client.call({ op: "tie", model: this.model, path: source, to: target }), `tie ${source}`)
+    await this.act(() => this.client.call({ op: "tie", model: this.model, path: source, to: target }),
+      __("Could not tie %1 to %2", source, target))
       .catch(() => undefined); // already shown in the banner
   }
 }
@@ -513,18 +540,27 @@ function isTensor(node: Node): boolean {
   return node.kind === "param" || node.kind === "buffer";
 }
 
-/** " — changed 0.weight, 0.bias" (the first few, then how many more). */
-function describeChanged(changed: string[]): string {
-  if (!changed.length) return "";
-  const shown = changed.slice(0, 4).map((p) => p || "the model").join(", ");
-  return ` — changed ${shown}${changed.length > 4 ? ` and ${changed.length - 4} more` : ""}`;
+/** "changed 0.weight, 0.bias" (the first few, then how many more); null when nothing changed. */
+function describeChanged(changed: string[]): string | null {
+  if (!changed.length) return null;
+  const shown = changed.slice(0, 4).map((p) => p || __("the model")).join(", ");
+  const more = changed.length - 4;
+  return more > 0 ? _n("changed %2 and %3 more", "changed %2 and %3 more", more, shown, formatInteger(more))
+    : __("changed %1", shown);
+}
+
+/** `"a", "b", "c"`: each quoted, in the locale's way of listing. */
+function quotedList(items: string[]): string {
+  const quoted = items.map((item) => `"${item}"`);
+  return typeof Intl.ListFormat === "function"
+    ? new Intl.ListFormat(locale(), { style: "narrow", type: "unit" }).format(quoted) : quoted.join(", ");
 }
 
 async function copyText(text: string): Promise<string> {
   if (navigator.clipboard?.writeText) {
     try {
       await navigator.clipboard.writeText(text);
-      return `copied ${text}`;
+      return __("copied %1", text);
     } catch {
       // Not allowed here (no focus, insecure context): fall back to a selection copy.
     }
@@ -535,8 +571,8 @@ async function copyText(text: string): Promise<string> {
   area.select();
   const ok = document.execCommand("copy");
   area.remove();
-  if (!ok) throw new Error("the browser refused clipboard access; copy it from the details panel instead");
-  return `copied ${text}`;
+  if (!ok) throw new Error(__("the browser refused clipboard access; copy it from the details panel instead"));
+  return __("copied %1", text);
 }
 
 /** How the framework's own summary counts, for the header's tooltip: paramscope shows parameters (trainable and
@@ -544,9 +580,12 @@ async function copyText(text: string): Promise<string> {
 function ownCount(framework: string, root: Node): string {
   const params = formatCount(root.n_params);
   const both = formatCount(root.n_params + root.n_buffers);
-  const apart = `${params} parameters (trainable + frozen), ${formatCount(root.n_buffers)} in buffers / running statistics`;
-  if (framework === "keras") return `${apart}. Keras' model.count_params() and summary() count both: ${both}`;
-  if (framework === "mxnet") return `${apart}. Gluon's collect_params() holds both (running_mean/var too): ${both}`;
-  if (framework === "pytorch") return `${apart}. PyTorch's sum(p.numel() for p in net.parameters()) counts parameters only: ${params}`;
-  return apart;
+  const apart = _n("%2 parameter (trainable + frozen), %3 in buffers / running statistics.",
+    "%2 parameters (trainable + frozen), %3 in buffers / running statistics.", root.n_params, params,
+    formatCount(root.n_buffers));
+  const theirs = framework === "keras" ? __("Keras' model.count_params() and summary() count both: %1", both)
+    : framework === "mxnet" ? __("Gluon's collect_params() holds both (running_mean/var too): %1", both)
+      : framework === "pytorch" ? __("PyTorch's sum(p.numel() for p in net.parameters()) counts parameters only: %1", params)
+        : null;
+  return theirs === null ? apart : `${apart} ${theirs}`;
 }

@@ -3,7 +3,8 @@
  * Enter toggles a block or opens the actions of a parameter, Space selects, the context-menu key opens actions. */
 
 import type { Node } from "../protocol";
-import { cls, formatBytes, formatCount, formatShape, h } from "./format";
+import { cls, formatBytes, formatCount, formatInteger, formatShape, h } from "./format";
+import { __, _n, _p } from "./i18n";
 import type { Row } from "./TreeState";
 
 export const ROW_HEIGHT = 24;
@@ -42,11 +43,11 @@ export class TreeView {
 
   constructor(private readonly events: TreeViewEvents) {
     this.canvas = h("div", { class: cls("rows") });
-    this.scroller = h("div", { class: cls("scroller"), role: "tree", tabindex: 0, "aria-label": "Blocks and parameters" },
+    this.scroller = h("div", { class: cls("scroller"), role: "tree", tabindex: 0, "aria-label": __("Blocks and parameters") },
       this.canvas);
     const header = h("div", { class: cls("header"), "aria-hidden": "true" },
-      h("span", {}, "name"), h("span", {}, "shape"), h("span", {}, "dtype"), h("span", {}, "device"),
-      h("span", { class: cls("num") }, "params"), h("span", {}));
+      h("span", {}, _p("column", "name")), h("span", {}, _p("column", "shape")), h("span", {}, _p("column", "dtype")),
+      h("span", {}, _p("column", "device")), h("span", { class: cls("num") }, _p("column", "params")), h("span", {}));
     this.header = h("div", { class: cls("header-clip") }, header);
     this.element = h("div", { class: cls("tree") }, this.header, this.scroller);
     this.scroller.addEventListener("scroll", () => {
@@ -177,39 +178,41 @@ export class TreeView {
     const node = row.node;
     if (node === null) {
       return h("div", { class: cls("row", "placeholder"), style, id: this.rowId(i), role: "treeitem", "aria-level": row.depth + 1 },
-        h("span", { class: cls("cell", "main") }, indent, h("span", { class: cls("loading") }, "loading…")));
+        h("span", { class: cls("cell", "main") }, indent, h("span", { class: cls("loading") }, __("loading…"))));
     }
     const isBlock = node.kind === "model" || node.kind === "block";
     const open = isBlock && this.expanded(node.path);
     const twisty = h("span", { class: cls("twisty"), "aria-hidden": "true" },
       isBlock && node.n_children > 0 ? (open ? "▾" : "▸") : "");
     const tied = node.tied_to !== null
-      ? h("button", { class: cls("tie"), "data-jump": node.tied_to, title: `tied to ${node.tied_to}: the same ` +
-        `${isBlock ? "block" : "parameter"}, counted once (click to go there)` }, `⇄ ${node.tied_to || "model"}`)
+      ? h("button", { class: cls("tie"), "data-jump": node.tied_to, title: isBlock
+        ? __("tied to %1: the same block, counted once (click to go there)", node.tied_to || __("the model"))
+        : __("tied to %1: the same parameter, counted once (click to go there)", node.tied_to || __("the model")) },
+      `⇄ ${node.tied_to || __("model")}`)
       : node.aliases.length > 0
-        ? h("span", { class: cls("tie", "canonical"), title: `also used at ${node.aliases.join(", ")}` },
+        ? h("span", { class: cls("tie", "canonical"), title: __("also used at %1", node.aliases.join(", ")) },
           `⇄ ×${node.aliases.length + 1}`)
         : null;
     const where = node.path || node.name;
     const main = h("span", { class: cls("cell", "main") }, indent, twisty,
-      h("span", { class: cls("icon", `icon-${node.kind}`), title: kindLabel[node.kind] }),
+      h("span", { class: cls("icon", `icon-${node.kind}`), title: kindLabel(node.kind) }),
       // Never cut (the row scrolls instead); the full path and the code are on hover and in the details.
-      h("span", { class: cls("name"), title: `${where} (${kindLabel[node.kind]})\n${node.code}` }, node.name),
+      h("span", { class: cls("name"), title: `${where} (${kindLabel(node.kind)})\n${node.code}` }, node.name),
       h("span", { class: cls("type"), title: node.type }, node.type),
       // A narrow view drops the shape column and shows a tensor's shape here instead (its kind is the icon).
       isBlock ? null : h("span", { class: cls("inline-shape") }, formatShape(node.shape)),
       tied,
-      node.state !== "ready" ? h("span", { class: cls("badge", `state-${node.state}`), title: stateHelp[node.state] },
-        node.state) : null,
-      node.trainable === false ? h("span", { class: cls("badge", "frozen"), title: "not trainable" }, "frozen") : null,
+      node.state !== "ready" ? h("span", { class: cls("badge", `state-${node.state}`), title: stateHelp(node.state),
+        "data-state": node.state }, stateLabel(node.state)) : null,
+      node.trainable === false ? h("span", { class: cls("badge", "frozen"), title: __("not trainable") }, __("frozen")) : null,
       this.decorate(node));
     const count = node.kind === "buffer" ? "" : formatCount(node.n_params);
     const countTitle = node.kind === "buffer"
-      ? `buffer: ${formatBytes(node.nbytes)}, not a parameter`
-      : `${node.n_params.toLocaleString("en-US")} parameters` +
-        (node.n_params_with_aliases !== node.n_params
-          ? ` (${node.n_params_with_aliases.toLocaleString("en-US")} counting every use of tied ones)` : "") +
-        `, ${formatBytes(node.nbytes)}`;
+      ? __("buffer: %1, not a parameter", formatBytes(node.nbytes))
+      : node.n_params_with_aliases !== node.n_params
+        ? _n("%2 parameter (%3 counting every use of tied ones), %4", "%2 parameters (%3 counting every use of tied ones), %4",
+          node.n_params, formatInteger(node.n_params), formatInteger(node.n_params_with_aliases), formatBytes(node.nbytes))
+        : _n("%2 parameter, %3", "%2 parameters, %3", node.n_params, formatInteger(node.n_params), formatBytes(node.nbytes));
     const el = h("div", {
       class: cls("row", `kind-${node.kind}`),
       style,
@@ -228,25 +231,29 @@ export class TreeView {
       h("span", { class: cls("cell", "dtype") }, node.dtype ?? ""),
       h("span", { class: cls("cell", "device") }, node.device ?? ""),
       h("span", { class: cls("cell", "num"), title: countTitle }, count),
-      h("button", { class: cls("more"), title: "Actions", "aria-label": `Actions for ${node.path || node.name}` }, "⋯"));
+      h("button", { class: cls("more"), title: __("Actions"), "aria-label": __("Actions for %1", node.path || node.name) }, "⋯"));
     if (node.path === this.selected) el.classList.add("jp-mod-selected");
     if (node.path === this.highlighted) el.classList.add("jp-mod-highlighted");
     if (row.fold) { // a folded run of alike blocks: "h.0 … h.11 × 12 (same shape)", opened by its twisty
       const owner = /^\d+$/.test(node.name) && row.parent ? `${row.parent.split(/[./]/).pop()}.` : "";
       main.querySelector(".jp-ParamScope-name")!.textContent =
         `${owner}${node.name} … ${owner}${row.fold.last} × ${row.fold.count}`;
-      main.append(h("span", { class: cls("badge", "fold"), title: `${row.fold.count} blocks of the same type and ` +
-        "parameter shapes, folded: open to list them" }, "same shape"));
+      main.append(h("span", { class: cls("badge", "fold"), title: _n(
+        "%2 block of the same type and parameter shapes, folded: open to list them",
+        "%2 blocks of the same type and parameter shapes, folded: open to list them", row.fold.count,
+        formatInteger(row.fold.count)) }, __("same shape")));
       const num = el.querySelector<HTMLElement>(".jp-ParamScope-num")!;
-      num.textContent = formatCount(node.n_params * row.fold.count);
-      num.title = `${(node.n_params * row.fold.count).toLocaleString("en-US")} parameters in the ${row.fold.count} blocks`;
+      const total = node.n_params * row.fold.count;
+      num.textContent = formatCount(total);
+      num.title = _n("%2 parameter in the %3 blocks", "%2 parameters in the %3 blocks", total, formatInteger(total),
+        formatInteger(row.fold.count));
       el.classList.add("jp-mod-folded");
     }
     if (row.hits !== undefined) { // a search's row: a match, or a block shown because matches are under it
       el.classList.add(row.match ? "jp-mod-match" : "jp-mod-context");
       if (!row.match || row.hits > 1) {
-        main.append(h("span", { class: cls("badge", "hits"), title: `${row.hits} matches at or under ${where}` },
-          `${row.hits.toLocaleString("en-US")} found`));
+        main.append(h("span", { class: cls("badge", "hits"), title: _n("%2 match at or under %3", "%2 matches at or under %3",
+          row.hits, formatInteger(row.hits), where) }, _n("%2 found", "%2 found", row.hits, formatInteger(row.hits))));
       }
     }
     return el;
@@ -369,17 +376,47 @@ export class TreeView {
 }
 
 
-const kindLabel: Record<Node["kind"], string> = {
-  model: "model",
-  block: "block",
-  param: "parameter",
-  buffer: "buffer",
-};
+/** What a node is, in words (a function: the texts are translated when shown). */
+function kindLabel(kind: Node["kind"]): string {
+  switch (kind) {
+    case "model":
+      return __("model");
+    case "block":
+      return __("block");
+    case "param":
+      return __("parameter");
+    case "buffer":
+      return __("buffer");
+  }
+}
 
-const stateHelp: Record<Node["state"], string> = {
-  ready: "",
-  lazy: "lazy: the shape is known only after the first forward pass",
-  meta: "meta device: shapes without values (materialize with to_empty())",
-  deferred: "deferred initialization: run a forward pass to create the values",
-  unbuilt: "not built yet: call the model on data (or build()) to create its weights",
-};
+/** A state badge's word; the search term (`state:lazy`) stays the English state, on `data-state`. */
+function stateLabel(state: Node["state"]): string {
+  switch (state) {
+    case "ready":
+      return "";
+    case "lazy":
+      return _p("state", "lazy");
+    case "meta":
+      return _p("state", "meta");
+    case "deferred":
+      return _p("state", "deferred");
+    case "unbuilt":
+      return _p("state", "unbuilt");
+  }
+}
+
+function stateHelp(state: Node["state"]): string {
+  switch (state) {
+    case "ready":
+      return "";
+    case "lazy":
+      return __("lazy: the shape is known only after the first forward pass");
+    case "meta":
+      return __("meta device: shapes without values (materialize with to_empty())");
+    case "deferred":
+      return __("deferred initialization: run a forward pass to create the values");
+    case "unbuilt":
+      return __("not built yet: call the model on data (or build()) to create its weights");
+  }
+}
