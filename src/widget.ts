@@ -2,11 +2,25 @@
 
 import type { Request, Response, Transport, WatchPush, WatchState } from "./protocol";
 import { ModelExplorer } from "./tree/ModelExplorer";
+import type { Language } from "./i18n/catalog";
+import { __, setLanguage } from "./tree/i18n";
 import "./style.css";
 
 /** The traits of paramscope.widget.ParamScopeWidget (synced from Python). */
 export interface WidgetModel {
   model_name: string;
+  /** `ps.show(model, locale="tr")`; "" follows the page. */
+  locale?: string;
+}
+
+/** The language the widget speaks: the `locale` asked for in Python, else JupyterLab's (Settings → Language: a
+ * JupyterLab or Notebook 7 page, known by its #jupyter-config-data, has it on <html lang>), else the browser's
+ * (VS Code notebooks, Colab, exported pages), else English. */
+export function widgetLanguage(asked: string | undefined, doc: Document = document,
+  nav: { language?: string } | null = globalThis.navigator ?? null): string {
+  if (asked) return asked;
+  const lab = doc.getElementById("jupyter-config-data") !== null ? doc.documentElement.lang : "";
+  return lab || nav?.language || "en";
 }
 
 /** The part of anywidget's model API this entry uses (see @anywidget/types AnyModel). */
@@ -33,7 +47,8 @@ export class WidgetTransport implements Transport {
     return new Promise<Response>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(req.id);
-        reject(new Error(`no answer from the kernel after ${this.timeoutMs / 1000} s: is it busy running a cell, or was it restarted?`));
+        reject(new Error(__("no answer from the kernel after %1 s: is it busy running a cell, or was it restarted?",
+          this.timeoutMs / 1000)));
       }, this.timeoutMs);
       this.waiting.set(req.id, { resolve, reject, timer });
       this.model.send(req);
@@ -44,7 +59,7 @@ export class WidgetTransport implements Transport {
     this.model.off("msg:custom", this.listener);
     for (const { reject, timer } of this.waiting.values()) {
       clearTimeout(timer);
-      reject(new Error("the widget was closed"));
+      reject(new Error(__("the widget was closed")));
     }
     this.waiting.clear();
   }
@@ -80,7 +95,13 @@ export class WidgetTransport implements Transport {
   }
 }
 
+/** Set the page's language for the widget of `model` (before its explorer is built); returns the one chosen. */
+export function useLanguage(model: AnyModel<WidgetModel>): Language | "en" {
+  return setLanguage(widgetLanguage(model.get("locale")));
+}
+
 function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }): () => void {
+  useLanguage(model);
   const transport = new WidgetTransport(model);
   const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
   transport.onRevision = (revision) => explorer.noteRevision(revision);

@@ -120,8 +120,9 @@ def compare(model: Any, snap: Snapshot | None = None, *, limit: int = 200) -> di
     return _changes.compare(model, adapter.index(model, _root(model, None)), snap, limit)
 
 
-def show(model: Any, *, name: str | None = None) -> Any:
-    """An inline widget with the live tree of `model`: statistics, plots and actions."""
+def show(model: Any, *, name: str | None = None, locale: str | None = None) -> Any:
+    """An inline widget with the live tree of `model`: statistics, plots and actions; in `locale` ("tr", "pt-BR",
+    "en"), by default in JupyterLab's language (Settings → Language), else the browser's."""
     from .widget import show as _show
 
-    return _show(model, name=_root(model, name))
+    return _show(model, name=_root(model, name), locale=locale)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import re
 import sys
 import weakref
 from collections.abc import Callable
@@ -34,6 +35,8 @@ class ParamScopeWidget(anywidget.AnyWidget):
     _css = (_STATIC / "widget.css").read_text(encoding="utf-8")
     model_name = traitlets.Unicode("").tag(sync=True)
     framework = traitlets.Unicode("").tag(sync=True)
+    # The widget's language ("tr", "pt-BR", "en"); "" follows JupyterLab's language, else the browser's.
+    locale = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model: Any, name: str, **kwargs: Any) -> None:
         framework = require_adapter(model).framework
@@ -53,6 +56,10 @@ class ParamScopeWidget(anywidget.AnyWidget):
         # After each cell it compares the fingerprints of what it shows (values changed by code, new gradients).
         _OPEN.add(self)
         _listen_to_cells()
+
+    @traitlets.validate("locale")
+    def _valid_locale(self, proposal: dict[str, Any]) -> str:
+        return check_locale(proposal["value"])
 
     def close(self) -> None:
         unsubscribe = getattr(self, "_unsubscribe", None)  # close() also runs for a widget that failed to build
@@ -119,6 +126,21 @@ def _forward_watch(widget_ref: Callable[[], ParamScopeWidget | None]) -> Callabl
     return sink
 
 
-def show(model: Any, *, name: str) -> ParamScopeWidget:
-    """The widget for `model`, which requests call `name` (its variable name, used in "copy as code")."""
-    return ParamScopeWidget(model, name)
+# The languages the front end has a catalogue for (src/i18n): English, Turkish, Portuguese (Brazil); a region
+# other than these languages' own is refused rather than shown in a language the user did not ask for.
+_LOCALE = re.compile(r"(?i)(en([-_][a-z]{2})?|tr([-_]tr)?|pt([-_]br)?)")
+LOCALES = ("en", "tr", "pt-BR")
+
+
+def check_locale(locale: str) -> str:
+    """`locale` if the widget speaks it ("" follows the page); a clear ValueError otherwise."""
+    if not isinstance(locale, str) or (locale and not _LOCALE.fullmatch(locale.strip())):
+        raise ValueError(f"locale={locale!r} is not a language paramscope speaks: use one of {', '.join(LOCALES)}, "
+                         "or leave it out to follow JupyterLab's language")
+    return locale.strip()
+
+
+def show(model: Any, *, name: str, locale: str | None = None) -> ParamScopeWidget:
+    """The widget for `model`, which requests call `name` (its variable name, used in "copy as code"), in
+    `locale` (default: JupyterLab's language, else the browser's)."""
+    return ParamScopeWidget(model, name, locale=check_locale(locale or ""))

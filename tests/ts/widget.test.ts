@@ -9,7 +9,7 @@ class FakeModel implements AnyModel<WidgetModel> {
   readonly kernel = new ReplayTransport();
   constructor(private readonly name: string) {}
   get<K extends keyof WidgetModel>(key: K): WidgetModel[K] {
-    return { model_name: this.name }[key];
+    return ({ model_name: this.name } as WidgetModel)[key];
   }
   send(content: unknown): void {
     void this.kernel.request(content as never).then((response) => this.listeners.forEach((l) => l(response)));
