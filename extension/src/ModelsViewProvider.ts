@@ -2,9 +2,9 @@
  * notebook's kernel, refreshes after cells run, and inserts a node's code at the editor's cursor. */
 
 import * as vscode from "vscode";
-import type { Request, Response, WatchPush } from "../../src/protocol";
+import type { ModelSummary, Request, Response, WatchPush } from "../../src/protocol";
 import { connect, KernelUnavailable } from "./kernel";
-import { describe, type ToHost, type ToWebview, type ViewState } from "./messages";
+import type { ToHost, ToWebview, ViewState } from "./messages";
 
 // Cells often run in quick succession (Run All): refresh once they settle.
 const REFRESH_DELAY_MS = 300;
@@ -67,12 +67,12 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     await this.update();
     const state = this.state;
     if (state.kind !== "ready" || !state.models.length) {
-      void vscode.window.showInformationMessage(`paramscope: ${describe(state)}`);
+      void vscode.window.showInformationMessage(`paramscope: ${nothingToReveal(state)}`);
       return;
     }
     const pick = await vscode.window.showQuickPick(
-      state.models.map((m) => ({ label: m.name, description: `${m.type} · ${m.framework} · ${m.n_params.toLocaleString("en-US")} params` })),
-      { placeHolder: `a model of ${state.notebook}` });
+      state.models.map((m) => ({ label: m.name, description: modelDescription(m) })),
+      { placeHolder: vscode.l10n.t("Pick a model of {0}", state.notebook) });
     if (!pick) return;
     this.selected = pick.label;
     await vscode.commands.executeCommand(`${ModelsViewProvider.viewType}.focus`);
@@ -126,7 +126,7 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   private async ask(request: Request): Promise<Response> {
     const notebook = this.notebook;
     try {
-      if (!notebook) throw new KernelUnavailable("no-kernel", "No notebook is open.");
+      if (!notebook) throw new KernelUnavailable("no-kernel", vscode.l10n.t("No notebook is open."));
       return await (await connect(notebook.uri)).request(request);
     } catch (error) {
       if (notebook === this.notebook && error instanceof KernelUnavailable && error.reason !== "failed") void this.update();
@@ -186,17 +186,19 @@ export class ModelsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     const nonce = makeNonce();
     const script = webview.asWebviewUri(vscode.Uri.joinPath(media, "webview.js"));
     const style = webview.asWebviewUri(vscode.Uri.joinPath(media, "webview.css"));
+    // The page's texts follow VS Code's display language: the script picks its catalogue from <html lang>.
+    const language = webviewLanguage(vscode.env.language);
     // No connect-src: the view talks only to the extension host, never to the network.
     const csp = [`default-src 'none'`, `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource}`,
       `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`].join("; ");
     return `<!DOCTYPE html>
-<html lang="en">
+<html lang="${language}">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${style}">
-<title>Models</title>
+<title>${escapeHtml(vscode.l10n.t("Models"))}</title>
 </head>
 <body>
 <div id="paramscope-root"></div>
@@ -231,10 +233,47 @@ export async function insertAtCursor(code: string): Promise<{ ok: boolean; messa
   const editor = vscode.window.activeTextEditor;
   if (editor) {
     const done = await editor.edit((edit) => editor.selections.forEach((selection) => edit.replace(selection, code)));
-    if (done) return { ok: true, message: `inserted ${code} at the cursor` };
+    if (done) return { ok: true, message: vscode.l10n.t("Inserted {0} at the cursor", code) };
   }
   await vscode.env.clipboard.writeText(code);
-  return { ok: true, message: `no editor has a cursor: copied ${code} to the clipboard` };
+  return { ok: true, message: vscode.l10n.t("No editor has a cursor: copied {0} to the clipboard", code) };
+}
+
+/** VS Code's display language ("tr", "pt-br", "en") as a language tag for the page; anything odd is "en". */
+export function webviewLanguage(language: string | undefined): string {
+  return language && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(language) ? language : "en";
+}
+
+/** Why Reveal model has no model to offer, in a sentence that says what to do. */
+function nothingToReveal(state: ViewState): string {
+  switch (state.kind) {
+    case "loading":
+      return vscode.l10n.t("A cell is running: the kernel lists its models when the cell is done.");
+    case "no-notebook":
+      return vscode.l10n.t("Open a Jupyter notebook to reveal a model of its kernel.");
+    case "no-jupyter":
+    case "not-installed":
+    case "error":
+      return state.message;
+    case "no-kernel":
+      return vscode.l10n.t("No kernel is running for {0}: select a kernel and run a cell.", state.notebook);
+    case "not-python":
+      return vscode.l10n.t("The kernel of {0} runs {1}; paramscope needs a Python kernel.", state.notebook, state.language);
+    case "ready":
+      return vscode.l10n.t("No models in {0} yet: create one in a cell.", state.notebook);
+  }
+}
+
+/** A model's line in Reveal model: its class, framework and parameter count (digits grouped for the language). */
+function modelDescription(model: ModelSummary): string {
+  const count = new Intl.NumberFormat(webviewLanguage(vscode.env.language)).format(model.n_params);
+  return model.n_params === 1
+    ? vscode.l10n.t("{0} · {1} · 1 parameter", model.type, model.framework)
+    : vscode.l10n.t("{0} · {1} · {2} parameters", model.type, model.framework, count);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 
 function notebookName(notebook: vscode.NotebookDocument): string {

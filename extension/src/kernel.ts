@@ -46,13 +46,11 @@ export function readAnswer(outputs: Output[]): Response {
   if (error !== undefined) {
     const { name = "Error", message = "" } = JSON.parse(error) as { name?: string; message?: string };
     if (name === "ModuleNotFoundError" && message.includes("paramscope")) {
-      throw new KernelUnavailable("not-installed",
-        "paramscope is not installed in this notebook's kernel. Run `%pip install paramscope` in a cell " +
-        "(or install it into the kernel's environment), then press Refresh.");
+      throw new KernelUnavailable("not-installed", vscode.l10n.t("paramscope is not installed in this notebook's kernel. Run `%pip install paramscope` in a cell (or install it into the kernel's environment), then press Refresh."));
     }
-    throw new KernelUnavailable("failed", `the kernel could not run paramscope: ${name}: ${message}`);
+    throw new KernelUnavailable("failed", vscode.l10n.t("The kernel could not run paramscope: {0}: {1}", name, message));
   }
-  throw new KernelUnavailable("failed", "the kernel gave no answer to paramscope (was the output cleared or the kernel restarted?)");
+  throw new KernelUnavailable("failed", vscode.l10n.t("The kernel gave no answer to paramscope (was the output cleared or the kernel restarted?)"));
 }
 
 function parseResponse(text: string): Response | null {
@@ -77,7 +75,7 @@ export class KernelSession {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new KernelUnavailable("failed",
-        `no answer from the kernel after ${this.timeoutMs / 1000} s: is it busy running a cell?`)), this.timeoutMs);
+        vscode.l10n.t("No answer from the kernel after {0} s: is it busy running a cell?", this.timeoutMs / 1000))), this.timeoutMs);
     });
     try {
       return await Promise.race([this.execute(request), timeout]);
@@ -100,19 +98,19 @@ export async function connect(notebook: vscode.Uri): Promise<KernelSession> {
   const extension = vscode.extensions.getExtension<Jupyter | undefined>(JUPYTER_EXTENSION_ID);
   if (!extension) {
     throw new KernelUnavailable("no-jupyter",
-      "The Jupyter extension (ms-toolsai.jupyter) is not installed: install it from the Extensions view.");
+      vscode.l10n.t("The Jupyter extension ({0}) is not installed: install it from the Extensions view.", JUPYTER_EXTENSION_ID));
   }
   const api = extension.isActive ? extension.exports : await extension.activate();
   if (!api?.kernels) {
-    throw new KernelUnavailable("no-jupyter", "This version of the Jupyter extension has no kernels API: update it.");
+    throw new KernelUnavailable("no-jupyter", vscode.l10n.t("This version of the Jupyter extension has no kernels API: update it."));
   }
   const kernel = await api.kernels.getKernel(notebook);
   if (!kernel || kernel.status === "dead") {
-    throw new KernelUnavailable("no-kernel", "No kernel is running for this notebook: select a kernel and run a cell.");
+    throw new KernelUnavailable("no-kernel", vscode.l10n.t("No kernel is running for this notebook: select a kernel and run a cell."));
   }
   if (kernel.language.toLowerCase() !== "python") {
-    throw new KernelUnavailable("not-python", `This notebook's kernel runs ${kernel.language}; paramscope needs a Python kernel.`,
-      kernel.language);
+    throw new KernelUnavailable("not-python",
+      vscode.l10n.t("This notebook's kernel runs {0}; paramscope needs a Python kernel.", kernel.language), kernel.language);
   }
   return new KernelSession(kernel);
 }

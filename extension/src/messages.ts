@@ -30,25 +30,3 @@ export type ToWebview =
   | { type: "refresh" } // cells ran: read the shown model again
   | { type: "reveal"; model: string }
   | { type: "watch"; push: WatchPush }; // a watch update read from the running cell's output
-
-/** The view's state in one sentence that says what to do. */
-export function describe(state: ViewState): string {
-  switch (state.kind) {
-    case "loading":
-      return "Waiting for the kernel: a cell is running…";
-    case "no-notebook":
-      return "Open a Jupyter notebook: the models of its kernel show here.";
-    case "no-jupyter":
-    case "not-installed":
-    case "error":
-      return state.message;
-    case "no-kernel":
-      return `No kernel is running for ${state.notebook}: select a kernel and run a cell.`;
-    case "not-python":
-      return `The kernel of ${state.notebook} runs ${state.language}; paramscope needs a Python kernel.`;
-    case "ready":
-      return state.models.length
-        ? `${state.models.length} model${state.models.length === 1 ? "" : "s"} in ${state.notebook}`
-        : `No models in ${state.notebook} yet: create one in a cell.`;
-  }
-}

@@ -1,13 +1,18 @@
 /** The Models view's script: a model picker, the state of the notebook's kernel, and the shared ModelExplorer
  * for the picked model, whose requests go to the extension host (which runs them in the kernel). */
 
+import { __, setLanguage } from "../../src/tree/i18n";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
 import "../../src/style.css";
-import { describe, type ToHost, type ToWebview, type ViewState } from "../src/messages";
+import type { ToHost, ToWebview, ViewState } from "../src/messages";
+import { busyText, describe } from "./describe";
 import { PostMessageTransport } from "./transport";
 import "./view.css";
 
 declare function acquireVsCodeApi(): { postMessage(message: ToHost): void };
+
+// VS Code's display language, which the extension host writes into <html lang>: before any text is made.
+setLanguage(document.documentElement.lang);
 
 const vscode = acquireVsCodeApi();
 const post = (message: ToHost) => vscode.postMessage(message);
@@ -17,7 +22,7 @@ let nextInsert = 1;
 
 const root = document.getElementById("paramscope-root") as HTMLDivElement;
 const picker = element("select", "picker");
-picker.title = "Model in the kernel";
+picker.title = __("Model in the kernel");
 const header = element("div", "header");
 const notebookLabel = element("span", "notebook");
 header.append(picker, notebookLabel);
@@ -81,7 +86,7 @@ function render(state: ViewState, selected: string | null): void {
     if (state.kind !== "loading") show(null);
     return;
   }
-  status.textContent = state.busy ? "a cell is running: paramscope answers when it is done" : "";
+  status.textContent = state.busy ? busyText() : "";
   picker.replaceChildren(...state.models.map((m) => {
     const option = document.createElement("option");
     option.value = m.name;

@@ -2,7 +2,7 @@
  * paramscope's one-line call like Python would and answer with the outputs a test gives. */
 
 import type { CancellationToken, Uri } from "vscode";
-import type { Request, Response } from "../../../src/protocol";
+import type { ModelSummary, Request, Response } from "../../../src/protocol";
 import type { Jupyter, Kernel, KernelStatus, Output } from "../../src/jupyter";
 import { MIME } from "../../src/kernel";
 import { EventEmitter, type FakeExtension } from "./vscode.fake";
@@ -56,9 +56,9 @@ export function kernelWithModels(...names: string[]): FakeKernel {
     : { id: request.id, ok: true, result: { echo: request }, revision: 0 }));
 }
 
-export function summary(name: string) {
-  return { name, framework: "pytorch", type: "Sequential", n_params: 309, nbytes: 1236, device: "cpu", dtype: "float32",
-    state: "ready" as const, revision: 0 };
+export function summary(name: string): ModelSummary {
+  return { name, framework: "pytorch", type: "Sequential", n_params: 309, n_buffers: 0, nbytes: 1236, device: "cpu",
+    dtype: "float32", state: "ready", revision: 0 };
 }
 
 /** The Jupyter extension: `kernels` maps a notebook's uri (toString) to its started kernel. */

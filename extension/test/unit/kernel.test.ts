@@ -99,7 +99,7 @@ describe("a kernel session", () => {
     expect(session.busy).toBe(true);
     const error = await session.request({ id: 1, op: "models" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KernelUnavailable);
-    expect((error as KernelUnavailable).message).toMatch(/no answer from the kernel after 0.05 s/);
+    expect((error as KernelUnavailable).message).toMatch(/No answer from the kernel after 0.05 s/);
   });
 });
 

@@ -191,7 +191,7 @@ describe("copy as code", () => {
     view.webview.receive({ type: "insert", id: 1, code: "rgnet[0][1][0].weight" });
     await settle();
     expect(fake.activeTextEditor.text).toBe("w = rgnet[0][1][0].weight");
-    expect(sent().at(-1)).toEqual({ type: "inserted", id: 1, ok: true, message: "inserted rgnet[0][1][0].weight at the cursor" });
+    expect(sent().at(-1)).toEqual({ type: "inserted", id: 1, ok: true, message: "Inserted rgnet[0][1][0].weight at the cursor" });
   });
 
   it("copies to the clipboard when no editor has a cursor", async () => {
@@ -233,7 +233,7 @@ describe("commands", () => {
   it("Reveal model says why there is nothing to reveal", async () => {
     await open();
     await provider.revealModel();
-    expect(fake.messages).toEqual(["paramscope: Open a Jupyter notebook: the models of its kernel show here."]);
+    expect(fake.messages).toEqual(["paramscope: Open a Jupyter notebook to reveal a model of its kernel."]);
   });
 });
 

@@ -1,6 +1,8 @@
 /** Typed fake of the part of the `vscode` module the extension uses (aliased as "vscode" in vitest.config.ts):
  * events the tests fire, a webview that records what it is sent, editors, extensions and commands. */
 
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type * as vscode from "vscode";
 
 type Listener<T> = (value: T) => unknown;
@@ -126,7 +128,8 @@ export const fake = {
   activeTextEditor: undefined as FakeEditor | undefined,
   extensions: new Map<string, FakeExtension>(),
   clipboard: "",
-  quickPick: undefined as ((items: { label: string }[]) => { label: string } | undefined) | undefined,
+  quickPick: undefined as ((items: { label: string; description?: string }[], options?: vscode.QuickPickOptions) =>
+    { label: string } | undefined) | undefined,
   executed: [] as string[],
   messages: [] as string[],
   commands: new Map<string, (...args: unknown[]) => unknown>(),
@@ -134,6 +137,10 @@ export const fake = {
   notebookClosed: new EventEmitter<vscode.NotebookDocument>(),
   notebookChanged: new EventEmitter<Pick<vscode.NotebookDocumentChangeEvent, "notebook" | "cellChanges">>(),
   views: new Map<string, unknown>(),
+  /** VS Code's display language (`env.language`): "en", "tr", "pt-br" … */
+  language: "en",
+  /** Every message asked of `l10n.t`, untranslated. */
+  translated: [] as string[],
   reset(): void {
     this.activeNotebookEditor = undefined;
     this.activeTextEditor = undefined;
@@ -144,6 +151,8 @@ export const fake = {
     this.messages = [];
     this.commands.clear();
     this.views.clear();
+    this.language = "en";
+    this.translated = [];
     this.activeNotebookChanged = new EventEmitter();
     this.notebookClosed = new EventEmitter();
     this.notebookChanged = new EventEmitter();
@@ -163,8 +172,8 @@ export const window = {
     fake.views.set(viewType, provider);
     return { dispose: () => fake.views.delete(viewType) };
   },
-  async showQuickPick<T extends { label: string }>(items: T[]): Promise<T | undefined> {
-    return fake.quickPick?.(items) as T | undefined;
+  async showQuickPick<T extends { label: string }>(items: T[], options?: vscode.QuickPickOptions): Promise<T | undefined> {
+    return fake.quickPick?.(items, options) as T | undefined;
   },
   async showInformationMessage(message: string): Promise<undefined> {
     fake.messages.push(message);
@@ -197,9 +206,41 @@ export const commands = {
 };
 
 export const env = {
+  get language() {
+    return fake.language;
+  },
   clipboard: {
     async writeText(text: string): Promise<void> {
       fake.clipboard = text;
     },
+  },
+};
+
+// VS Code loads the extension's l10n/bundle.l10n.<language>.json for env.language; these are the same bundles,
+// made by the repository's scripts/i18n.mjs from src/i18n (as the extension's build does).
+const CATALOGUE_LANGUAGES: Record<string, string> = { tr: "tr_TR", "pt-br": "pt_BR" };
+const bundles = new Map<string, Record<string, string>>();
+
+/** The l10n bundle VS Code would load for `language` (none for English and languages without one). */
+export function l10nBundle(language: string): Record<string, string> {
+  const catalogueLanguage = CATALOGUE_LANGUAGES[language];
+  if (catalogueLanguage === undefined) return {};
+  let bundle = bundles.get(language);
+  if (bundle === undefined) {
+    const script = fileURLToPath(new URL("../../../scripts/i18n.mjs", import.meta.url));
+    const code = `import { hostCatalogues } from ${JSON.stringify(script)};
+      process.stdout.write(JSON.stringify(hostCatalogues(${JSON.stringify(catalogueLanguage)}).vscode));`;
+    bundle = JSON.parse(execFileSync("node", ["--input-type=module", "-e", code], { encoding: "utf8" })) as Record<string, string>;
+    bundles.set(language, bundle);
+  }
+  return bundle;
+}
+
+export const l10n = {
+  /** vscode.l10n.t(message, ...args): the bundle's text for the display language, `{0}` … replaced by args. */
+  t(message: string, ...args: (string | number | boolean)[]): string {
+    fake.translated.push(message);
+    const text = l10nBundle(fake.language)[message] ?? message;
+    return text.replace(/\{(\d+)\}/g, (match, index: string) => (args[Number(index)] === undefined ? match : String(args[Number(index)])));
   },
 };
