@@ -2,7 +2,8 @@
  * and stay open with the kernel's message if it refuses (the kernel changes nothing then). */
 
 import { type ArrayValue, type BiasMode, type Initializer, KernelError, type Node, type RequestBody, type SetMode } from "../protocol";
-import { cls, formatShape, h } from "./format";
+import { cls, formatInteger, formatShape, h } from "./format";
+import { __ } from "./i18n";
 
 export type Submit<T> = (body: T) => Promise<void>;
 type ReinitBody = RequestBody<"reinit">;
@@ -48,7 +49,7 @@ export class Dialog {
     submit: () => Promise<void> | FormProblem, locate: (message: string) => string | null = () => null): void {
     const error = h("div", { class: cls("form-error"), role: "alert", hidden: true });
     const ok = h("button", { type: "submit", class: cls("button", "primary") }, submitLabel);
-    const cancel = h("button", { type: "button", class: cls("button") }, "Cancel");
+    const cancel = h("button", { type: "button", class: cls("button") }, __("Cancel"));
     cancel.addEventListener("click", () => this.close());
     // tabindex: a press on the form's text keeps the focus in it (Escape still closes it).
     const form = h("form", { class: cls("dialog"), role: "dialog", "aria-label": title, novalidate: true, tabindex: -1 },
@@ -64,7 +65,7 @@ export class Dialog {
         return;
       }
       ok.disabled = true;
-      ok.textContent = "Working…";
+      ok.textContent = __("Working…");
       outcome.then(() => this.close(), (reason: unknown) => {
         ok.disabled = false;
         ok.textContent = submitLabel;
@@ -152,19 +153,19 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
     ...available.catalogue.map((init) =>
       h("option", { value: init.name }, init.args.length ? `${init.name}(${init.args.map((a) => a.name).join(", ")})` : init.name)));
   if (available.custom.length) {
-    select.append(h("optgroup", { label: "From your notebook" },
+    select.append(h("optgroup", { label: __("From your notebook") },
       ...available.custom.map((name) => h("option", { value: name, "data-custom": "true" }, name))));
   }
   const args = h("div", { class: cls("args") });
   const note = h("div", { class: cls("field-help") });
-  const seed = h("input", { name: "seed", class: cls("input"), inputmode: "numeric", placeholder: "random" });
+  const seed = h("input", { name: "seed", class: cls("input"), inputmode: "numeric", placeholder: __("random") });
   // On a block, a catalogue initializer's effect on biases, defaulting to the chapter's choice for it.
   const onBlock = node.kind === "model" || node.kind === "block";
   const bias = h("select", { name: "bias", class: cls("input") },
-    h("option", { value: "zeros" }, "set to zero (as the chapter's init_normal)"),
-    h("option", { value: "keep" }, "keep as they are (as init_42, init_xavier)"),
-    h("option", { value: "same" }, "draw them too"));
-  const biasField = field("biases", bias, "what this initializer does to biases (and normalization shifts)");
+    h("option", { value: "zeros" }, __("set to zero (as the chapter's init_normal)")),
+    h("option", { value: "keep" }, __("keep as they are (as init_42, init_xavier)")),
+    h("option", { value: "same" }, __("draw them too")));
+  const biasField = field(__("biases"), bias, __("what this initializer does to biases (and normalization shifts)"));
   let biasShown = false;
   const showArgs = () => {
     const init = available.catalogue.find((i) => i.name === select.value);
@@ -174,28 +175,28 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
     biasField.style.display = biasShown ? "" : "none";
     if (init?.bias) bias.value = init.bias;
     note.textContent = init === undefined
-      ? `custom initializer ${select.value} from the notebook`
+      ? __("custom initializer %1 from the notebook", select.value)
       : init.needs_matrix
-        ? "needs a matrix: 1-D parameters are skipped"
+        ? __("needs a matrix: 1-D parameters are skipped")
         : "";
   };
   select.addEventListener("change", showArgs);
   showArgs();
-  dialog.open("Reinitialize", node.path || "whole model", [field("initializer", select), args, note, biasField,
-    field("seed", seed, "optional; the same seed gives the same values")], "Reinitialize", () => {
+  dialog.open(__("Reinitialize"), node.path || __("whole model"), [field(__("initializer"), select), args, note, biasField,
+    field(__("seed"), seed, __("optional; the same seed gives the same values"))], __("Reinitialize"), () => {
     const values: Record<string, number> = {};
     for (const input of args.querySelectorAll<HTMLInputElement>("input")) {
       const name = input.name.slice("arg-".length);
       const value = Number(input.value.trim());
       if (input.value.trim() === "" || !Number.isFinite(value)) {
-        return { field: input.name, message: `${name} must be a number, got "${input.value}"` };
+        return { field: input.name, message: __("%1 must be a number, got \"%2\"", name, input.value) };
       }
       values[name] = value;
     }
     const seedText = seed.value.trim();
     const seedValue = seedText === "" ? null : Number(seedText);
     if (seedValue !== null && !(Number.isInteger(seedValue) && seedValue >= 0 && seedValue < 2 ** 32)) {
-      return { field: "seed", message: `seed must be a whole number between 0 and 4294967295, got "${seedText}"` };
+      return { field: "seed", message: __("seed must be a whole number between 0 and %1, got \"%2\"", formatInteger(2 ** 32 - 1), seedText) };
     }
     const body: ReinitBody = { op: "reinit", model, path: node.path, init: select.value, args: values, seed: seedValue };
     if (biasShown) body.bias = bias.value as BiasMode;
@@ -212,10 +213,10 @@ export function openReinit(dialog: Dialog, model: string, node: Node,
 /** Read the value field: a number, a JSON list of numbers, or the name of a function in the notebook. */
 export function parseValue(text: string): { value: ArrayValue } | { fn: string } | string {
   const trimmed = text.trim();
-  if (trimmed === "") return "enter a value: a number, a list such as [1, 2], or a function name";
+  if (trimmed === "") return __("enter a value: a number, a list such as [1, 2], or a function name");
   const number = Number(trimmed);
   if (Number.isFinite(number) || /^[-+]?(inf|infinity|nan)$/i.test(trimmed)) {
-    if (!Number.isFinite(number)) return "NaN and infinity cannot be set from here; use code";
+    if (!Number.isFinite(number)) return __("NaN and infinity cannot be set from here; use code");
     return { value: number };
   }
   if (trimmed.startsWith("[")) {
@@ -225,10 +226,10 @@ export function parseValue(text: string): { value: ArrayValue } | { fn: string }
     } catch {
       // fall through to the message below
     }
-    return `cannot read ${trimmed}: write a list of numbers such as [1, 2] or [[1, 2], [3, 4]]`;
+    return __("cannot read %1: write a list of numbers such as [1, 2] or [[1, 2], [3, 4]]", trimmed);
   }
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(trimmed)) return { fn: trimmed };
-  return `cannot read "${trimmed}": write a number, a list such as [1, 2], or the name of a function fn(old)`;
+  return __("cannot read \"%1\": write a number, a list such as [1, 2], or the name of a function fn(old)", trimmed);
 }
 
 function isArrayValue(x: unknown): x is ArrayValue {
@@ -237,20 +238,21 @@ function isArrayValue(x: unknown): x is ArrayValue {
 
 /** "Set value…": whole tensor or index text like "0, 0"; mode set/add/mul. */
 export function openSetValue(dialog: Dialog, model: string, node: Node, submit: Submit<SetValueBody>): void {
-  const value = h("input", { name: "value", class: cls("input"), placeholder: "1.5, [1, 2], or fn name" });
-  const index = h("input", { name: "index", class: cls("input"), placeholder: "all values" });
+  const value = h("input", { name: "value", class: cls("input"), placeholder: __("1.5, [1, 2], or fn name") });
+  const index = h("input", { name: "index", class: cls("input"), placeholder: __("all values") });
   const mode = h("select", { name: "mode", class: cls("input") },
-    h("option", { value: "set" }, "set to"), h("option", { value: "add" }, "add"), h("option", { value: "mul" }, "multiply by"));
-  dialog.open("Set value", `${node.path} · ${formatShape(node.shape) || "shape unknown"}`, [
-    field("mode", mode),
-    field("value", value, "a number, a list of numbers, or a notebook function of the old value"),
-    field("index", index, "empty for every value; or e.g. 0, 0 or 1:3, :"),
-  ], "Apply", () => {
+    h("option", { value: "set" }, __("set to")), h("option", { value: "add" }, __("add")),
+    h("option", { value: "mul" }, __("multiply by")));
+  dialog.open(__("Set value"), `${node.path} · ${formatShape(node.shape) || __("shape unknown")}`, [
+    field(__("mode"), mode),
+    field(__("value"), value, __("a number, a list of numbers, or a notebook function of the old value")),
+    field(__("index"), index, __("empty for every value; or e.g. 0, 0 or 1:3, :")),
+  ], __("Apply"), () => {
     const parsed = parseValue(value.value);
     if (typeof parsed === "string") return { field: "value", message: parsed };
     const where = index.value.trim() === "" ? null : index.value.trim();
     if (where !== null && !/^[\s\d:,.\-[\]]+$/.test(where)) {
-      return { field: "index", message: `cannot read index "${where}": write integers and slices, e.g. 0, 0 or 1:3, :` };
+      return { field: "index", message: __("cannot read index \"%1\": write integers and slices, e.g. 0, 0 or 1:3, :", where) };
     }
     return submit({ op: "set_value", model, path: node.path, ...parsed, index: where, mode: mode.value as SetMode });
   }, (message) => (/\ban index\b|\bindex [[\d"']/.test(message) ? "index" : "value"));

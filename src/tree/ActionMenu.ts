@@ -2,54 +2,69 @@
 
 import type { Node } from "../protocol";
 import { cls, h } from "./format";
+import { __ } from "./i18n";
 
 export type ActionName = "reinit" | "set_value" | "tie" | "untie" | "undo" | "copy";
 
 export interface ActionItem {
   name: ActionName;
-  label: string;
+  label: string; // in the menu ("Reinitialize…")
+  short: string; // on the details panel's action bar ("Reinit")
   enabled: boolean;
   hint: string; // why it is disabled, or what it does
 }
 
-/** The actions that apply to `node`, in menu order (disabled ones say why). */
+/** The actions that apply to `node`, in menu order (disabled ones say why), in the page's language. */
 export function actionsFor(node: Node): ActionItem[] {
   const isTensor = node.kind === "param" || node.kind === "buffer";
-  const where = node.path || "the whole model";
   const tied = node.tied_to !== null || node.aliases.length > 0;
   return [
     {
       name: "reinit",
-      label: "Reinitialize…",
+      label: __("Reinitialize…"),
+      short: __("Reinit"),
       enabled: node.n_params > 0,
-      hint: node.n_params > 0 ? `new values for every parameter in ${where}` : "no parameters here",
+      hint: node.n_params === 0
+        ? __("no parameters here")
+        : node.path
+          ? __("new values for every parameter in %1", node.path)
+          : __("new values for every parameter in the whole model"),
     },
     {
       name: "set_value",
-      label: "Set value…",
+      label: __("Set value…"),
+      short: __("Set value"),
       enabled: isTensor,
-      hint: isTensor ? "set, add to or multiply all values or one element/slice" : "pick a parameter or buffer",
+      hint: isTensor ? __("set, add to or multiply all values or one element/slice") : __("pick a parameter or buffer"),
     },
     {
       name: "tie",
-      label: "Tie to…",
+      label: __("Tie to…"),
+      short: __("Tie to"),
       enabled: node.kind === "param",
-      hint: node.kind === "param" ? "share one parameter with another of the same shape" : "pick a parameter",
+      hint: node.kind === "param" ? __("share one parameter with another of the same shape") : __("pick a parameter"),
     },
     {
       name: "untie",
-      label: "Untie",
+      label: __("Untie"),
+      short: __("Untie"),
       enabled: (node.kind === "param" || node.kind === "block") && tied,
       hint: !tied
-        ? "not tied"
+        ? __("not tied")
         : node.kind === "param"
-          ? "give this use its own copy of the values"
+          ? __("give this use its own copy of the values")
           : node.kind === "block"
-            ? `give this use its own copy of the block (one module used at ${[node.path, ...node.aliases].join(", ")})`
-            : "the model itself cannot be untied",
+            ? __("give this use its own copy of the block (one module used at %1)", [node.path, ...node.aliases].join(", "))
+            : __("the model itself cannot be untied"),
     },
-    { name: "undo", label: "Undo last action", enabled: true, hint: "revert the last paramscope action on this model" },
-    { name: "copy", label: "Copy as code", enabled: true, hint: node.code },
+    {
+      name: "undo",
+      label: __("Undo last action"),
+      short: __("Undo"),
+      enabled: true,
+      hint: __("revert the last paramscope action on this model"),
+    },
+    { name: "copy", label: __("Copy as code"), short: __("Copy as code"), enabled: true, hint: node.code },
   ];
 }
 
