@@ -3,6 +3,7 @@
 
 import type { Values } from "../protocol";
 import { cls, formatNumber, h } from "./format";
+import { __ } from "./i18n";
 
 const NAN_RGB: [number, number, number] = [160, 160, 160];
 const NEG_RGB: [number, number, number] = [33, 102, 172];
@@ -24,7 +25,7 @@ export function renderHeatmap(values: Values, label: string): HTMLElement {
     width: values.cols,
     height: values.rows,
     role: "img",
-    "aria-label": `heatmap of ${label}, ${values.rows}×${values.cols} samples`,
+    "aria-label": __("heatmap of %1, %2×%3 samples", label, values.rows, values.cols),
   });
   // Wide 1-D tensors (one row) get a band a few pixels high rather than a hairline.
   canvas.style.aspectRatio = `${values.cols} / ${Math.max(values.rows, values.cols / 24)}`;
@@ -44,13 +45,19 @@ export function renderHeatmap(values: Values, label: string): HTMLElement {
     });
     ctx.putImageData(image, 0, 0);
   }
-  const sampled = values.row_step > 1 || values.col_step > 1
-    ? `every ${values.row_step === 1 ? "" : `${values.row_step}th row, `}${values.col_step === 1 ? "column" : `${values.col_step}th column`}`
-    : "all values";
   return h("figure", { class: cls("heatmap") },
     canvas,
     h("figcaption", { class: cls("axis") },
       h("span", { class: cls("swatch", "neg") }, formatNumber(-extent)),
-      h("span", {}, `${values.rows}×${values.cols}, ${sampled}`),
+      h("span", {}, sampling(values)),
       h("span", { class: cls("swatch", "pos") }, formatNumber(extent))));
+}
+
+/** The caption of what the heatmap samples: its size, and which rows and columns of the tensor it shows. */
+function sampling(values: Values): string {
+  const { rows, cols, row_step: rowStep, col_step: colStep } = values;
+  if (rowStep > 1 && colStep > 1) return __("%1×%2, one row in %3, one column in %4", rows, cols, rowStep, colStep);
+  if (rowStep > 1) return __("%1×%2, one row in %3, every column", rows, cols, rowStep);
+  if (colStep > 1) return __("%1×%2, every row, one column in %3", rows, cols, colStep);
+  return __("%1×%2, all values", rows, cols);
 }

@@ -1,6 +1,7 @@
 /** Histogram of a tensor's values as an SVG bar chart (scales with the panel; one title per bar on hover). */
 
-import { cls, formatNumber, h } from "./format";
+import { cls, formatInteger, formatNumber, h } from "./format";
+import { __ } from "./i18n";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 320;
@@ -11,7 +12,7 @@ export function renderHistogram(hist: { edges: number[]; counts: number[] }, lab
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `histogram of ${label}`);
+  svg.setAttribute("aria-label", __("histogram of %1", label));
   svg.setAttribute("class", cls("histogram-plot"));
   const peak = Math.max(1, ...hist.counts);
   const width = WIDTH / hist.counts.length;
@@ -25,7 +26,8 @@ export function renderHistogram(hist: { edges: number[]; counts: number[] }, lab
     bar.setAttribute("height", String(height));
     bar.setAttribute("class", cls("bar"));
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `[${formatNumber(hist.edges[i])}, ${formatNumber(hist.edges[i + 1])}): ${count}`;
+    // A half-open bin and its count; the translation picks the separator its decimal comma needs ("[0,5; 1)").
+    title.textContent = __("[%1, %2): %3", formatNumber(hist.edges[i]), formatNumber(hist.edges[i + 1]), formatInteger(count));
     bar.append(title);
     svg.append(bar);
   });
@@ -35,6 +37,6 @@ export function renderHistogram(hist: { edges: number[]; counts: number[] }, lab
     svg,
     h("figcaption", { class: cls("axis") },
       h("span", {}, formatNumber(lo)),
-      h("span", {}, `peak ${peak.toLocaleString("en-US")}`),
+      h("span", {}, __("peak %1", formatInteger(peak))),
       h("span", {}, formatNumber(hi))));
 }

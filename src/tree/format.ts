@@ -99,6 +99,12 @@ export function formatPercent(fraction: number): string {
   return percent(fraction < 0.1 ? 1 : 0, fraction);
 }
 
+/** Progress in whole percents, rounded down (100% only when done): 0.057 -> "5%" ("%5" in Turkish). */
+export function formatProgress(fraction: number): string {
+  return numberFormat("pct-floor", { style: "percent", maximumFractionDigits: 0 })
+    .format(Math.floor(Math.max(0, Math.min(1, fraction)) * 100) / 100);
+}
+
 type Child = Node | string | null | undefined | false;
 
 /** `h("span", {class: "x", title: "y"}, "text", child)`: a small element builder; falsy children are left out. */
