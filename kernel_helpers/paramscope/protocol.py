@@ -28,6 +28,7 @@ from . import (
     rewind,
     search,
     session,
+    size_colors,
     sizes,
     stats_jobs,
     threads,
@@ -187,7 +188,14 @@ def _dispatch(op: str, req: Mapping[str, Any], model: Any, name: str | None, fou
             path = actions.resolve(index, _field(req, "path", str, ""))
             depth = _bounded(req, "depth", 3, 0, sizes.MAX_DEPTH)
             per_block = _bounded(req, "per_block", 40, 1, sizes.MAX_PER_BLOCK)
-            return {"root": sizes.sizes(index, path, depth, per_block), "framework": index.framework}
+            stat = _field(req, "color", str, None, optional=True)
+            values = None
+            if stat is not None:
+                size_colors.check(stat)
+                if stat != "dtype":
+                    values = size_colors.per_tensor(model, actions.require_adapter(model), index, path, stat)
+            return {"root": sizes.sizes(index, path, depth, per_block, stat, values), "framework": index.framework,
+                    "color": stat or "dtype", "colors": size_colors.available(model, index, path)}
         case "snapshot_take":
             index = actions.require_adapter(model).index(model, root)
             path = actions.resolve(index, _field(req, "path", str, ""))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import size_colors
+from .size_colors import Acc
 from .tree import ModelIndex
 
 MAX_DEPTH = 6  # levels below the asked block
@@ -11,12 +13,16 @@ MAX_PER_BLOCK = 200  # children listed per block (the rest merged into one "more
 MAX_NODES = 5_000  # entries in one answer
 
 
-def sizes(index: ModelIndex, path: str, depth: int = 3, per_block: int = 40) -> dict[str, Any]:
+def sizes(index: ModelIndex, path: str, depth: int = 3, per_block: int = 40, stat: str | None = None,
+          values: dict[str, Acc] | None = None) -> dict[str, Any]:
     """`path` and its descendants `depth` levels down: `{path, name, kind, type, dtype, n_params, nbytes, children}`.
     Every tensor is counted once, at its first use (a tied use and a second use of a block weigh nothing, so the
     areas add up to the model); each block keeps its largest `per_block` children and merges the others into one
-    `{more, n_params, nbytes}` entry; at most MAX_NODES entries in all."""
+    `{more, n_params, nbytes}` entry; at most MAX_NODES entries in all. With `stat` and `values` (its accumulator
+    per first-use parameter path, `size_colors.per_tensor`), every entry also has `value`: the statistic of the
+    parameters it counts (None where none has one)."""
     totals = _totals(index, path)
+    accs = _accs(index, path, stat, values) if stat is not None and values is not None else None
     budget = [MAX_NODES]
 
     def entry(p: str, left: int) -> dict[str, Any]:
@@ -30,6 +36,8 @@ def sizes(index: ModelIndex, path: str, depth: int = 3, per_block: int = 40) -> 
         out: dict[str, Any] = {"path": p, "name": name, "kind": kind, "type": kind_type, "n_params": params,
                                "nbytes": nbytes, "dtype": next(iter(dtypes)) if len(dtypes) == 1 else
                                ("mixed" if dtypes else None)}
+        if accs is not None and stat is not None:
+            out["value"] = size_colors.finish(stat, accs.get(p))
         if p in index.blocks and left > 0:
             kids = sorted((c for c in index.blocks[p].children if totals[c][0] or totals[c][1]),
                           key=lambda c: (-totals[c][0], -totals[c][1]))
@@ -41,26 +49,50 @@ def sizes(index: ModelIndex, path: str, depth: int = 3, per_block: int = 40) -> 
                     break
                 children.append(entry(child, left - 1))
             if rest:
-                children.append({"more": len(rest), "n_params": sum(totals[c][0] for c in rest),
-                                 "nbytes": sum(totals[c][1] for c in rest)})
+                more: dict[str, Any] = {"more": len(rest), "n_params": sum(totals[c][0] for c in rest),
+                                        "nbytes": sum(totals[c][1] for c in rest)}
+                if accs is not None and stat is not None:
+                    found = [a for c in rest if (a := accs.get(c)) is not None]
+                    more["value"] = size_colors.finish(stat, size_colors.merge(stat, found))
+                children.append(more)
             out["children"] = children
         return out
 
     return entry(path, depth)
 
 
-def _totals(index: ModelIndex, root: str) -> dict[str, tuple[int, int, frozenset[str]]]:
-    """(parameter elements, bytes of parameters and buffers, dtypes of the parameters) per path under `root`,
-    each tensor object and each block object counted at its first use only."""
-    out: dict[str, tuple[int, int, frozenset[str]]] = {}
+def _walk(index: ModelIndex, root: str) -> list[str]:
+    """Paths under `root` in pre-order, a second use of a block not entered (no recursion: 10,000-deep chains)."""
     order: list[str] = []
     stack = [root]
-    while stack:  # pre-order, then summed in reverse (no recursion for 10,000-deep chains)
+    while stack:
         p = stack.pop()
         order.append(p)
         if p in index.blocks and index.canonical_block(p) == p:
             stack.extend(index.blocks[p].children)
-    for p in reversed(order):
+    return order
+
+
+def _accs(index: ModelIndex, root: str, stat: str, values: dict[str, Acc]) -> dict[str, Acc]:
+    """The merged accumulator of each path under `root` that counts a parameter with a value (ties once)."""
+    out: dict[str, Acc] = {}
+    for p in reversed(_walk(index, root)):
+        if p in index.tensors:
+            if index.canonical_tensor(p) == p and p in values:
+                out[p] = values[p]
+        elif index.canonical_block(p) == p:
+            found = [a for c in index.blocks[p].children if (a := out.get(c)) is not None]
+            merged = size_colors.merge(stat, found)
+            if merged is not None:
+                out[p] = merged
+    return out
+
+
+def _totals(index: ModelIndex, root: str) -> dict[str, tuple[int, int, frozenset[str]]]:
+    """(parameter elements, bytes of parameters and buffers, dtypes of the parameters) per path under `root`,
+    each tensor object and each block object counted at its first use only."""
+    out: dict[str, tuple[int, int, frozenset[str]]] = {}
+    for p in reversed(_walk(index, root)):  # summed in reverse pre-order
         if p in index.tensors:
             entry = index.tensors[p]
             first = index.canonical_tensor(p) == p
