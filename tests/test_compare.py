@@ -157,3 +157,53 @@ def test_diff_of_non_finite_values():
     assert (delta2, changed, top) == (0.25, 2, math.inf)
     assert norm2 == pytest.approx(1 + 4 + 25)
     assert _diff(np.zeros(0, np.float32), np.zeros(0, np.float32)) == (0.0, 0.0, 0.0, 0)
+
+
+def _train_batchnorm(framework, model):
+    """One forward pass in training mode: the BatchNorm layer's running statistics move, no weight does."""
+    if framework == "pytorch":
+        import torch
+
+        model.bn.train()
+        model.bn(torch.randn(8, 4) * 3 + 1)
+    elif framework == "keras":
+        model.bn(np.random.default_rng(0).normal(1, 3, (8, 4)).astype("float32"), training=True)
+    else:
+        import mxnet as mx
+
+        with mx.autograd.record():
+            out = model(mx.nd.array(np.random.default_rng(0).normal(1, 3, (8, 3))))
+        out.backward()  # MXNet's BatchNorm moves its running statistics in the backward pass
+        mx.nd.waitall()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_buffers_are_snapshotted_and_compared_apart(framework):
+    model = kit(framework).make()
+    index = adapter_for(model).index(model)
+    buffers = [p for p, e in index.tensors.items() if e.kind == "buffer"]
+    stats = [p for p in buffers if "running" in p or "moving" in p]
+    assert len(stats) == 2
+    snap = ps.snapshot(model)
+    assert snap.describe()["buffers"] == len(buffers) and snap.describe()["params"] == len(index.unique_params(""))
+    before = {p: _host(model, p) for p in stats}
+    _train_batchnorm(framework, model)
+    reply = protocol.handle({"id": 1, "op": "compare", "model": "m"}, models={"m": model})
+    assert reply["ok"], reply
+    result = reply["result"]
+    rows = {r["path"]: r for r in result["buffers"]}
+    assert set(rows) == set(buffers) and result["total_buffers"] == len(buffers)
+    for path in stats:
+        delta = _host(model, path) - before[path]
+        assert rows[path]["status"] == "changed" and rows[path]["kind"] == "buffer"
+        assert rows[path]["delta_norm"] == pytest.approx(np.linalg.norm(delta), rel=1e-5)
+        norm = np.linalg.norm(before[path])  # a running mean starts at 0: no relative change
+        assert rows[path]["rel"] == (pytest.approx(np.linalg.norm(delta) / norm, rel=1e-5) if norm else None)
+    assert result["totals"]["changed_buffers"] >= 2 and result["totals"]["buffers"] == len(buffers)
+    assert all(r["kind"] == "param" for r in result["params"])
+    assert result["totals"]["changed"] == 0  # the running statistics moved, no weight did
+    owner = index.tensors[stats[0]].owner
+    block = {b["path"]: b for b in result["blocks"]}[owner]
+    assert block["buffers"] == sum(index.tensors[p].owner == owner for p in buffers)
+    assert block["changed_buffers"] >= 2 and block["changed_params"] == 0
+    assert block["rel"] == 0  # buffers stay out of the weights' norms

@@ -1,9 +1,9 @@
-"""Snapshots of a model's parameter values on the host, and per-parameter change against one: "what moved?".
+"""Snapshots of a model's parameter and buffer values on the host, and per-tensor change since: "what moved?".
 
-A snapshot copies the values of the unique parameters (a tied one once) to host numpy arrays, up to
-`LIMIT_BYTES` in all: past it, `take` refuses and says how to ask for less (a sub-block, or a higher limit).
-It holds the model weakly; the latest snapshot of each model lives in a weak-keyed table, so it is freed
-with the model.
+A snapshot copies the values of the unique parameters and buffers (a tied one once; buffers such as BatchNorm's
+running statistics move in training too) to host numpy arrays, up to `LIMIT_BYTES` in all: past it, `take`
+refuses and says how to ask for less (a sub-block, or a higher limit). It holds the model weakly; the latest
+snapshot of each model lives in a weak-keyed table, so it is freed with the model.
 """
 
 from __future__ import annotations
@@ -34,15 +34,16 @@ class _Saved:
     dtype: str | None
     obj_id: int
     reason: str | None = None
+    kind: str = "param"
 
 
 @dataclass
 class Snapshot:
-    """Host copies of the values of a model's unique parameters under `path`, taken at `taken_at`."""
+    """Host copies of the values of a model's unique parameters and buffers under `path`, taken at `taken_at`."""
 
     path: str
     taken_at: float
-    saved: dict[str, _Saved] = field(default_factory=dict)  # by the first-use path of each parameter
+    saved: dict[str, _Saved] = field(default_factory=dict)  # by the first-use path of each tensor
     nbytes: int = 0
     _model: Any = None  # weak reference
 
@@ -52,31 +53,47 @@ class Snapshot:
         return self._model() if self._model is not None else None
 
     def describe(self) -> dict[str, Any]:
-        return {"path": self.path, "taken_at": self.taken_at, "params": len(self.saved), "nbytes": self.nbytes}
+        buffers = sum(s.kind == "buffer" for s in self.saved.values())
+        return {"path": self.path, "taken_at": self.taken_at, "params": len(self.saved) - buffers,
+                "buffers": buffers, "nbytes": self.nbytes}
 
 
 def take(model: Any, index: ModelIndex, path: str = "", limit_bytes: int = LIMIT_BYTES) -> Snapshot:
-    """Copy the values of the unique parameters under `path`; refuses (ActionError, nothing kept) past the limit."""
+    """Copy the values of the unique parameters and buffers under `path`; refuses (ActionError, nothing kept) past
+    the limit."""
     if not 0 < limit_bytes <= MAX_LIMIT_BYTES:
         raise ActionError(f"limit_bytes is 1 … {MAX_LIMIT_BYTES:,}")
     adapter = actions.require_adapter(model)
-    entries = index.unique_params(path)
+    entries = _unique(index, path)
     total = sum(e.meta.nbytes for e in entries)
     if total > limit_bytes:
-        raise ActionError(f"the parameters under {path or 'the model'!r} hold {total / 2**20:,.1f} MiB, over the "
-                          f"snapshot limit of {limit_bytes / 2**20:,.1f} MiB: snapshot a sub-block (path) or raise "
-                          "limit_bytes")
+        raise ActionError(f"the parameters and buffers under {path or 'the model'!r} hold {total / 2**20:,.1f} MiB, "
+                          f"over the snapshot limit of {limit_bytes / 2**20:,.1f} MiB: snapshot a sub-block (path) or "
+                          "raise limit_bytes")
     snap = Snapshot(path=path, taken_at=time.time(), _model=weak(model))
     for entry in entries:
         try:
             values = adapter.host_copy(entry)
         except Unavailable as e:
-            snap.saved[entry.path] = _Saved(None, None, None, id(entry.obj), str(e))
+            snap.saved[entry.path] = _Saved(None, None, None, id(entry.obj), str(e), entry.kind)
             continue
-        snap.saved[entry.path] = _Saved(values, tuple(values.shape), str(values.dtype), id(entry.obj))
+        snap.saved[entry.path] = _Saved(values, tuple(values.shape), str(values.dtype), id(entry.obj), None,
+                                        entry.kind)
         snap.nbytes += values.nbytes
     _LATEST[model] = snap
     return snap
+
+
+def _unique(index: ModelIndex, path: str) -> list[TensorEntry]:
+    """Parameters and buffers under `path` (block or tensor), each tied object once, in model order."""
+    entries = [index.tensors[path]] if path in index.tensors else index.subtree_tensors(path)
+    seen: set[int] = set()
+    out = []
+    for entry in entries:
+        if id(entry.obj) not in seen:
+            seen.add(id(entry.obj))
+            out.append(entry)
+    return out
 
 
 def latest(model: Any) -> Snapshot | None:
@@ -89,34 +106,67 @@ def clear(model: Any) -> bool:
 
 
 def compare(model: Any, index: ModelIndex, snap: Snapshot | None = None, limit: int = 200) -> dict[str, Any]:
-    """Change of each snapshotted parameter since `snap` (default: the model's latest), and of each block above.
+    """Change of each snapshotted parameter and buffer since `snap` (default: the model's latest), and of each
+    block above.
 
-    `params` and `blocks` are the `limit` largest relative changes (‖Δw‖/‖w‖ of the snapshot's values)."""
+    `params`, `buffers` and `blocks` are the `limit` largest relative changes (‖Δw‖/‖w‖ of the snapshot's values);
+    a block's numbers add up its parameters, and it counts its buffers that changed apart."""
+    snap = _check(model, snap)
+    adapter = actions.require_adapter(model)
+    rows = _rows(adapter, index, snap)
+    params = [r for r in rows if r["kind"] == "param"]
+    buffers = [r for r in rows if r["kind"] == "buffer"]
+    blocks = _blocks(index, rows)
+    params.sort(key=_order)
+    buffers.sort(key=_order)
+    ordered = sorted(blocks.values(), key=_order)
+    delta2 = sum(r["delta_norm"] ** 2 for r in params if r["delta_norm"] is not None)
+    norm2 = sum(r["norm"] ** 2 for r in params if r["norm"] is not None)
+    return {
+        "snapshot": snap.describe(),
+        "totals": {"params": len(params), "changed": sum(r["status"] == "changed" for r in params),
+                   "delta_norm": math.sqrt(delta2), "norm": math.sqrt(norm2),
+                   "rel": math.sqrt(delta2 / norm2) if norm2 else None, "buffers": len(buffers),
+                   "changed_buffers": sum(r["status"] == "changed" for r in buffers)},
+        "params": params[:limit], "buffers": buffers[:limit], "blocks": ordered[:limit],
+        "total_params": len(params), "total_buffers": len(buffers), "total_blocks": len(ordered),
+        "truncated": len(params) > limit or len(buffers) > limit or len(ordered) > limit,
+        "framework": index.framework,
+    }
+
+
+def deltas(model: Any, index: ModelIndex, paths: set[str]) -> dict[str, tuple[float, float]]:
+    """(‖Δw‖², ‖w‖²) since the model's latest snapshot of each parameter in `paths` that it holds and that can be
+    compared (same shape and dtype, readable); ActionError when there is no snapshot."""
+    snap = _check(model, None)
+    adapter = actions.require_adapter(model)
+    out = {}
+    for row in _rows(adapter, index, snap, paths):
+        if row["kind"] == "param" and row["delta_norm"] is not None:
+            out[row["path"]] = (row["delta_norm"] ** 2, row["norm"] ** 2)
+    return out
+
+
+def _check(model: Any, snap: Snapshot | None) -> Snapshot:
     snap = snap if snap is not None else latest(model)
     if snap is None:
         raise ActionError("no snapshot of this model: take one first (ps.snapshot(model) or the Compare button)")
     if snap.model is not model:
         raise ActionError("this snapshot is of another model")
-    adapter = actions.require_adapter(model)
-    now = {id(e.obj): e for e in index.unique_params("")}
+    return snap
+
+
+def _rows(adapter: Any, index: ModelIndex, snap: Snapshot, paths: set[str] | None = None) -> list[dict[str, Any]]:
+    """One change row per saved tensor (only those now at `paths`, when given)."""
+    now = {id(e.obj): e for e in _unique(index, "")}
     by_path = {e.path: e for e in now.values()}
     rows = []
     for path, saved in snap.saved.items():
         entry = by_path.get(path) or now.get(saved.obj_id)
-        rows.append(_row(adapter, path, saved, entry))
-    blocks = _blocks(index, rows)
-    rows.sort(key=_order)
-    ordered = sorted(blocks.values(), key=_order)
-    changed = [r for r in rows if r["status"] == "changed"]
-    delta2 = sum(r["delta_norm"] ** 2 for r in rows if r["delta_norm"] is not None)
-    norm2 = sum(r["norm"] ** 2 for r in rows if r["norm"] is not None)
-    return {
-        "snapshot": snap.describe(),
-        "totals": {"params": len(rows), "changed": len(changed), "delta_norm": math.sqrt(delta2),
-                   "norm": math.sqrt(norm2), "rel": math.sqrt(delta2 / norm2) if norm2 else None},
-        "params": rows[:limit], "blocks": ordered[:limit], "total_params": len(rows), "total_blocks": len(ordered),
-        "truncated": len(rows) > limit or len(ordered) > limit, "framework": index.framework,
-    }
+        if paths is not None and (entry is None or entry.path not in paths):
+            continue
+        rows.append({**_row(adapter, path, saved, entry), "kind": saved.kind})
+    return rows
 
 
 def _order(row: dict[str, Any]) -> tuple[int, float]:
@@ -180,7 +230,8 @@ def _diff(old: Any, new: Any) -> tuple[float, float, float, int]:
 
 
 def _blocks(index: ModelIndex, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each block above a compared parameter: its parameters' changes added up (‖Δ‖ and ‖w‖ as root sums)."""
+    """Each block above a compared tensor: its parameters' changes added up (‖Δ‖ and ‖w‖ as root sums), and its
+    buffers that changed counted apart (running statistics are not weights: they stay out of the norms)."""
     parent: dict[str, str] = {}
     for path, block in index.blocks.items():
         for child in block.children:
@@ -190,7 +241,13 @@ def _blocks(index: ModelIndex, rows: list[dict[str, Any]]) -> dict[str, dict[str
         node = parent.get(row["path"])
         while node is not None:
             acc = out.setdefault(node, {"path": node, "params": 0, "changed_params": 0, "numel": 0, "changed_numel": 0,
-                                        "delta2": 0.0, "norm2": 0.0, "max_abs": 0.0, "moved": 0})
+                                        "delta2": 0.0, "norm2": 0.0, "max_abs": 0.0, "moved": 0, "buffers": 0,
+                                        "changed_buffers": 0})
+            if row["kind"] == "buffer":
+                acc["buffers"] += 1
+                acc["changed_buffers"] += row["status"] == "changed"
+                node = parent.get(node) if node else None
+                continue
             acc["params"] += 1
             if row["delta_norm"] is not None:
                 acc["numel"] += row["numel"]
