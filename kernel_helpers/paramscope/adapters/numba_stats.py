@@ -1,8 +1,8 @@
-"""Optional single-pass CPU kernels for `stats` (numba, the `fast` extra): moments and histogram of a 1-D chunk.
+"""Optional single-read CPU kernels for `stats` (numba, the `fast` extra): moments and histogram of a 1-D chunk.
 
-One loop over a contiguous float32/float64 chunk gives the zero count and float64 sums of the values and of their
-squares about a shift (the chunk's first value), next to numpy's SIMD min and max; a second loop, once the
-tensor's range is known, bins it.
+One loop over a contiguous float32/float64 chunk gives its min, max, zero count and float64 sums of the values and
+of their squares about a shift (the chunk's first value); a second loop, once the tensor's range is known, bins it
+(`numba_kernels`). Chunks of PARALLEL_MIN values and more are split over threads, merged exactly.
 `moments` and `hist` answer None where the eager paths must decide (NaN/Inf, float64 values whose squares leave
 float64, ranges that leave float32): the caller then takes its exact slower path. Without numba, or with
 PARAMSCOPE_NUMBA=0, `available()` is False and nothing here is compiled. Compiled code is cached next to this
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from typing import Any
 
@@ -23,13 +24,17 @@ from . import Moments
 # float64 sums of squares stay finite and normal for |x| in this range; outside it the eager path scales.
 _SAFE64 = (2.0**-450, 2.0**450)
 _RESHIFT = 2.0**20  # sum of squares about the shift over m2: beyond this, shift by the mean and sum again
-_BLOCK = 4096  # histogram codes per block, in cache
-_LANES = 8  # sub-histograms (8 measured faster than 1, 4 or 16)
+_PAIRED = 64  # up to this many bins, codes are counted in pairs (a 64 x 64 table of int32: 16 KiB)
+# Order keys of float bits: (integer view, mask, shift), see numba_kernels.moments_part.
+_KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
+         np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
 # Smaller chunks stay on the eager path: it costs little there, and numba's import and first compile (0.5 s with
 # a warm cache, ~6 s cold) would otherwise delay the first click on a small parameter past the UI's 300 ms budget.
 MIN_ELEMS = 1 << 16
+PARALLEL_MIN = 1 << 18  # chunks from this size are split over threads (a parallel region costs ~10-50 us)
 _state: dict[str, Any] = {}
+_LOCK = threading.Lock()
 
 
 def wanted(n: int) -> bool:
@@ -56,83 +61,94 @@ def _compile() -> bool:
         import numba
     except ImportError:
         return False
+    from . import numba_kernels
 
-    def jit(fn: Any) -> Any:
+    def jit(fn: Any, fastmath: Any, parallel: bool = False) -> Any:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", numba.NumbaWarning)
-                return numba.njit(cache=True, nogil=True, fastmath=_FLAGS)(fn)
+                return numba.njit(cache=True, nogil=True, fastmath=fastmath, parallel=parallel)(fn)
         except RuntimeError:  # no writable cache location: compile in this process only
-            return numba.njit(nogil=True, fastmath=_FLAGS)(fn)
+            return numba.njit(nogil=True, fastmath=fastmath, parallel=parallel)(fn)
 
-    _state["moments"] = jit(_moments_kernel)
-    _state["hist"] = jit(_hist_kernel)
+    # The parts are compiled on their own and called by the drivers; the drivers once serial, once parallel.
+    # The histogram has no contraction (fused multiply-adds): its codes are those of the eager path, bit for bit.
+    for name, flags in (("moments", _FLAGS), ("hist", False)):
+        part = getattr(numba_kernels, name + "_part")
+        setattr(numba_kernels, name + "_part", jit(getattr(part, "py_func", part), flags))  # once compiled: py_func
+        fn = getattr(numba_kernels, name)
+        _state[name] = jit(fn, flags)
+        _state[name + "_parallel"] = jit(fn, flags, parallel=True)
+    _state["numba"] = numba
     return True
 
 
-def _moments_kernel(x: Any, shift: float) -> tuple[float, float, int]:
-    total = 0.0
-    squares = 0.0
-    zeros = 0
-    for i in range(x.size):
-        v = x[i]
-        d = float(v) - shift
-        total += d
-        squares += d * d
-        zeros += v == 0
-    return total, squares, zeros
+def _threads(n: int, threads: int | None) -> int:
+    """How many threads reduce a chunk of n values: one below PARALLEL_MIN, else `threads` (numba's count when
+    None), and one while another thread is in a parallel kernel (numba's workqueue layer cannot nest)."""
+    if n < PARALLEL_MIN:
+        return 1
+    numba = _state["numba"]
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else numba.get_num_threads()))
 
 
-def _hist_kernel(x: Any, a: Any, b: Any, top: Any, affine: bool) -> Any:
-    counts = np.zeros((_LANES, int(top) + 1), dtype=np.int64)  # sub-histograms: no store waits on the last one
-    zero = top - top
-    codes = np.empty(_BLOCK, dtype=np.int32)
-    for start in range(0, x.size, _BLOCK):
-        m = min(_BLOCK, x.size - start)
-        for i in range(m):  # the codes vectorize; a value written since the range was read goes to an end bin
-            t = x[start + i] * a + b if affine else (x[start + i] - b) * a
-            codes[i] = np.int32(min(max(t, zero), top))  # truncation: floor for t >= 0
-        whole = m // _LANES * _LANES
-        for i in range(0, whole, _LANES):
-            for j in range(_LANES):
-                counts[j, codes[i + j]] += 1
-        for i in range(whole, m):
-            counts[0, codes[i]] += 1
-    return counts.sum(axis=0)
+def _run(name: str, parts: int, *args: Any) -> Any:
+    if parts > 1 and _LOCK.acquire(blocking=False):
+        try:
+            numba = _state["numba"]
+            before = numba.get_num_threads()
+            numba.set_num_threads(parts)
+            try:
+                return _state[name + "_parallel"](*args, parts)
+            finally:
+                numba.set_num_threads(before)
+        finally:
+            _LOCK.release()
+    return _state[name](*args, 1)
 
 
-def moments(x: np.ndarray) -> Moments | None:
-    """Moments of a contiguous 1-D float32/float64 chunk in one pass, or None where the eager path must decide."""
+def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
+    """Moments of a contiguous 1-D float32/float64 chunk in one read (on up to `threads` threads), or None where
+    the eager path must decide (NaN/Inf, float64 values whose squares leave float64)."""
     n = x.size
-    if n == 0 or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
+    if n == 0 or n >= 1 << 31 or x.dtype not in _KEYS or not x.flags.c_contiguous:
         return None
-    lo, hi = float(x.min()), float(x.max())  # numpy's SIMD min/max: numba's vectorize only without NaN semantics
-    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or Inf in the chunk
+    bits, mask, sh = _KEYS[x.dtype]
+    keys = x.view(bits)
+    parts = _threads(n, threads)
+    shift = float(x[0])
+    total, squares, zeros, lo_key, hi_key = _run("moments", parts, x, keys, mask, sh, shift)
+    if not (math.isfinite(total) and math.isfinite(squares)):  # NaN or Inf in the chunk
         return None
+    lo, hi = (float(v) for v in _unkey(np.array([lo_key, hi_key], dtype=bits), mask, sh).view(x.dtype))
     big = max(abs(lo), abs(hi))
     if x.dtype == np.float64 and (big > _SAFE64[1] or 0 < big < _SAFE64[0]):
         return None
-    kernel = _state["moments"]
-    shift = float(x[0])
-    total, squares, zeros = kernel(x, shift)
     m2 = squares - total * total / n
     if m2 * _RESHIFT < squares:  # the first value was far from the mean: sum again about the mean
         shift = float(x.dtype.type(shift + total / n))
-        total, squares, _ = kernel(x, shift)
+        total, squares, _, _, _ = _run("moments", parts, x, keys, mask, sh, shift)
         m2 = squares - total * total / n
     return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros))
 
 
-def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool) -> list[int] | None:
-    """Bin counts of a finite contiguous chunk with the eager path's affine map, or None to let it decide."""
-    if not finite or x.size == 0 or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
+def _unkey(keys: np.ndarray, mask: Any, sh: Any) -> np.ndarray:
+    return keys ^ ((keys >> sh) & mask)  # the key map is its own inverse
+
+
+def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool, threads: int | None = None) -> list[int] | None:
+    """Bin counts of a finite contiguous chunk with the eager path's affine map (on up to `threads` threads), or
+    None to let the eager path decide (ranges that leave float32, NaN/Inf to mask)."""
+    if not finite or x.size == 0 or x.size >= 1 << 31 or x.dtype not in _KEYS or not x.flags.c_contiguous:
         return None
     big, span = max(abs(lo), abs(hi)), hi * 0.5 - lo * 0.5
     if not (big < 2.0**100 and span > 2.0**-100):  # the eager path widens or scales these
         return None
     scale = bins / (2 * span)
     kind = x.dtype.type
-    affine = abs(lo) <= 8 * span  # the same two maps as numpy_stats.hist, in the chunk's dtype
-    a, b = (kind(scale), kind(-lo * scale)) if affine else (kind(scale), kind(lo))
-    counts: list[int] = _state["hist"](x, a, b, kind(bins - 1), affine).tolist()
-    return counts
+    # The same two maps as numpy_stats.hist, in the chunk's dtype: x * scale - lo * scale, or (x - lo) * scale.
+    shift, b = (0.0, -lo * scale) if abs(lo) <= 8 * span else (lo, 0.0)
+    parts = _threads(x.size, threads)
+    counts = _run("hist", parts, x, kind(shift), kind(scale), kind(b), kind(bins - 1), bins, 1 < bins <= _PAIRED)
+    result: list[int] = counts.tolist()
+    return result

@@ -1,0 +1,117 @@
+"""The loops `numba_stats` compiles with numba: one read of a chunk for its moments, one for its histogram codes.
+
+Plain Python functions (nothing here imports numba); `numba_stats` compiles each driver twice, serial and with
+`parallel=True`, where `prange` splits the chunk into one part per thread and the parts' partial results are
+merged in float64 (sums), as integers (counts) or as order keys (min/max).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # prange is range outside numba; numba_stats compiles these only where numba imports
+    from numba import prange
+except ImportError:  # pragma: no cover - numba_stats never compiles without numba
+    prange = range
+
+BLOCK = 2048  # histogram codes per block (4096 values when paired), in L1
+
+
+def moments_part(x: Any, bits: Any, mask: Any, sh: Any, shift: float) -> tuple[float, float, int, Any, Any]:
+    """float64 sums of x - shift and of its squares, the zero count, and the min/max as order keys of x's bits.
+
+    The key k ^ ((k >> sh) & mask) orders floats as signed integers (sh = bits - 1, mask = the largest integer of
+    that width), and integer min/max vectorize where float min/max with NaN semantics do not. A NaN gives a key
+    beyond the infinities and makes the sums NaN: the caller sees it in the sums and defers to the eager path."""
+    total = 0.0
+    squares = 0.0
+    zeros = 0
+    lo, hi = mask, ~mask
+    for i in range(x.size):
+        v = x[i]
+        d = float(v) - shift
+        total += d
+        squares += d * d
+        zeros += v == 0
+        k = bits[i]
+        k = k ^ ((k >> sh) & mask)
+        lo = min(lo, k)
+        hi = max(hi, k)
+    return total, squares, zeros, lo, hi
+
+
+def moments(x: Any, bits: Any, mask: Any, sh: Any, shift: float, parts: int) -> tuple[float, float, int, Any, Any]:
+    """`moments_part` over `parts` equal parts of x (one per thread in the parallel build), merged."""
+    n = x.size
+    step = (n + parts - 1) // parts
+    sums = np.zeros((parts, 2), dtype=np.float64)
+    zeros = np.zeros(parts, dtype=np.int64)
+    keys = np.empty((parts, 2), dtype=bits.dtype)
+    for p in prange(parts):
+        start, stop = min(n, p * step), min(n, (p + 1) * step)
+        t, q, z, lo, hi = moments_part(x[start:stop], bits[start:stop], mask, sh, shift)
+        sums[p, 0], sums[p, 1], zeros[p], keys[p, 0], keys[p, 1] = t, q, z, lo, hi
+    total, squares, count = 0.0, 0.0, 0
+    lo, hi = mask, ~mask
+    for p in range(parts):
+        total += sums[p, 0]
+        squares += sums[p, 1]
+        count += zeros[p]
+        lo, hi = min(lo, keys[p, 0]), max(hi, keys[p, 1])
+    return total, squares, count, lo, hi
+
+
+def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: Any, single: Any) -> None:
+    """Add the codes floor((x - shift) * a + b), clamped to [0, top] by selects (a NaN goes to 0, so no code leaves
+    the table), to `table`. With width > 1 (width = bins) two codes are counted as one index c0 * width + c1 of a
+    bins**2 table that stays in L1: half the scattered increments. An odd last value is counted in `single`."""
+    zero = top - top  # the bounds are in x's dtype (top = bins - 1): nothing widens in the code loops
+    codes = np.empty(BLOCK, dtype=np.int32)
+    per = 2 if width > 1 else 1
+    whole = x.size // per * per
+    for start in range(0, whole, BLOCK * per):
+        block = x[start:min(start + BLOCK * per, whole)]  # a slice: the code loops vectorize
+        m = block.size // per
+        if per == 2:
+            for i in range(m):
+                t = (block[2 * i] - shift) * a + b
+                u = (block[2 * i + 1] - shift) * a + b
+                t = t if t > 0 else zero
+                u = u if u > 0 else zero
+                codes[i] = np.int32(t if t < top else top) * width + np.int32(u if u < top else top)
+        else:
+            for i in range(m):
+                t = (block[i] - shift) * a + b
+                t = t if t > 0 else zero
+                codes[i] = np.int32(t if t < top else top)  # truncation: floor for t >= 0
+        for i in range(m):
+            table[codes[i]] += 1
+    for i in range(whole, x.size):
+        t = (x[i] - shift) * a + b
+        t = t if t > 0 else zero
+        single[np.int32(t if t < top else top)] += 1
+
+
+def hist(x: Any, shift: Any, a: Any, b: Any, top: Any, bins: int, paired: bool, parts: int) -> Any:
+    """Bin counts (int64) of x by `hist_part` over `parts` parts of an even number of values each (the last
+    excepted), one table per part, merged and unfolded: a pair index holds one code in each position."""
+    width = bins if paired else 1
+    n = x.size
+    step = ((n + parts - 1) // parts + 1) // 2 * 2
+    tables = np.zeros((parts, bins * width), dtype=np.int32)  # int32: numba_stats takes chunks under 2**31 values
+    singles = np.zeros((parts, bins), dtype=np.int64)
+    for p in prange(parts):
+        start, stop = min(n, p * step), min(n, (p + 1) * step)
+        hist_part(x[start:stop], shift, a, b, top, width, tables[p], singles[p])
+    counts = np.zeros(bins, dtype=np.int64)
+    for p in range(parts):
+        counts += singles[p]
+        for i in range(bins):
+            for j in range(width):
+                c = tables[p, i * width + j]
+                counts[i] += c
+                if paired:
+                    counts[j] += c
+    return counts
