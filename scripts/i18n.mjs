@@ -174,15 +174,18 @@ export function check(root = ROOT) {
 export function hostCatalogues(language, root = ROOT) {
   const { messages } = extract(root);
   const { entries } = loadCatalogue(root);
-  const kinds = new Map(messages.map((m) => [m.key, m.kind]));
+  // A text used both by the pages and by the VS Code host (l10n.t) goes to both catalogues.
+  const kinds = new Map();
+  for (const m of messages) kinds.set(m.key, new Set([...(kinds.get(m.key) ?? []), m.kind]));
   const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
   const jed = { "": { domain: "paramscope", language: language.replace("_", "-"), plural_forms: PLURAL_FORMS[language], version } };
   const vscode = {};
   for (const [key, { entry }] of entries) {
     const text = entry[language];
     if (text === undefined || text === "") continue;
-    if (kinds.get(key) === "vscode") vscode[key] = text;
-    else jed[key] = Array.isArray(text) ? text : [text];
+    const used = kinds.get(key) ?? new Set(["page"]);
+    if (used.has("vscode")) vscode[key] = text;
+    if (used.has("page")) jed[key] = Array.isArray(text) ? text : [text];
   }
   return { jed, vscode };
 }
