@@ -7,9 +7,12 @@ import { ICommandPalette, MainAreaWidget } from "@jupyterlab/apputils";
 import { IConsoleTracker } from "@jupyterlab/console";
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { ISettingRegistry } from "@jupyterlab/settingregistry";
+import { ITranslator } from "@jupyterlab/translation";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { Widget } from "@lumino/widgets";
 import type { DetailsHost } from "../tree/DetailsLayout";
+import { __, setTranslator } from "../tree/i18n";
+import { translatePlugin } from "./schema";
 import { type KernelHost, ModelsSidebar, type SidebarSettings } from "./sidebar";
 
 const PLUGIN_ID = "paramscope:plugin";
@@ -67,9 +70,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: "A left-sidebar panel listing the live models of the active notebook's kernel.",
   autoStart: true,
   // Not ILabShell: Notebook 7 has no such shell, and `app.shell.add(…, "left")` works in both.
-  optional: [INotebookTracker, IConsoleTracker, ISettingRegistry, ICommandPalette, ILayoutRestorer],
+  optional: [INotebookTracker, IConsoleTracker, ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
   activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, consoles: IConsoleTracker | null,
-    registry: ISettingRegistry | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
+    registry: ISettingRegistry | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null,
+    translator: ITranslator | null) => {
+    // JupyterLab's language (Settings → Language): the catalogue the server serves for the "paramscope" domain.
+    // Set before anything is built, since every text is translated when it is made.
+    if (translator) setTranslator(translator.load("paramscope"), translator.languageCode);
     // JupyterLab can split its main area beside the notebook; Notebook 7 shows one document at a time.
     const sidebar = new ModelsSidebar(DEFAULTS, app.name === "JupyterLab" ? detailsTabs(app, notebooks) : undefined);
     sidebar.title.icon = modelsIcon;
@@ -86,13 +93,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     sidebar.follow(trackers.map((t) => t.currentWidget).find((w) => w !== null) ?? null);
 
     app.commands.addCommand(SHOW_COMMAND, {
-      label: "Show Models (paramscope)",
-      caption: "Open the sidebar of the kernel's live models",
+      label: __("Show Models (paramscope)"),
+      caption: __("Open the sidebar of the kernel's live models"),
       execute: () => app.shell.activateById(sidebar.id),
     });
     palette?.addItem({ command: SHOW_COMMAND, category: "paramscope" });
 
     if (registry) {
+      // The schema's titles and descriptions in the page's language, for the Settings editor.
+      registry.transform(PLUGIN_ID, { fetch: translatePlugin });
       registry.load(PLUGIN_ID).then((settings) => {
         const apply = () => sidebar.configure({
           autoRefresh: settings.get("autoRefresh").composite as boolean,

@@ -7,7 +7,8 @@
 import { Client, type ModelSummary, type Request, type Response, type Transport, type WatchState } from "../protocol";
 import type { DetailsHost } from "../tree/DetailsLayout";
 import { ModelExplorer } from "../tree/ModelExplorer";
-import { cls, formatBytes, formatCount, h } from "../tree/format";
+import { cls, formatBytes, formatCount, formatInteger, h } from "../tree/format";
+import { __, _n } from "../tree/i18n";
 import { NotInstalledError } from "./transport";
 
 export interface PanelOptions {
@@ -47,21 +48,22 @@ export class ModelsPanel {
   private waitTimer: ReturnType<typeof setTimeout> | undefined;
   private listed = false; // the current kernel answered one listing
   private problem: string | null = null;
-  private notice: string | null = "Open a notebook or console to see the models of its kernel.";
+  private notice: string | null;
   private pageSize: number;
   private readonly detailsHost: DetailsHost | undefined;
 
   constructor(options: PanelOptions) {
     this.pageSize = options.pageSize;
     this.detailsHost = options.detailsHost;
+    this.notice = __("Open a notebook or console to see the models of its kernel.");
     const refresh = h("button", { class: cls("button", "icon-button", "sidebar-refresh"),
-      title: "Refresh: list the kernel's models again" }, "↻");
+      title: __("Refresh: list the kernel's models again"), "aria-label": __("Refresh the model list") }, "↻");
     refresh.addEventListener("click", () => void this.refresh());
     this.labelEl = h("span", { class: cls("sidebar-kernel") });
     this.statusEl = h("div", { class: cls("sidebar-status"), role: "status" });
     this.listEl = h("div", { class: cls("sidebar-list") });
     this.element = h("div", { class: `jp-ParamScope ${cls("sidebar")}` },
-      h("div", { class: cls("sidebar-header") }, h("span", { class: cls("sidebar-title") }, "Models"), this.labelEl,
+      h("div", { class: cls("sidebar-header") }, h("span", { class: cls("sidebar-title") }, __("Models")), this.labelEl,
         h("span", { class: cls("spinner"), "aria-hidden": "true" }), refresh),
       this.statusEl, this.listEl);
     this.render();
@@ -78,7 +80,7 @@ export class ModelsPanel {
     this.client = this.transport && new Client(this.transport);
     this.labelEl.textContent = label;
     this.labelEl.title = label;
-    this.notice = transport ? null : notice ?? "Open a notebook or console to see the models of its kernel.";
+    this.notice = transport ? null : notice ?? __("Open a notebook or console to see the models of its kernel.");
     this.render();
   }
 
@@ -262,15 +264,21 @@ export class ModelsPanel {
     const s = row.summary;
     const open = this.expanded.has(s.name);
     row.header.setAttribute("aria-expanded", String(open));
-    row.header.title = `${s.name}: ${s.type} (${s.framework}), ${s.n_params.toLocaleString("en-US")} unique parameters, ` +
-      `${s.nbytes.toLocaleString("en-US")} bytes${s.device ? ` on ${s.device}` : ""}${s.dtype ? `, ${s.dtype}` : ""}`;
+    // One line per fact: data (name, class, device, dtype) stays as it is, the words around it are translated.
+    row.header.title = [
+      `${s.name}: ${s.type} (${s.framework})`,
+      _n("%2 unique parameter", "%2 unique parameters", s.n_params, formatInteger(s.n_params)),
+      _n("%2 byte", "%2 bytes", s.nbytes, formatInteger(s.nbytes)),
+      ...(s.device ? [__("on %1", s.device)] : []),
+      ...(s.dtype ? [s.dtype] : []),
+    ].join("\n");
     row.header.replaceChildren(
       h("span", { class: cls("caret"), "aria-hidden": "true" }, open ? "▾" : "▸"),
       h("span", { class: cls("model-name") }, s.name),
       h("span", { class: cls("framework") }, s.framework),
       h("span", { class: cls("model-type") }, s.type),
       h("span", { class: cls("model-stats") },
-        `${formatCount(s.n_params)} params · ${formatBytes(s.nbytes)}${s.device ? ` · ${s.device}` : ""}`),
+        [__("%1 params", formatCount(s.n_params)), formatBytes(s.nbytes), ...(s.device ? [s.device] : [])].join(" · ")),
     );
     row.body.hidden = !open;
   }
@@ -286,18 +294,18 @@ export class ModelsPanel {
       text = this.problem;
     } else if (this.cellBusy) {
       kind = "busy";
-      text = "Kernel busy running a cell: the list updates when it finishes.";
+      text = __("Kernel busy running a cell: the list updates when it finishes.");
     } else if (this.waiting) {
       kind = "busy";
-      text = "Waiting for the kernel…";
+      text = __("Waiting for the kernel…");
     } else if (!this.listed) {
       kind = "busy";
-      text = "Listing models…";
+      text = __("Listing models…");
     } else if (this.rows.size === 0) {
       kind = "empty";
-      text = "No models in this kernel yet: create one in a cell (PyTorch, Keras or MXNet Gluon).";
+      text = __("No models in this kernel yet: create one in a cell (PyTorch, Keras or MXNet Gluon).");
     } else {
-      text = this.rows.size === 1 ? "1 model" : `${this.rows.size} models`;
+      text = _n("%1 model", "%1 models", this.rows.size);
     }
     this.statusEl.textContent = text;
     this.statusEl.className = `${cls("sidebar-status")} jp-mod-${kind}`;

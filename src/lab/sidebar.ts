@@ -6,6 +6,7 @@ import type { Kernel } from "@jupyterlab/services";
 import type { Message } from "@lumino/messaging";
 import { Widget } from "@lumino/widgets";
 import type { DetailsHost } from "../tree/DetailsLayout";
+import { __ } from "../tree/i18n";
 import { ModelsPanel } from "./panel";
 import { KernelTransport } from "./transport";
 import { WatchChannel } from "./watchComm";
@@ -38,7 +39,7 @@ export class ModelsSidebar extends Widget {
     super();
     this.id = ModelsSidebar.id;
     this.addClass("jp-ParamScope-sidebarWidget");
-    this.title.caption = "Models (paramscope)";
+    this.title.caption = __("Models (paramscope)");
     this.settings = settings;
     this.panel = new ModelsPanel({ pageSize: settings.maxChildrenPerPage, detailsHost });
     this.node.append(this.panel.element);
@@ -83,7 +84,7 @@ export class ModelsSidebar extends Widget {
     this.kernel = kernel;
     const label = this.host ? `${this.host.title.label} · ${this.host.sessionContext.kernelDisplayName}` : "";
     if (!kernel) {
-      this.panel.connect(null, label, this.host ? "No kernel: start one for this notebook to see its models." : undefined);
+      this.panel.connect(null, label, this.host ? __("No kernel: start one for this notebook to see its models.") : undefined);
       return;
     }
     this.watcher = new KernelWatcher(kernel, {
@@ -91,7 +92,7 @@ export class ModelsSidebar extends Widget {
       cellDone: () => this.changed(true),
       widgetAction: () => this.changed(),
       restarting: (down) => {
-        if (down) this.panel.reset("Kernel restarting…");
+        if (down) this.panel.reset(__("Kernel restarting…"));
         else this.list();
       },
     });

@@ -3,6 +3,7 @@
 
 import type { KernelMessage } from "@jupyterlab/services";
 import type { Request, Response, Transport } from "../protocol";
+import { __ } from "../tree/i18n";
 
 export const MIME = "application/vnd.paramscope+json";
 const EXPRESSION = "paramscope";
@@ -17,8 +18,9 @@ export interface ExecuteKernel {
 /** paramscope cannot be imported in the kernel: the panel says how to install it. */
 export class NotInstalledError extends Error {
   constructor(detail: string) {
-    super(`paramscope is not installed in this kernel's environment (${detail}). ` +
-      "Install it there, e.g. run `%pip install paramscope` in a cell, then refresh.");
+    super(__(
+      "paramscope is not installed in this kernel's environment (%1). Install it there, e.g. run `%pip install paramscope` in a cell, then refresh.",
+      detail));
     this.name = "NotInstalledError";
   }
 }
@@ -74,13 +76,14 @@ export class KernelTransport implements Transport {
 export function readReply(reply: KernelMessage.IExecuteReplyMsg): Response {
   const content = reply.content;
   if (content.status !== "ok") {
-    throw new Error(`the kernel did not run the request (${content.status === "error" ? `${content.ename}: ${content.evalue}` : content.status})`);
+    const reason = content.status === "error" ? `${content.ename}: ${content.evalue}` : content.status;
+    throw new Error(__("the kernel did not run the request (%1)", reason));
   }
   const value = content.user_expressions?.[EXPRESSION] as
     | { status: "ok"; data: Record<string, unknown> }
     | { status: "error"; ename: string; evalue: string }
     | undefined;
-  if (!value) throw new Error("the kernel answered without evaluating the request");
+  if (!value) throw new Error(__("the kernel answered without evaluating the request"));
   if (value.status === "error") {
     if ((value.ename === "ModuleNotFoundError" || value.ename === "ImportError") && value.evalue.includes("'paramscope")) {
       throw new NotInstalledError(`${value.ename}: ${value.evalue}`);
@@ -89,7 +92,7 @@ export function readReply(reply: KernelMessage.IExecuteReplyMsg): Response {
   }
   const answer = value.data[MIME];
   if (typeof answer !== "object" || answer === null) {
-    throw new Error("the kernel's paramscope gave no protocol answer: is it an older version? Upgrade it in the kernel");
+    throw new Error(__("the kernel's paramscope gave no protocol answer: is it an older version? Upgrade it in the kernel"));
   }
   return answer as Response;
 }
