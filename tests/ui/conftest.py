@@ -5,6 +5,7 @@ so that nothing of the user's settings, workspaces or kernels leaks in or out.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -73,20 +74,17 @@ class Server:
         return f"{self.url}{path}{'&' if '?' in path else '?'}token={self.token}"
 
 
-@pytest.fixture(scope="session")
-def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not STATIC.is_file():
-        pytest.fail("the widget bundle is not built: run `make setup` (or `npm run build:widget`)")
-    home = tmp_path_factory.mktemp("home")
-    root = home / "notebooks"
-    root.mkdir()
-    for name in ("lab.ipynb", "nb7.ipynb"):
-        (root / name).write_text(json.dumps(notebook(CELLS)))
-    (root / "gallery.ipynb").write_text(json.dumps(notebook(GALLERY)))
+@contextlib.contextmanager
+def lab_server(home: Path, root: Path, user_settings: dict[str, dict] | None = None) -> Iterator[Server]:
+    """A JupyterLab server on 127.0.0.1 serving `root`, every Jupyter and XDG directory under `home`;
+    `user_settings` ("@jupyterlab/translation-extension:plugin" -> {"locale": "tr_TR"}) are its user settings."""
     # No "get notified about Jupyter news?" toast over the page.
-    settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    settings = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}, **(user_settings or {})}
+    for plugin, values in settings.items():
+        package, name = plugin.split(":")
+        path = home / "config" / "lab" / "user-settings" / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "XDG_CONFIG_HOME": str(home / "xdg-config"), "XDG_DATA_HOME": str(home / "xdg-data"),
@@ -107,6 +105,20 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         stop(process)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not STATIC.is_file():
+        pytest.fail("the widget bundle is not built: run `make setup` (or `npm run build:widget`)")
+    home = tmp_path_factory.mktemp("home")
+    root = home / "notebooks"
+    root.mkdir()
+    for name in ("lab.ipynb", "nb7.ipynb"):
+        (root / name).write_text(json.dumps(notebook(CELLS)))
+    (root / "gallery.ipynb").write_text(json.dumps(notebook(GALLERY)))
+    with lab_server(home, root) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
