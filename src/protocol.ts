@@ -287,13 +287,21 @@ export interface SizeNode {
   nbytes: number;
   more?: number;
   children?: SizeNode[];
+  /** With `color`: the statistic of the parameters this entry counts (size-weighted; null: none has one). */
+  value?: number | null;
 }
+
+/** What can colour the treemap (op `sizes` `color`): dtype, or a statistic of the values, the gradients, the
+ * change since the compare snapshot (`change`), or the watch's latest recorded step. */
+export type SizeColor = "dtype" | "rms" | "std" | "mean" | "zeros" | "grad_norm" | "grad_rms" | "change" |
+  "watch_grad_norm" | "watch_update";
 
 /** A snapshot of parameter values on the kernel's host (ops `snapshot_take`, `compare`). */
 export interface SnapshotInfo {
   path: string;
   taken_at: number;
   params: number;
+  buffers?: number;
   nbytes: number;
 }
 
@@ -301,6 +309,7 @@ export interface SnapshotInfo {
  * there are no numbers (`reason`). `changed` is the fraction of values changed, `rel` is ‖Δw‖/‖w‖. */
 export interface ParamChange {
   path: string;
+  kind?: "param" | "buffer";
   status: "same" | "changed" | "shape" | "dtype" | "gone" | "unreadable";
   reason?: string;
   numel: number;
@@ -323,14 +332,21 @@ export interface BlockChange {
   norm: number;
   rel: number | null;
   changed: number;
+  /** Buffers under the block, and those that changed (counted apart: they stay out of the norms). */
+  buffers?: number;
+  changed_buffers?: number;
 }
 
 export interface CompareResult {
   snapshot: SnapshotInfo;
-  totals: { params: number; changed: number; delta_norm: number; norm: number; rel: number | null };
+  totals: { params: number; changed: number; delta_norm: number; norm: number; rel: number | null; buffers?: number;
+    changed_buffers?: number };
   params: ParamChange[];
+  /** Buffers (running statistics), compared as parameters are; absent from kernels before buffers were. */
+  buffers?: ParamChange[];
   blocks: BlockChange[];
   total_params: number;
+  total_buffers?: number;
   total_blocks: number;
   truncated: boolean;
   framework: string;
@@ -404,8 +420,8 @@ export interface Ops {
   snapshot_clear: { request: { op: "snapshot_clear"; model: string }; result: { cleared: boolean } };
   compare: { request: { op: "compare"; model: string; limit?: number }; result: CompareResult };
   sizes: {
-    request: { op: "sizes"; model: string; path: string; depth?: number; per_block?: number };
-    result: { root: SizeNode; framework: string };
+    request: { op: "sizes"; model: string; path: string; depth?: number; per_block?: number; color?: SizeColor };
+    result: { root: SizeNode; framework: string; color: SizeColor; colors: SizeColor[] };
   };
   history: {
     request: { op: "history"; model: string };

@@ -125,8 +125,8 @@ export class ModelExplorer {
     "≡", h("span", { class: cls("button-label") }, " ", __("Fold repeats")));
     this.foldButton.addEventListener("click", () => void this.setFolding(!this.folding));
     this.treemap = new Treemap({
-      load: async (path) => (await this.request(() =>
-        this.client.call({ op: "sizes", model: this.model, path, depth: 2 }))).root,
+      load: (path, color) => this.request(() =>
+        this.client.call({ op: "sizes", model: this.model, path, depth: 2, ...(color === "dtype" ? {} : { color }) })),
       select: (path) => void this.jump(path),
       error: (error, doing) => this.banner.showError(error, doing),
     });
