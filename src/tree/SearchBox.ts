@@ -3,13 +3,19 @@
  * under the box. Enter runs at once, typing runs after a short pause, Escape clears. */
 
 import type { SearchResult } from "../protocol";
-import { cls, formatBytes, formatCount, h } from "./format";
+import { cls, formatBytes, formatCount, formatInteger, h } from "./format";
+import { __, _n } from "./i18n";
 import { parseQuery, QueryError } from "./SearchQuery";
 
 const PAUSE_MS = 250;
-const HELP = "Search: a name or path (c_attn), a glob (h.*.attn.c_attn.weight), type:Linear, dtype:float16, " +
-  "device:cuda:0, state:lazy, kind:param, trainable, frozen, tied, numel>1e6, nbytes<=4M, \"quoted text\"; " +
-  "terms separated by spaces must all hold; -term leaves out. Enter searches, Esc clears.";
+
+/** The box's tooltip: the grammar's words stay as they are in every language. */
+function help(): string {
+  const terms = 'type:Linear, dtype:float16, device:cuda:0, state:lazy, kind:param, trainable, frozen, tied, ' +
+    `numel>1e6, nbytes<=4M, "${__("quoted text")}"`;
+  return __("Search: a name or path (%1), a glob (%2), %3; terms separated by spaces must all hold; %4 leaves out. Enter searches, Esc clears.",
+    "c_attn", "h.*.attn.c_attn.weight", terms, "-term");
+}
 
 export interface SearchEvents {
   /** Run `query` in the kernel. */
@@ -28,8 +34,8 @@ export class SearchBox {
   private running: Promise<void> = Promise.resolve();
 
   constructor(private readonly events: SearchEvents) {
-    this.input = h("input", { class: cls("input", "search-input"), type: "search", placeholder: "Search blocks and parameters",
-      title: HELP, "aria-label": "Search blocks and parameters", spellcheck: "false", autocomplete: "off" });
+    this.input = h("input", { class: cls("input", "search-input"), type: "search", placeholder: __("Search blocks and parameters"),
+      title: help(), "aria-label": __("Search blocks and parameters"), spellcheck: "false", autocomplete: "off" });
     this.status = h("div", { class: cls("search-status"), role: "status", "aria-live": "polite" });
     this.element = h("div", { class: cls("search") }, this.input, this.status);
     this.input.addEventListener("input", () => this.schedule());
@@ -105,7 +111,7 @@ export class SearchBox {
       this.events.show(null);
       return;
     }
-    this.say("searching…", false);
+    this.say(__("searching…"), false);
     try {
       const result = await this.events.search(query);
       if (run !== this.runs) return;
@@ -128,9 +134,11 @@ export class SearchBox {
 
 /** "12 found · 21.2M params · 81.0 MiB" (+ how many are shown when the answer was cut). */
 function describe(result: SearchResult): string {
-  if (!result.total) return "nothing found";
+  if (!result.total) return __("nothing found");
+  const found = _n("%2 found", "%2 found", result.total, formatInteger(result.total));
+  const params = _n("%2 param", "%2 params", result.params, formatCount(result.params));
+  const summary = `${found} · ${params} · ${formatBytes(result.nbytes)}`;
+  if (!result.truncated) return summary;
   const shown = result.rows.filter((r) => r.match).length;
-  const cut = result.truncated ? ` — the first ${shown.toLocaleString("en-US")} shown: add terms to narrow it` : "";
-  return `${result.total.toLocaleString("en-US")} found · ${formatCount(result.params)} params · ` +
-    `${formatBytes(result.nbytes)}${cut}`;
+  return __("%1 — the first %2 shown: add terms to narrow it", summary, formatInteger(shown));
 }

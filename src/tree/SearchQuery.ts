@@ -1,5 +1,10 @@
 /** The search grammar, checked in the box before a query goes to the kernel: the same terms and the same
- * messages as kernel_helpers/paramscope/search_query.py (tests/fixtures/search_queries.json holds both to it). */
+ * messages as kernel_helpers/paramscope/search_query.py (tests/fixtures/search_queries.json holds both to it).
+ * The grammar's words (`type:`, `numel`, `trainable`, k/M/G …) are the same in every language; the messages go
+ * through the translator, so in English they are the kernel's, word for word. */
+
+import { formatInteger } from "./format";
+import { __, _n } from "./i18n";
 
 export const MAX_QUERY = 1_000;
 export const MAX_TERMS = 32;
@@ -22,26 +27,27 @@ export type SearchTerm = { negate: boolean } & (
   | { kind: "compare"; field: "numel" | "nbytes"; op: ">" | ">=" | "<" | "<=" | "==" | "!="; value: number }
 );
 
-/** A query the kernel would refuse; the message is the kernel's. */
+/** A query the kernel would refuse; the message is the kernel's, in the page's language. */
 export class QueryError extends Error {}
 
 /** Terms of `query` (all must hold); QueryError with the kernel's message for a bad one. */
 export function parseQuery(query: string): SearchTerm[] {
   if (query.length > MAX_QUERY) {
-    throw new QueryError(`the query is ${count(query.length)} characters long; the limit is ${count(MAX_QUERY)}`);
+    throw new QueryError(__("the query is %1 characters long; the limit is %2", formatInteger(query.length),
+      formatInteger(MAX_QUERY)));
   }
   const terms: SearchTerm[] = [];
   let pos = 0;
   for (;;) {
     while (pos < query.length && isSpace(query[pos])) pos++;
     if (pos >= query.length) return terms;
-    if (terms.length === MAX_TERMS) throw new QueryError(`a query holds at most ${MAX_TERMS} terms`);
+    if (terms.length === MAX_TERMS) throw new QueryError(_n("a query holds at most %1 term", "a query holds at most %1 terms", MAX_TERMS));
     const start = pos;
     const negate = query[pos] === "-";
     if (negate) {
       pos++;
       if (pos >= query.length || isSpace(query[pos])) {
-        throw new QueryError(`'-' at ${start + 1} must be followed by a term to leave out (e.g. -bias)`);
+        throw new QueryError(__("'-' at %1 must be followed by a term to leave out (e.g. -bias)", at(start)));
       }
     }
     const [term, end] = readTerm(query, pos);
@@ -55,8 +61,8 @@ type Bare = { kind: string; [key: string]: unknown };
 function readTerm(query: string, pos: number): [Bare, number] {
   if (query[pos] === '"') {
     const end = query.indexOf('"', pos + 1);
-    if (end < 0) throw new QueryError(`the quote at ${pos + 1} is not closed: add a " after the text`);
-    if (end === pos + 1) throw new QueryError(`empty quotes at ${pos + 1}: put the text to find between them`);
+    if (end < 0) throw new QueryError(__('the quote at %1 is not closed: add a " after the text', at(pos)));
+    if (end === pos + 1) throw new QueryError(__("empty quotes at %1: put the text to find between them", at(pos)));
     return [{ kind: "text", value: query.slice(pos + 1, end) }, end + 1];
   }
   COMPARE.lastIndex = pos;
@@ -73,7 +79,7 @@ function readTerm(query: string, pos: number): [Bare, number] {
 
 function comparison(query: string, start: number, found: RegExpExecArray): [Bare, number] {
   const [, name, op] = found;
-  const refuse = () => new QueryError(`${name}${op} at ${start + 1} needs a number, e.g. ${name}${op}1e6`);
+  const refuse = () => new QueryError(__("%1 at %2 needs a number, e.g. %3", `${name}${op}`, at(start), `${name}${op}1e6`));
   NUMBER.lastIndex = COMPARE.lastIndex;
   const number = NUMBER.exec(query);
   if (!number) throw refuse();
@@ -90,15 +96,15 @@ function comparison(query: string, start: number, found: RegExpExecArray): [Bare
 
 function field(head: string, value: string, pos: number): Bare {
   if (!(FIELDS as readonly string[]).includes(head)) {
-    throw new QueryError(`unknown filter '${head}:' at ${pos + 1}; filters are ${FIELDS.map((f) => `${f}:`).join(", ")}` +
-      " (quote text that holds a colon)");
+    throw new QueryError(__("unknown filter '%1' at %2; filters are %3 (quote text that holds a colon)", `${head}:`, at(pos),
+      FIELDS.map((f) => `${f}:`).join(", ")));
   }
-  if (!value) throw new QueryError(`'${head}:' at ${pos + 1} needs a value, e.g. ${EXAMPLES[head]}`);
+  if (!value) throw new QueryError(__("'%1' at %2 needs a value, e.g. %3", `${head}:`, at(pos), EXAMPLES[head]));
   if (head === "state" && !STATES.includes(value.toLowerCase())) {
-    throw new QueryError(`state:${value} at ${pos + 1}: a state is one of ${STATES.join(", ")}`);
+    throw new QueryError(__("%1 at %2: a state is one of %3", `state:${value}`, at(pos), STATES.join(", ")));
   }
   if (head === "kind" && !KINDS.includes(value.toLowerCase())) {
-    throw new QueryError(`kind:${value} at ${pos + 1}: a kind is one of ${KINDS.join(", ")}`);
+    throw new QueryError(__("%1 at %2: a kind is one of %3", `kind:${value}`, at(pos), KINDS.join(", ")));
   }
   return { kind: "field", field: head, value };
 }
@@ -108,6 +114,7 @@ function isSpace(c: string): boolean {
   return /\s/.test(c) && c !== "\uFEFF";
 }
 
-function count(n: number): string {
-  return n.toLocaleString("en-US");
+/** The 1-based position of `index` in the query, as the kernel writes it (plain digits). */
+function at(index: number): string {
+  return String(index + 1);
 }
