@@ -3,6 +3,7 @@
 
 import type { ReplicaCheck, Sharding, ShardSlice } from "../protocol";
 import { cls, formatBytes, formatShape, h } from "./format";
+import { __, _n, _p } from "./i18n";
 
 const MAP_WIDTH = 240;
 const MAP_HEIGHT = 120;
@@ -15,26 +16,29 @@ export function sliceText(slice: ShardSlice): string {
 
 /** "rank 1", or for a tf.distribute replica "replica 1 · CPU:1". */
 function holder(slice: ShardSlice): string {
-  return slice.device ? `replica ${slice.rank} · ${slice.device}` : `rank ${slice.rank}`;
+  return slice.device ? __("replica %1 · %2", slice.rank, slice.device) : __("rank %1", slice.rank);
 }
 
 export function renderPlacement(sharding: Sharding): HTMLElement {
   const mesh = sharding.mesh.shape.join("×");
-  const names = sharding.mesh.dim_names.length ? ` (${sharding.mesh.dim_names.join(", ")})` : "";
-  const summary = sharding.strategy
-    ? h("div", { class: cls("placement-summary") },
-      `mirrored by ${sharding.strategy} on ${(sharding.devices ?? []).join(", ")}: every replica holds all of `,
-      `${formatShape(sharding.global_shape)} (${formatBytes(sharding.local_nbytes)} each)`)
-    : h("div", { class: cls("placement-summary") },
-      `sharded on a ${mesh} ${sharding.mesh.device_type} mesh${names}: [${sharding.placements.join(", ")}] · `,
-      `global ${formatShape(sharding.global_shape)}, rank ${sharding.rank} holds ${formatShape(sharding.local_shape)} `,
-      `(${formatBytes(sharding.local_nbytes)})`);
+  const names = sharding.mesh.dim_names.join(", ");
+  const placements = `[${sharding.placements.join(", ")}]`;
+  const summary = h("div", { class: cls("placement-summary") }, sharding.strategy
+    ? __("mirrored by %1 on %2: every replica holds all of %3 (%4 each)", sharding.strategy,
+      (sharding.devices ?? []).join(", "), formatShape(sharding.global_shape), formatBytes(sharding.local_nbytes))
+    : [
+      names
+        ? __("sharded on a %1 %2 mesh (%3): %4", mesh, sharding.mesh.device_type, names, placements)
+        : __("sharded on a %1 %2 mesh: %3", mesh, sharding.mesh.device_type, placements),
+      __("global %1, rank %2 holds %3 (%4)", formatShape(sharding.global_shape), sharding.rank,
+        formatShape(sharding.local_shape), formatBytes(sharding.local_nbytes)),
+    ].join(" · "));
   const parts: HTMLElement[] = [summary];
   const map = renderMap(sharding);
   if (map) parts.push(map);
   parts.push(renderTable(sharding));
   return h("section", { class: cls("placement"), "data-placement": sharding.placements.join(",") },
-    h("h4", {}, "placement"), ...parts);
+    h("h4", {}, __("placement")), ...parts);
 }
 
 /** Distinct slices (replicas share one) over the first two dimensions, scaled into a fixed box. */
@@ -55,7 +59,7 @@ function renderMap(sharding: Sharding): HTMLElement | null {
     }
   }
   const box = h("div", { class: cls("placement-map"), role: "img",
-    "aria-label": `which rank holds which slice of ${formatShape(sharding.global_shape)}`,
+    "aria-label": __("which rank holds which slice of %1", formatShape(sharding.global_shape)),
     style: `width:${MAP_WIDTH}px;height:${MAP_HEIGHT}px` });
   let index = 0;
   for (const { slice, ranks, holders } of slots.values()) {
@@ -63,7 +67,7 @@ function renderMap(sharding: Sharding): HTMLElement | null {
     const [r0, c0] = twoD ? [slice.offsets[0], slice.offsets[1]] : [0, slice.offsets[0] ?? 0];
     const [rn, cn] = twoD ? [slice.shape[0], slice.shape[1]] : [1, slice.shape[0] ?? 1];
     const label = holders.length === 1 ? holders[0]
-      : slice.device ? `replicas ${ranks.join(", ")}` : `ranks ${ranks.join(", ")}`;
+      : slice.device ? __("replicas %1", ranks.join(", ")) : __("ranks %1", ranks.join(", "));
     box.append(h("div", {
       class: cls("placement-slot", `slot-${index % SLOT_COLORS}`) + (ranks.includes(sharding.rank) ? " jp-mod-current" : ""),
       title: `${label}: ${sliceText(slice)} ${formatShape(slice.shape)}`,
@@ -76,8 +80,11 @@ function renderMap(sharding: Sharding): HTMLElement | null {
 
 function renderTable(sharding: Sharding): HTMLElement {
   const replicas = Boolean(sharding.strategy);
-  const head = h("tr", {}, ...[replicas ? "replica" : "rank", replicas ? "device" : "mesh", "slice", "shape",
-    "bytes"].map((t) => h("th", {}, t)));
+  const head = h("tr", {}, ...[
+    replicas ? _p("placement column", "replica") : _p("placement column", "rank"),
+    replicas ? _p("placement column", "device") : _p("placement column", "mesh"),
+    _p("placement column", "slice"), _p("placement column", "shape"), _p("placement column", "bytes"),
+  ].map((t) => h("th", {}, t)));
   const rows = sharding.layout.map((slice) =>
     h("tr", { class: slice.rank === sharding.rank ? "jp-mod-current" : "", "data-rank": slice.rank },
       h("td", {}, String(slice.rank)),
@@ -88,14 +95,15 @@ function renderTable(sharding: Sharding): HTMLElement {
   const table = h("table", { class: cls("placement-table") }, h("thead", {}, head), h("tbody", {}, ...rows));
   if (sharding.layout_complete) return table;
   return h("div", {}, table, h("div", { class: cls("muted") },
-    `first ${sharding.layout.length} of ${sharding.mesh.ranks.length} ranks`));
+    _n("first %2 of %1 rank", "first %2 of %1 ranks", sharding.mesh.ranks.length, sharding.layout.length)));
 }
 
 /** One line under a mirrored variable's statistics: read from which replica, and whether the others agree. */
 export function renderReplicaCheck(check: ReplicaCheck): HTMLElement {
   const text = check.agree
-    ? `read from ${check.read_from}; all ${check.count} replicas hold the same values`
-    : `read from ${check.read_from}; the replicas on ${check.differ.join(", ")} hold other values`;
+    ? _n("read from %2; the %1 replica holds the same values", "read from %2; all %1 replicas hold the same values",
+      check.count, check.read_from)
+    : __("read from %1; the replicas on %2 hold other values", check.read_from, check.differ.join(", "));
   return h("div", { class: cls("replicas") + (check.agree ? "" : " jp-mod-warn"), "data-agree": String(check.agree) },
     text);
 }
