@@ -3,7 +3,8 @@
  * dropped are shown at the top. */
 
 import { type Client, type HistoryEntry, KernelError, type Ops, type UndoToRequest, type UndoToResult } from "../protocol";
-import { cls, formatBytes, h } from "./format";
+import { cls, formatBytes, formatInteger, h } from "./format";
+import { __, _n, locale } from "./i18n";
 
 type History = Ops["history"]["result"];
 
@@ -19,7 +20,7 @@ export class HistoryPanel {
   private loading: Promise<void> = Promise.resolve();
 
   constructor(private readonly client: Client, private readonly model: string, private readonly events: HistoryEvents) {
-    this.element = h("div", { class: cls("history"), role: "region", "aria-label": "Action history" });
+    this.element = h("div", { class: cls("history"), role: "region", "aria-label": __("Action history") });
     this.element.hidden = true;
   }
 
@@ -45,7 +46,7 @@ export class HistoryPanel {
         this.history = await this.client.call({ op: "history", model: this.model });
         this.render();
       } catch (error) {
-        this.events.error(error, "read the history");
+        this.events.error(error, __("Could not read the history"));
       }
     })();
   }
@@ -61,14 +62,14 @@ export class HistoryPanel {
         this.offerForce(index, error.message);
         return;
       }
-      this.events.error(error, `undo back to #${index}`);
+      this.events.error(error, __("Could not undo back to #%1", index));
     }
     this.refresh();
   }
 
   private offerForce(index: number, message: string): void {
-    const force = h("button", { class: cls("button", "history-force") }, "Undo anyway");
-    const cancel = h("button", { class: cls("button") }, "Cancel");
+    const force = h("button", { class: cls("button", "history-force") }, __("Undo anyway"));
+    const cancel = h("button", { class: cls("button") }, __("Cancel"));
     const box = h("div", { class: cls("history-conflict"), role: "alert" }, h("div", {}, message), force, cancel);
     force.addEventListener("click", () => {
       box.remove();
@@ -81,26 +82,37 @@ export class HistoryPanel {
   private render(): void {
     const history = this.history;
     if (!history) return;
-    const bound = `keeps the last ${history.limit_entries} actions and ${formatBytes(history.limit_bytes)} of saved ` +
-      `values; now ${history.entries.length} using ${formatBytes(history.bytes)}`;
-    const dropped = history.dropped
-      ? h("div", { class: cls("history-dropped") }, `${history.dropped} older action(s) dropped to stay in bounds` +
-        (history.dropped_entries.length ? `: ${history.dropped_entries.map((e) => e.description).join("; ")}` : ""))
+    const limit = history.limit_entries;
+    const now = history.entries.length;
+    const bound = [
+      _n("keeps the last %2 action and %3 of saved values", "keeps the last %2 actions and %3 of saved values", limit,
+        formatInteger(limit), formatBytes(history.limit_bytes)),
+      _n("now %2 using %3", "now %2 using %3", now, formatInteger(now), formatBytes(history.bytes)),
+    ].join("; ");
+    const n = history.dropped;
+    // The descriptions come from the kernel as they are.
+    const descriptions = history.dropped_entries.map((e) => e.description).join("; ");
+    const dropped = n
+      ? h("div", { class: cls("history-dropped") }, descriptions
+        ? _n("%2 older action dropped to stay in bounds: %3", "%2 older actions dropped to stay in bounds: %3", n,
+          formatInteger(n), descriptions)
+        : _n("%2 older action dropped to stay in bounds", "%2 older actions dropped to stay in bounds", n, formatInteger(n)))
       : null;
     const list = h("ol", { class: cls("history-list"), start: 0 },
       ...history.entries.map((entry) => this.row(entry)).reverse());
     this.element.replaceChildren(...[
-      h("div", { class: cls("history-header") }, h("strong", {}, "History"), h("span", { class: cls("history-bound") }, bound)),
+      h("div", { class: cls("history-header") }, h("strong", {}, __("History")), h("span", { class: cls("history-bound") }, bound)),
       dropped,
-      history.entries.length ? list : h("div", { class: cls("history-empty") }, "No actions yet: reinit, set, tie or untie a parameter."),
+      history.entries.length ? list : h("div", { class: cls("history-empty") },
+        __("No actions yet: reinitialize, set, tie or untie a parameter.")),
     ].filter((el) => el !== null) as HTMLElement[]);
   }
 
   private row(entry: HistoryEntry): HTMLElement {
-    const when = new Date(entry.time * 1000).toLocaleTimeString();
+    const when = new Date(entry.time * 1000).toLocaleTimeString(locale());
     const undo = h("button", { class: cls("button", "history-undo"), "data-index": entry.index,
-      disabled: !entry.undoable, title: entry.undoable ? "Undo this action and every later one" :
-        "its saved copy was larger than the undo limit" }, "Undo back to here");
+      disabled: !entry.undoable, title: entry.undoable ? __("Undo this action and every later one") :
+        __("Its saved copy was larger than the undo limit") }, __("Undo back to here"));
     undo.addEventListener("click", () => void this.undoTo(entry.index));
     return h("li", { class: cls("history-entry"), value: entry.index, "data-index": entry.index },
       h("span", { class: cls("history-index") }, `#${entry.index}`),

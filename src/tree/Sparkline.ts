@@ -1,7 +1,8 @@
 /** Small SVG charts of a watch: a row's sparkline, a larger line chart over steps, and a heat strip of
  * histograms over time (one column per recorded step, one cell per bin, darker = more values). */
 
-import { cls } from "./format";
+import { cls, formatNumber } from "./format";
+import { __, _n } from "./i18n";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -60,13 +61,13 @@ export function lineChart(series: Series[], width = 320, height = 96, log = fals
   for (const s of series) {
     const pts = points(s.xs, s.ys, width, height, 4, log);
     const finite = s.ys.filter((v): v is number => v !== null && Number.isFinite(v));
-    if (finite.length) title.push(`${s.label}: ${Math.min(...finite).toPrecision(3)} … ${Math.max(...finite).toPrecision(3)}`);
+    if (finite.length) title.push(__("%1: %2 … %3", s.label, formatNumber(Math.min(...finite)), formatNumber(Math.max(...finite))));
     if (pts.length) {
       root.append(svg("polyline", { class: cls(`chart-${s.kind}`),
         points: pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" "), "data-count": pts.length }));
     }
   }
-  root.setAttribute("aria-label", title.join("; ") || "no data yet");
+  root.setAttribute("aria-label", title.join("; ") || __("no data yet"));
   return root;
 }
 
@@ -80,7 +81,10 @@ export interface HistColumn {
 export function heatStrip(columns: HistColumn[], width = 320, height = 64): SVGSVGElement {
   const root = svg("svg", { class: cls("heat"), width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
   root.dataset.columns = String(columns.length);
-  if (columns.length === 0) return root;
+  if (columns.length === 0) {
+    root.setAttribute("aria-label", __("no data yet"));
+    return root;
+  }
   const lo = Math.min(...columns.map((c) => c.edges[0]));
   const hi = Math.max(...columns.map((c) => c.edges[c.edges.length - 1]));
   const span = hi > lo ? hi - lo : 1;
@@ -97,6 +101,7 @@ export function heatStrip(columns: HistColumn[], width = 320, height = 64): SVGS
         "fill-opacity": (0.15 + 0.85 * count / top).toFixed(2) }));
     });
   });
-  root.setAttribute("aria-label", `histograms of ${columns.length} steps, values ${lo.toPrecision(3)} … ${hi.toPrecision(3)}`);
+  root.setAttribute("aria-label", _n("histogram of %1 step, values %2 … %3", "histograms of %1 steps, values %2 … %3",
+    columns.length, formatNumber(lo), formatNumber(hi)));
   return root;
 }

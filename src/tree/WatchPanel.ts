@@ -6,19 +6,27 @@
  * is free (after the cell). */
 
 import type { Client, Node, WatchFlag, WatchRecord, WatchState } from "../protocol";
-import { cls, formatNumber, h } from "./format";
+import { cls, formatInteger, formatNumber, h } from "./format";
+import { __, _n, _p } from "./i18n";
 import { heatStrip, lineChart, type Series, sparkline } from "./Sparkline";
 
-export const STATISTICS: Record<string, string> = {
-  grad_norm: "gradient norm",
-  grad_rms: "gradient RMS",
-  mean: "mean",
-  std: "std",
-  rms: "RMS",
-  update_ratio: "update ratio ‖Δw‖/‖w‖",
-  zeros: "fraction of zeros",
-  nonfinite: "NaN/Inf count",
-};
+/** The statistics a watch charts: name -> label, in the page's language. */
+export function statistics(): Record<string, string> {
+  return {
+    grad_norm: __("gradient norm"),
+    grad_rms: __("gradient RMS"),
+    mean: __("mean"),
+    std: __("std"),
+    rms: __("RMS"),
+    update_ratio: __("update ratio ‖Δw‖/‖w‖"),
+    zeros: __("fraction of zeros"),
+    nonfinite: __("NaN/Inf count"),
+  };
+}
+
+function statisticLabel(statistic: string): string {
+  return statistics()[statistic] ?? statistic;
+}
 
 const POLL_MS = 1000;
 // A host that pushed within this long needs no poll.
@@ -48,11 +56,20 @@ export function statOf(record: WatchRecord, path: string, statistic: string): nu
   }
 }
 
-const FLAG_TEXT: Record<WatchFlag, string> = {
-  nonfinite: "NaN/Inf",
-  exploding: "exploding gradient",
-  vanishing: "vanishing gradient",
-};
+function flagText(flag: WatchFlag): string {
+  switch (flag) {
+    case "nonfinite":
+      return __("NaN/Inf values");
+    case "exploding":
+      return __("exploding gradient");
+    case "vanishing":
+      return __("vanishing gradient");
+  }
+}
+
+function flagList(flags: WatchFlag[]): string {
+  return flags.map(flagText).join(", ");
+}
 
 export interface WatchEvents {
   /** New data or state: redraw the rows. */
@@ -76,20 +93,22 @@ export class WatchPanel {
   private disposed = false;
 
   constructor(private readonly client: Client, private readonly model: string, private readonly events: WatchEvents) {
-    this.toggle = h("button", { class: cls("button", "watch-toggle"), title: "Record statistics of every parameter " +
-      "and gradient while a training cell runs" }, "● Watch");
+    this.toggle = h("button", { class: cls("button", "watch-toggle"),
+      title: __("Record statistics of every parameter and gradient while a training cell runs") }, `● ${_p("verb", "Watch")}`);
     this.toggle.addEventListener("click", () => void (this.active ? this.stop() : this.start()));
-    this.every = h("input", { class: cls("watch-every"), type: "number", min: 1, value: "10", title: "record every N steps",
-      "aria-label": "record every N steps" });
-    const select = h("select", { class: cls("watch-stat"), "aria-label": "statistic to chart" },
-      ...Object.entries(STATISTICS).map(([name, label]) => h("option", { value: name }, label)));
+    this.every = h("input", { class: cls("watch-every"), type: "number", min: 1, value: "10",
+      title: __("record every N steps"), "aria-label": __("record every N steps") });
+    const select = h("select", { class: cls("watch-stat"), "aria-label": __("statistic to chart") },
+      ...Object.entries(statistics()).map(([name, label]) => h("option", { value: name }, label)));
     select.addEventListener("change", () => {
       this.statistic = select.value;
       this.events.changed();
       this.drawDetail();
     });
-    this.status = h("span", { class: cls("watch-status"), role: "status" }, "not watching");
-    this.bar = h("div", { class: cls("watch-bar") }, this.toggle, h("label", {}, "every ", this.every, " steps"), select,
+    this.status = h("span", { class: cls("watch-status"), role: "status" }, __("not watching"));
+    // One sentence around the input ("every N steps", "her N adımda"): split where the translation puts N.
+    const [before = "", after = ""] = __("every %1 steps", "\u0000").split("\u0000");
+    this.bar = h("div", { class: cls("watch-bar") }, this.toggle, h("label", {}, before, this.every, after), select,
       this.status);
     this.detail = h("div", { class: cls("watch-detail") });
     this.detail.hidden = true;
@@ -106,7 +125,7 @@ export class WatchPanel {
       this.records.clear();
       this.receive(await this.client.call({ op: "watch_start", model: this.model, every, focus }));
     } catch (error) {
-      this.events.error(error, "start the watch");
+      this.events.error(error, __("Could not start the watch"));
     }
   }
 
@@ -114,7 +133,7 @@ export class WatchPanel {
     try {
       this.receive(await this.client.call({ op: "watch_stop", model: this.model, since: this.since() }));
     } catch (error) {
-      this.events.error(error, "stop the watch");
+      this.events.error(error, __("Could not stop the watch"));
     }
   }
 
@@ -146,16 +165,18 @@ export class WatchPanel {
       const mine = flags[path] ?? [];
       const last = ys[ys.length - 1];
       return h("span", { class: cls("watch-cell"), "data-watch": path,
-        title: `${STATISTICS[this.statistic] ?? this.statistic}: ${formatNumber(last)} at step ${xs[xs.length - 1]}` +
-          (mine.length ? `\n${mine.map((f) => FLAG_TEXT[f]).join(", ")}` : "") },
+        title: __("%1: %2 at step %3", statisticLabel(this.statistic), formatNumber(last), formatInteger(xs[xs.length - 1])) +
+          (mine.length ? `\n${flagList(mine)}` : "") },
         sparkline(xs, ys, 72, 16, mine.length > 0), ...mine.map((f) => flagBadge(f)));
     }
     const prefix = node.path ? `${node.path}.` : "";
     const under = Object.entries(flags).filter(([p]) => node.kind === "model" || p.startsWith(prefix) || p.startsWith(`${node.path}/`));
     if (under.length === 0) return null;
     const kinds = [...new Set(under.flatMap(([, f]) => f))];
-    return h("span", { class: cls("watch-cell"), title: under.map(([p, f]) => `${p}: ${f.map((x) => FLAG_TEXT[x]).join(", ")}`).join("\n") },
-      ...kinds.map((f) => flagBadge(f)), h("span", { class: cls("watch-flag-count") }, `${under.length}`));
+    return h("span", { class: cls("watch-cell"), title: under.map(([p, f]) => `${p}: ${flagList(f)}`).join("\n") },
+      ...kinds.map((f) => flagBadge(f)), h("span", { class: cls("watch-flag-count"),
+        "aria-label": _n("%2 flagged parameter", "%2 flagged parameters", under.length, formatInteger(under.length)) },
+      formatInteger(under.length)));
   }
 
   /** Steps and values of `statistic` for `path`, oldest first. */
@@ -204,19 +225,32 @@ export class WatchPanel {
 
   private render(): void {
     const state = this.state;
-    this.toggle.textContent = state?.active ? "■ Stop watch" : "● Watch";
+    this.toggle.textContent = state?.active ? `■ ${__("Stop watch")}` : `● ${_p("verb", "Watch")}`;
     this.toggle.classList.toggle("jp-mod-active", state?.active ?? false);
     if (state) this.every.value = String(state.every);
     const flagged = state ? Object.keys(state.flags).length : 0;
-    this.status.textContent = !state ? "not watching" : `${state.active ? "watching" : "stopped"} · step ${state.step} · ` +
-      `${this.records.size} records${state.dropped ? ` (${state.dropped} oldest dropped, keeps ${state.max_records})` : ""}` +
-      (flagged ? ` · ⚠ ${flagged} flagged` : "");
+    this.status.textContent = state ? this.statusLine(state, flagged) : __("not watching");
     this.status.classList.toggle("jp-mod-flagged", flagged > 0);
     const newest = [...this.records.values()].reduce<WatchRecord | null>((a, r) => (a === null || r.seq > a.seq ? r : a), null);
     // From the step's forward in the kernel to its point on screen (same machine's clock in the tests and bench).
     if (newest) this.bar.dataset.latencyMs = String(Math.round(Date.now() - newest.time * 1000));
     this.bar.dataset.records = String(this.records.size);
     this.drawDetail();
+  }
+
+  /** "watching · step 40 · 20 records (3 oldest dropped, keeps 1,000) · ⚠ 1 flagged" */
+  private statusLine(state: WatchState, flagged: number): string {
+    const size = this.records.size;
+    const records = state.dropped
+      ? _n("%2 record (%3 oldest dropped, keeps %4)", "%2 records (%3 oldest dropped, keeps %4)", size, formatInteger(size),
+        formatInteger(state.dropped), formatInteger(state.max_records))
+      : _n("%2 record", "%2 records", size, formatInteger(size));
+    return [
+      state.active ? __("watching") : __("stopped"),
+      __("step %1", formatInteger(state.step)),
+      records,
+      flagged ? `⚠ ${_n("%2 flagged", "%2 flagged", flagged, formatInteger(flagged))}` : null,
+    ].filter((part) => part !== null).join(" · ");
   }
 
   private drawDetail(): void {
@@ -228,26 +262,27 @@ export class WatchPanel {
     }
     const path = node.tied_to ?? node.path;
     const chosen = this.statistic.startsWith("grad") ? "rms" : this.statistic;
-    const value: Series = { label: `${STATISTICS[chosen] ?? chosen}`, kind: "value", ...this.series(path, chosen) };
-    const grad: Series = { label: "gradient norm", kind: "grad", ...this.series(path, "grad_norm") };
+    const value: Series = { label: statisticLabel(chosen), kind: "value", ...this.series(path, chosen) };
+    const grad: Series = { label: __("gradient norm"), kind: "grad", ...this.series(path, "grad_norm") };
     const records = [...this.records.values()].sort((a, b) => a.seq - b.seq);
     const hist = records.filter((r) => r.hist[path]).map((r) => ({ step: r.step, ...r.hist[path] }));
     const gradHist = records.filter((r) => r.grad_hist[path]).map((r) => ({ step: r.step, ...r.grad_hist[path] }));
-    const focus = h("button", { class: cls("button"), title: "Record this parameter's histograms at each recorded step " +
-      "(takes effect when the kernel is free)" }, "Record histograms");
+    const focus = h("button", { class: cls("button"),
+      title: __("Record this parameter's histograms at each recorded step (takes effect when the kernel is free)") },
+    __("Record histograms"));
     focus.addEventListener("click", () => void this.focus(path));
     const flags = this.state?.flags[path] ?? [];
     this.detail.hidden = false;
     this.detail.replaceChildren(...[
-      h("div", { class: cls("watch-detail-title") }, `watch · ${path}`, node.tied_to ? ` (tied: ${node.path} is the same parameter)` : "",
-        ...flags.map((f) => flagBadge(f))),
+      h("div", { class: cls("watch-detail-title") }, __("watch · %1", path),
+        node.tied_to ? ` ${__("(tied: %1 is the same parameter)", node.path)}` : "", ...flags.map((f) => flagBadge(f))),
       h("div", { class: cls("watch-legend") }, h("span", { class: cls("legend-value") }, value.label),
-        h("span", { class: cls("legend-grad") }, "gradient norm (log)")),
+        h("span", { class: cls("legend-grad") }, __("gradient norm (log)"))),
       lineChart([value], 320, 72),
       lineChart([grad], 320, 72, true),
-      hist.length ? h("div", { class: cls("watch-legend") }, "values over time") : null,
+      hist.length ? h("div", { class: cls("watch-legend") }, __("values over time")) : null,
       hist.length ? heatStrip(hist) : null,
-      gradHist.length ? h("div", { class: cls("watch-legend") }, "gradient over time") : null,
+      gradHist.length ? h("div", { class: cls("watch-legend") }, __("gradient over time")) : null,
       gradHist.length ? heatStrip(gradHist) : null,
       hist.length || this.state?.focus.includes(path) ? null : focus,
     ].filter((el) => el !== null) as Element[]);
@@ -257,12 +292,12 @@ export class WatchPanel {
     try {
       this.receive(await this.client.call({ op: "watch_focus", model: this.model, focus: [path], since: this.since() }));
     } catch (error) {
-      this.events.error(error, "record histograms");
+      this.events.error(error, __("Could not record histograms"));
     }
   }
 }
 
 function flagBadge(flag: WatchFlag): HTMLElement {
-  return h("span", { class: cls("badge", "watch-flag", `flag-${flag}`), title: FLAG_TEXT[flag] },
+  return h("span", { class: cls("badge", "watch-flag", `flag-${flag}`), title: flagText(flag) },
     flag === "nonfinite" ? "NaN" : flag === "exploding" ? "▲" : "▼");
 }
