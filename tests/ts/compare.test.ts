@@ -1,4 +1,6 @@
-import type { CompareResult, Request, Response, Transport } from "../../src/protocol";
+import { Client, type CompareResult, type Request, type Response, type Transport } from "../../src/protocol";
+import { ComparePanel } from "../../src/tree/Compare";
+import { setLanguage } from "../../src/tree/i18n";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
 import { flush, ReplayTransport } from "./replay";
 
@@ -114,5 +116,63 @@ describe("Compare", () => {
     await flush(0);
     expect(host.querySelector(".jp-ParamScope-banner")!.textContent).toContain("no snapshot of this model");
     view.dispose();
+  });
+});
+
+describe("Compare with buffers", () => {
+  const bufferRow = (path: string, rel: number | null, status: "same" | "changed") => ({
+    path, kind: "buffer" as const, numel: 4, delta_norm: status === "changed" ? 0.5 : 0, max_abs: 0.4, changed: 1,
+    norm: 2, rel, status,
+  });
+  const withBuffers: CompareResult = {
+    ...answer,
+    totals: { ...answer.totals, buffers: 3, changed_buffers: 2 },
+    buffers: [bufferRow("bn.running_mean", null, "changed"), bufferRow("bn.running_var", 0.25, "changed"),
+      bufferRow("bn.num_batches_tracked", 0, "same")],
+    blocks: [...answer.blocks, { path: "bn", params: 2, changed_params: 0, moved: 0, numel: 8, delta_norm: 0, max_abs: 0,
+      norm: 1, rel: 0, changed: 0, buffers: 3, changed_buffers: 2 }],
+    total_buffers: 3,
+  };
+  const node = (path: string, kind: "buffer" | "block") =>
+    ({ path, kind, tied_to: null }) as unknown as import("../../src/protocol").Node;
+
+  afterEach(() => setLanguage("en"));
+
+  function panel() {
+    const events = { changed: () => undefined, select: () => undefined, error: () => undefined };
+    const compare = new ComparePanel(new Client(new CompareTransport()), "rgnet", events);
+    compare.setResult(withBuffers);
+    return compare;
+  }
+
+  it("shows a buffer's change on its row, and a block whose only change is in its running statistics", () => {
+    const compare = panel();
+    expect(compare.bar.textContent).toContain("2 of 4 parameters changed since the snapshot");
+    expect(compare.bar.textContent).toContain("2 of 3 buffers changed");
+    const moved = compare.decorate(node("bn.running_var", "buffer"))!;
+    expect(moved.classList).toContain("jp-ParamScope-compare-buffer");
+    expect(moved.textContent).toContain("0.25");
+    expect(moved.title).toMatch(/^buffer, since the snapshot: ‖Δ‖ 0.5/);
+    // A running mean that started at 0 has no relative change: it says "changed", with no number.
+    expect(compare.decorate(node("bn.running_mean", "buffer"))!.textContent).toBe("changed");
+    expect(compare.decorate(node("bn.num_batches_tracked", "buffer"))!.textContent).toBe("same");
+    const block = compare.decorate(node("bn", "block"))!;
+    expect(block.textContent).toBe("2 buffers changed");
+    expect(block.title).toContain("2 of 3 buffers changed (running statistics, not in the norms)");
+  });
+
+  it("speaks Turkish and Portuguese, numbers in the locale's digits", () => {
+    setLanguage("tr");
+    let compare = panel();
+    expect(compare.bar.textContent).toContain("Anlık görüntüden bu yana 4 parametreden 2 tanesi değişti");
+    expect(compare.bar.textContent).toContain("‖Δw‖/‖w‖ 0,125");
+    expect(compare.bar.textContent).toContain("3 tampondan 2 tanesi değişti");
+    expect(compare.decorate(node("bn.num_batches_tracked", "buffer"))!.textContent).toBe("aynı");
+    expect(compare.button.textContent).toContain("Karşılaştır");
+    setLanguage("pt-BR");
+    compare = panel();
+    expect(compare.bar.textContent).toContain("2 de 4 parâmetros mudaram desde o instantâneo");
+    expect(compare.decorate(node("bn", "block"))!.textContent).toBe("2 buffers mudaram");
+    expect(compare.bar.querySelector(".jp-ParamScope-compare-take")!.textContent).toBe("Tirar instantâneo");
   });
 });
