@@ -549,11 +549,11 @@ function describeChanged(changed: string[]): string | null {
     : __("changed %1", shown);
 }
 
-/** `"a", "b", "c"`: each quoted, in the locale's way of listing. */
+/** `"a", "b" and "c"`: each quoted, listed in the locale's words ("ve" in Turkish, "e" in Portuguese). */
 function quotedList(items: string[]): string {
   const quoted = items.map((item) => `"${item}"`);
   return typeof Intl.ListFormat === "function"
-    ? new Intl.ListFormat(locale(), { style: "narrow", type: "unit" }).format(quoted) : quoted.join(", ");
+    ? new Intl.ListFormat(locale(), { style: "long", type: "conjunction" }).format(quoted) : quoted.join(", ");
 }
 
 async function copyText(text: string): Promise<string> {

@@ -158,6 +158,24 @@ describe("kernel errors, framed by their type", () => {
 });
 
 describe("the explorer in Turkish and Portuguese", () => {
+  it("says what an undo back in the history undid, listed in the language's words", async () => {
+    setLanguage("tr");
+    const entry = (index: number, description: string) => ({ index, op: "reinit", description, paths: ["0"], changed: ["0.weight"],
+      bytes: 16, undoable: true, time: 1 });
+    class UndoTo extends ReplayTransport {
+      async request(req: Request): Promise<Response> {
+        if (req.op !== "undo") return super.request(req);
+        return { id: req.id, ok: true, revision: 0, result: { undone: [entry(2, "tie a to b"), entry(1, "reinit 0")], revision: 0,
+          forced: false } } as unknown as Response;
+      }
+    }
+    const view = new ModelExplorer(host, { transport: new UndoTo(), model: "rgnet" });
+    await view.start();
+    await view.history.undoTo(1);
+    await view.settled();
+    expect(banner().textContent).toContain('2 işlem geri alındı: "tie a to b" ve "reinit 0"');
+  });
+
   it("labels the toolbar, the header and the rows, with the locale's numbers", async () => {
     setLanguage("tr");
     await explorer({});
