@@ -28,7 +28,7 @@ describe("the treemap's colour scale", () => {
   });
 });
 
-const node = (path: string, n: number, value: number | null, children?: SizeNode[]): SizeNode =>
+const node = (path: string, n: number, value: number | null | undefined, children?: SizeNode[]): SizeNode =>
   ({ path, name: path.split(".").pop() || "model", kind: children ? "block" : "param", type: "Linear", dtype: "float32",
     n_params: n, nbytes: 4 * n, value, ...(children ? { children } : {}) });
 
