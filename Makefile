@@ -57,8 +57,9 @@ $(STAMPS)/labext: $(STAMPS)/venv $(LABEXT)/package.json
 	cp -R $(LABEXT)/. src/lab/install.json $(LABEXT_VENV)/
 	@touch $@
 
-# The VS Code extension, packaged with @vscode/vsce (it bundles the shared tree component for its webview).
-$(VSIX): $(STAMPS)/node extension/package.json extension/scripts/build.mjs $(shell find extension/src extension/webview extension/resources src -path src/lab -prune -o -type f -print)
+# The VS Code extension, packaged with @vscode/vsce (it bundles the shared tree component for its webview, and its
+# build writes the l10n bundles from src/i18n with scripts/i18n.mjs).
+$(VSIX): $(STAMPS)/node extension/package.json $(wildcard extension/package.nls*.json) extension/.vscodeignore extension/scripts/build.mjs scripts/i18n.mjs $(shell find extension/src extension/webview extension/resources src -path src/lab -prune -o -type f -print)
 	npm run vsix -w extension
 
 vsix: $(VSIX)

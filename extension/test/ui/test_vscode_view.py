@@ -7,6 +7,7 @@ The paramscope extension itself runs unchanged. Needs `make vsix` and code-serve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -42,13 +43,30 @@ def _notebook() -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
-@pytest.fixture(scope="module")
-def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _register_language_pack(data: Path, extensions: Path, locale: str) -> None:
+    """What VS Code's language pack service writes into the user data folder when a pack is installed from the UI
+    (an install through the CLI leaves it out, and without it --locale falls back to English): the pack's
+    translations by language, with the hash of its id and version."""
+    [folder] = extensions.glob(f"paramscope-test.language-pack-{locale}-*")
+    manifest = json.loads((folder / "package.json").read_text())
+    identifier = f"{manifest['publisher']}.{manifest['name']}"
+    [localization] = manifest["contributes"]["localizations"]
+    pack = {
+        "hash": hashlib.md5((identifier + manifest["version"]).encode()).hexdigest(),
+        "extensions": [{"extensionIdentifier": {"id": identifier}, "version": manifest["version"]}],
+        "translations": {t["id"]: str(folder / t["path"]) for t in localization["translations"]},
+        "label": localization["localizedLanguageName"],
+    }
+    (data / "languagepacks.json").write_text(json.dumps({localization["languageId"]: pack}))
+
+
+def _serve(home: Path, locale: str | None = None) -> Iterator[str]:
+    """code-server with the built .vsix and the Jupyter fake; with `locale`, in that display language (through the
+    test language pack, without which VS Code stays English whatever --locale says)."""
     if not VSIX.is_file():
         pytest.fail(f"{VSIX.name} is not built: run `make vsix`")
     if not CODE_SERVER.exists():
         pytest.fail("code-server is not installed: run `make test-vscode` (it installs it into .make/code-server)")
-    home = tmp_path_factory.mktemp("vscode-home")
     data, extensions, work = home / "data", home / "extensions", home / "work"
     (data / "User").mkdir(parents=True)
     (data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
@@ -61,10 +79,17 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     subprocess.run(["node", str(EXTENSION / "test" / "fake-jupyter" / "build.mjs"), str(home)], check=True,
                    cwd=EXTENSION,
                    capture_output=True)
-    installed = subprocess.run([*base, "--install-extension", str(home / "fake-jupyter.vsix"),
-                                "--install-extension", str(VSIX)],
+    packages = [home / "fake-jupyter.vsix", VSIX]
+    if locale is not None:
+        subprocess.run(["node", str(EXTENSION / "test" / "language-pack" / "build.mjs"), str(home)], check=True,
+                       cwd=EXTENSION, capture_output=True)
+        packages.append(home / f"language-pack-{locale}.vsix")
+        base.append(f"--locale={locale}")
+    installed = subprocess.run([*base, *(arg for vsix in packages for arg in ("--install-extension", str(vsix)))],
                                env=env, capture_output=True, text=True, timeout=180)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    if locale is not None:
+        _register_language_pack(data, extensions, locale)
     port = free_port()
     log = (home / "code-server.log").open("w")
     process = subprocess.Popen(
@@ -80,8 +105,28 @@ def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
+# One server per test (not per module): two code-servers at once would share the CI's two cores.
+@pytest.fixture
+def code_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory.mktemp("vscode-home"))
+
+
+@pytest.fixture
+def code_server_tr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory.mktemp("vscode-home-tr"), locale="tr")
+
+
 @pytest.fixture
 def page(code_server: str, request: pytest.FixtureRequest):
+    yield from _browse(code_server, request)
+
+
+@pytest.fixture
+def page_tr(code_server_tr: str, request: pytest.FixtureRequest):
+    yield from _browse(code_server_tr, request)
+
+
+def _browse(code_server: str, request: pytest.FixtureRequest):
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -135,7 +180,7 @@ def test_models_view_renders_the_kernels_tree_and_acts_in_it(page) -> None:
 
     # "Copy as code" puts the expression at the cursor of the notebook cell.
     details.locator('button[data-action="copy"]').click()
-    view.locator(".jp-ParamScope-banner").get_by_text("inserted rgnet[1].weight at the cursor").wait_for()
+    view.locator(".jp-ParamScope-banner").get_by_text("Inserted rgnet[1].weight at the cursor").wait_for()
     page.locator(".notebook-editor .view-lines").first.get_by_text("w = rgnet[1].weight").wait_for()
 
     # An action: reinitialize block 0.block 0 with constant(42); the tree is read again at the new revision.
@@ -165,3 +210,53 @@ def test_models_view_renders_the_kernels_tree_and_acts_in_it(page) -> None:
     assert csp_errors == []
     if os.environ.get("PARAMSCOPE_UPDATE_DOCS") == "1":
         page.screenshot(path=str(ROOT / "docs" / "vscode-models-view.png"))
+
+
+@pytest.mark.slow
+def test_models_view_speaks_vscodes_display_language(page_tr) -> None:
+    """VS Code in Turkish (env.language "tr"): the contributed names, the host's vscode.l10n texts and the
+    webview's explorer are Turkish, numbers grouped the Turkish way; VS Code's own texts stay English (the test
+    language pack translates none of them)."""
+    page, csp_errors = page_tr
+    tab = page.get_by_role("tab", name="paramscope")
+    tab.wait_for()
+    page.locator(".explorer-folders-view .monaco-list-row", has_text="chapter.ipynb").dblclick()
+    cell = page.locator(".notebook-editor .cell-editor-container .view-lines").first
+    cell.wait_for()
+    cell.click()
+    page.keyboard.press("End")
+    tab.click()
+    # package.nls.tr.json: the view's name.
+    title = page.locator(".part.sidebar .title-label")
+    title.wait_for()
+    assert (title.text_content() or "").lower() == "paramscope: modeller"
+    view = page.frame_locator('iframe.webview[src*="purpose=webviewView"]').frame_locator("iframe#active-frame")
+    view.locator(".jp-ParamScope-title").get_by_text("rgnet").wait_for()
+    assert view.locator("html").get_attribute("lang") == "tr"
+    # The webview's own texts and the shared explorer's, in Turkish.
+    assert view.locator(".jp-ParamScope-vscode-picker").get_attribute("title") == "Çekirdekteki model"
+    toolbar = view.locator(".jp-ParamScope-toolbar").text_content() or ""
+    assert "Yenile" in toolbar and "Tekrarları katla" in toolbar
+    search = view.locator("input.jp-ParamScope-search-input")
+    assert search.get_attribute("placeholder") == "Bloklarda ve parametrelerde ara"
+    assert "309 parametre" in view.locator(".jp-ParamScope-title").inner_text()
+
+    # The host's texts (l10n/bundle.l10n.tr.json): copy as code reports where the code went.
+    view.locator('.jp-ParamScope-row[data-path="1"] .jp-ParamScope-twisty').click()
+    view.locator('.jp-ParamScope-row[data-path="1.weight"]').click()
+    view.locator('.jp-ParamScope-details button[data-action="copy"]').click()
+    view.locator(".jp-ParamScope-banner").get_by_text("rgnet[1].weight imlecin bulunduğu yere eklendi").wait_for()
+
+    # package.nls.tr.json: the command's title in the palette; the quick pick's texts from the host.
+    page.keyboard.press("Control+Shift+P")
+    page.keyboard.type("paramscope: Modeli göster")
+    page.locator(".quick-input-widget .monaco-list-row", has_text="Modeli göster").first.wait_for()
+    page.keyboard.press("Enter")
+    rows = page.locator(".quick-input-widget .monaco-list-row")
+    rows.filter(has_text="Sequential · pytorch · 309 parametre").first.wait_for()
+    placeholder = page.locator(".quick-input-widget input").get_attribute("placeholder")
+    assert placeholder == "chapter.ipynb içinden bir model seçin"
+    page.keyboard.press("Escape")
+    assert csp_errors == []
+    if os.environ.get("PARAMSCOPE_UPDATE_DOCS") == "1":
+        page.screenshot(path=str(ROOT / "docs" / "vscode-models-view-tr.png"))
