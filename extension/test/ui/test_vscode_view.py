@@ -258,5 +258,3 @@ def test_models_view_speaks_vscodes_display_language(page_tr) -> None:
     assert placeholder == "chapter.ipynb içinden bir model seçin"
     page.keyboard.press("Escape")
     assert csp_errors == []
-    if os.environ.get("PARAMSCOPE_UPDATE_DOCS") == "1":
-        page.screenshot(path=str(ROOT / "docs" / "vscode-models-view-tr.png"))
