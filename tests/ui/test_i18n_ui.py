@@ -247,15 +247,21 @@ def test_the_sidebar_and_the_widget_speak_turkish(turkish_lab, page):
     expect(h3).to_have_text(re.compile(r"^-?\d+(,\d+)?(e-?\d+)?$"))
     left += _english_left(shown := _shown_texts(sidebar), english) + _english_words(shown)
     ARTIFACTS.mkdir(exist_ok=True)
-    sidebar.screenshot(path=str(ARTIFACTS / "sidebar-tr.png"))
+    page.screenshot(path=str(ARTIFACTS / "sidebar-tr.png"))  # JupyterLab's Turkish around the sidebar
     copy_to_docs(ARTIFACTS / "sidebar-tr.png", "sidebar-tr.png")
 
     # The inline widget follows JupyterLab's language.
     widget = nb.widget(0)
     expect(widget.row("")).to_be_visible()
     left += _toolbar_left(widget.root, turkish)
-    widget.row("").locator(".jp-ParamScope-name").click()
-    expect(widget.root.locator(".jp-ParamScope-details")).to_be_visible()
+    weight = "transformer.h.0.attn.c_attn.weight"
+    widget.expand("", "transformer", "transformer.h", "transformer.h.0", "transformer.h.0.attn",
+                  "transformer.h.0.attn.c_attn")
+    widget.row(weight).locator(".jp-ParamScope-name").click()
+    stats = widget.root.locator(".jp-ParamScope-details .jp-ParamScope-stats")
+    expect(stats).to_be_visible()
+    # Statistics with Turkish decimal commas (3 significant digits: "0,0123", "-0,25").
+    expect(stats).to_contain_text(re.compile(r"-?\d,\d"), timeout=30_000)
     left += _english_left(shown := _shown_texts(widget.root), english) + _english_words(shown)
     widget.root.screenshot(path=str(ARTIFACTS / "widget-tr.png"))
     copy_to_docs(ARTIFACTS / "widget-tr.png", "widget-tr.png")
