@@ -91,6 +91,14 @@ export function ramp(t: number): string {
   return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(", ")})`;
 }
 
+/** Black or white text, whichever reads better on `background` ("#rrggbb" or "rgb(r, g, b)"). */
+export function ink(background: string): string {
+  const rgb = background.startsWith("#") ? [1, 3, 5].map((k) => parseInt(background.slice(k, k + 2), 16))
+    : (background.match(/\d+/g) ?? []).slice(0, 3).map(Number);
+  const luminance = (0.299 * (rgb[0] ?? 0) + 0.587 * (rgb[1] ?? 0) + 0.114 * (rgb[2] ?? 0)) / 255;
+  return luminance > 0.6 ? "#1a1a1a" : "#fff";
+}
+
 /** A value as the legend and the titles show it (a fraction of zeros in percent). */
 export function formatValue(value: number | null | undefined, stat: SizeColor): string {
   if (value === null || value === undefined) return __("no value");
@@ -322,7 +330,7 @@ export class Treemap {
     const width = parent ? parent.w : 100 * aspect;
     const height = parent ? parent.h : 100;
     const style = `left:${(rect.x / width) * 100}%;top:${(rect.y / height) * 100}%;` +
-      `width:${(rect.w / width) * 100}%;height:${(rect.h / height) * 100}%;background:${paint(node)}`;
+      `width:${(rect.w / width) * 100}%;height:${(rect.h / height) * 100}%;background:${paint(node)};color:${ink(paint(node))}`;
     const label = node.more !== undefined ? __("… %1 more", formatInteger(node.more)) : node.name ?? "";
     const lines = [
       node.more !== undefined ? _n("%2 smaller block", "%2 smaller blocks", node.more, formatInteger(node.more))

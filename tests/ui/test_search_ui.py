@@ -1,6 +1,7 @@
 """Search and folding (#13) in real JupyterLab: the Models sidebar and the inline widget find the 12 attention
 weights of a GPT-2-shaped model, explain a bad query under the box and come back to the tree; its 12 layers fold
-into one row that opens; the treemap's biggest block is the layers, and a click selects it."""
+into one row that opens; the treemap's biggest block is the layers, a click selects it, and coloured by RMS its
+blocks and legend change."""
 
 from __future__ import annotations
 
@@ -99,6 +100,23 @@ def test_sidebar_and_widget_find_the_attention_weights(jupyter, page):
     layers.click()
     expect(widget.row("transformer.h")).to_have_attribute("aria-selected", "true")
     expect(widget.root.locator(".jp-ParamScope-details")).to_contain_text("transformer.h")
+
+    # Coloured by a statistic: the kernel adds up each block's RMS; the blocks take the ramp's colours and the legend
+    # names the statistic with its range (dtype colours and their legend before).
+    legend = widget.root.locator(".jp-ParamScope-treemap-legend")
+    expect(legend).to_have_text("float32")
+    float32 = layers.evaluate("e => getComputedStyle(e).backgroundColor")
+    widget.root.locator(".jp-ParamScope-treemap-colour").select_option("rms")
+    expect(legend).to_have_attribute("data-colour", "rms")
+    expect(legend.locator(".jp-ParamScope-treemap-legend-label")).to_have_text("RMS of the values")
+    low = float(legend.locator(".jp-ParamScope-treemap-legend-min").inner_text())
+    high = float(legend.locator(".jp-ParamScope-treemap-legend-max").inner_text())
+    assert 0 < low < high
+    colours = widget.root.locator(".jp-ParamScope-treemap-inner").evaluate_all(
+        "cells => cells.map(c => getComputedStyle(c).backgroundColor)")
+    assert float32 not in colours and len(set(colours)) > 1
+    assert "RMS of the values: " in (layers.get_attribute("title") or "")
+    widget.root.screenshot(path=str(ARTIFACTS / "treemap-rms-widget.png"))
 
     # The sidebar: `c_attn` shows the 12 weights among the rows (the blocks and biases match too).
     page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
