@@ -11,8 +11,10 @@ import "./view.css";
 
 declare function acquireVsCodeApi(): { postMessage(message: ToHost): void };
 
-// VS Code's display language, which the extension host writes into <html lang>: before any text is made.
-setLanguage(document.documentElement.lang);
+// VS Code's display language, which the extension host writes into <html lang>: before any text is made. The page
+// then says which language its texts are in (English for a language without a catalogue), for screen readers.
+const language = setLanguage(document.documentElement.lang);
+document.documentElement.lang = language === "en" ? "en" : language.replace("_", "-");
 
 const vscode = acquireVsCodeApi();
 const post = (message: ToHost) => vscode.postMessage(message);

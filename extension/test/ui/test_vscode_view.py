@@ -232,7 +232,7 @@ def test_models_view_speaks_vscodes_display_language(page_tr) -> None:
     assert (title.text_content() or "").lower() == "paramscope: modeller"
     view = page.frame_locator('iframe.webview[src*="purpose=webviewView"]').frame_locator("iframe#active-frame")
     view.locator(".jp-ParamScope-title").get_by_text("rgnet").wait_for()
-    assert view.locator("html").get_attribute("lang") == "tr"
+    assert view.locator("html").get_attribute("lang") == "tr-TR"
     # The webview's own texts and the shared explorer's, in Turkish.
     assert view.locator(".jp-ParamScope-vscode-picker").get_attribute("title") == "Çekirdekteki model"
     toolbar = view.locator(".jp-ParamScope-toolbar").text_content() or ""

@@ -27,19 +27,20 @@ const picker = (root: HTMLElement) => root.querySelector<HTMLSelectElement>(".jp
 const state = (s: ViewState): ToWebview => ({ type: "state", state: s, selected: null });
 
 describe.each([
-  ["tr", "Bir Jupyter defteri açın: çekirdeğindeki modeller burada görünür.", "Çekirdekteki model",
+  ["tr", "tr-TR", "Bir Jupyter defteri açın: çekirdeğindeki modeller burada görünür.", "Çekirdekteki model",
     "chapter.ipynb için çalışan bir çekirdek yok: bir çekirdek seçin ve bir hücre çalıştırın.",
     "chapter.ipynb içinde henüz model yok: bir hücrede bir model oluşturun."],
-  ["pt-br", "Abra um notebook Jupyter: os modelos do kernel dele aparecem aqui.", "Modelo no kernel",
+  ["pt-br", "pt-BR", "Abra um notebook Jupyter: os modelos do kernel dele aparecem aqui.", "Modelo no kernel",
     "Nenhum kernel está em execução para chapter.ipynb: selecione um kernel e execute uma célula.",
     "Ainda não há modelos em chapter.ipynb: crie um em uma célula."],
-  ["en", "Open a Jupyter notebook: the models of its kernel show here.", "Model in the kernel",
+  ["en", "en", "Open a Jupyter notebook: the models of its kernel show here.", "Model in the kernel",
     "No kernel is running for chapter.ipynb: select a kernel and run a cell.", "No models in chapter.ipynb yet: create one in a cell."],
-  ["de", "Open a Jupyter notebook: the models of its kernel show here.", "Model in the kernel",
+  ["de", "en", "Open a Jupyter notebook: the models of its kernel show here.", "Model in the kernel",
     "No kernel is running for chapter.ipynb: select a kernel and run a cell.", "No models in chapter.ipynb yet: create one in a cell."],
-])("a page in %j", (lang, noNotebook, pickerTitle, noKernel, noModels) => {
+])("a page in %j", (lang, shown, noNotebook, pickerTitle, noKernel, noModels) => {
   it("says what to do, and titles the picker, in that language", async () => {
     const root = await load(lang);
+    expect(document.documentElement.lang).toBe(shown);
     expect(posted).toEqual([{ type: "ready" }]);
     expect(picker(root).title).toBe(pickerTitle);
     send(state({ kind: "no-notebook" }));
