@@ -237,13 +237,14 @@ function renderTensor(stats: Stats | Unavailable, values: Values | Unavailable, 
   // Each card shows a short value; its title the exact one.
   const exact = (key: string, name: string, x: number | null) => cell(key, name, formatNumber(x), `${name}: ${exactNumber(x)}`);
   const zeros = Math.round(stats.zeros * stats.numel);
+  const zerosLabel = _p("statistic", "zeros");
   const grid = h("div", { class: cls("stats") },
     exact("mean", _p("statistic", "mean"), stats.mean),
     exact("std", _p("statistic", "std"), stats.std),
     exact("min", _p("statistic", "min"), stats.min),
     exact("max", _p("statistic", "max"), stats.max),
-    cell("zeros", _p("statistic", "zeros"), formatPercent(stats.zeros), _n("%2 of %3 value is zero",
-      "%2 of %3 values are zero", stats.numel, formatInteger(zeros), formatInteger(stats.numel))),
+    cell("zeros", zerosLabel, formatPercent(stats.zeros),
+      `${zerosLabel}: ${_n("%2 of %3 value", "%2 of %3 values", stats.numel, formatInteger(zeros), formatInteger(stats.numel))}`),
     cell("NaN", "NaN", formatCount(stats.nan), `NaN: ${formatInteger(stats.nan)}`, stats.nan > 0),
     cell("Inf", "Inf", formatCount(stats.inf), `Inf: ${formatInteger(stats.inf)}`, stats.inf > 0));
   const out: HTMLElement[] = [grid, renderHistogram(stats.hist, label)];

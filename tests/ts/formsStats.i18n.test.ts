@@ -68,7 +68,7 @@ describe("in Turkish", () => {
     expect(text(stat(panel, "std"))).toBe("std. sapma1,23e3");
     expect(text(stat(panel, "min"))).toBe("min-0,0481");
     expect(text(stat(panel, "zeros"))).toBe("sıfırlar%25");
-    expect(stat(panel, "zeros").title).toBe("123.456 değerden 30.864 tanesi sıfır");
+    expect(stat(panel, "zeros").title).toBe("sıfırlar: 123.456 değerden 30.864 tanesi");
     expect(text(stat(panel, "NaN"))).toBe("NaN0"); // the names of the special values stay
     const meta = text(panel.querySelector(".jp-ParamScope-meta"));
     expect(meta).toContain("1.234.567 parametre (bağlı tüm kullanımlarla 2.469.134)");
@@ -177,7 +177,7 @@ describe("in Portuguese (Brazil)", () => {
     const panel = await statsPanel(param);
     expect(text(stat(panel, "mean"))).toBe("média0,296");
     expect(text(stat(panel, "max"))).toBe("máx2,5");
-    expect(stat(panel, "zeros").title).toBe("30.864 de 123.456 valores são zero");
+    expect(stat(panel, "zeros").title).toBe("zeros: 30.864 de 123.456 valores");
     expect(text(panel.querySelector(".jp-ParamScope-meta"))).toContain("1.234.567 parâmetros (2.469.134 com todos os usos vinculados)");
     expect(text(panel.querySelector(".jp-ParamScope-meta"))).toContain("vinculado a wte");
     expect(actionsFor(param).map((a) => a.label)).toEqual(
@@ -189,7 +189,7 @@ describe("in English (the default)", () => {
   it("keeps the English texts and numbers", async () => {
     const panel = await statsPanel(param);
     expect(text(stat(panel, "mean"))).toBe("mean0.296");
-    expect(stat(panel, "zeros").title).toBe("30,864 of 123,456 values are zero");
+    expect(stat(panel, "zeros").title).toBe("zeros: 30,864 of 123,456 values");
     expect(text(panel.querySelector(".jp-ParamScope-meta"))).toContain("1,234,567 params (2,469,134 with every tied use)");
     expect(text(panel.querySelector(".jp-ParamScope-meta"))).toContain("tied to wte");
     expect(text(panel.querySelector(".jp-ParamScope-heatmap figcaption"))).toContain("2×4, one row in 2, one column in 2");
