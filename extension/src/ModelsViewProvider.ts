@@ -264,9 +264,12 @@ function nothingToReveal(state: ViewState): string {
   }
 }
 
-/** A model's line in Reveal model: its class, framework and parameter count (digits grouped for the language). */
+/** A model's line in Reveal model: its class, framework and parameter count, digits grouped as the view groups
+ * them (the languages of the catalogue in their own way, any other in English's, like the view's texts). */
 function modelDescription(model: ModelSummary): string {
-  const count = new Intl.NumberFormat(webviewLanguage(vscode.env.language)).format(model.n_params);
+  const language = vscode.env.language.toLowerCase();
+  const locale = language === "tr" || language.startsWith("tr-") ? "tr-TR" : language === "pt-br" ? "pt-BR" : "en";
+  const count = new Intl.NumberFormat(locale).format(model.n_params);
   return model.n_params === 1
     ? vscode.l10n.t("{0} · {1} · 1 parameter", model.type, model.framework)
     : vscode.l10n.t("{0} · {1} · {2} parameters", model.type, model.framework, count);

@@ -135,11 +135,23 @@ describe("host texts through vscode.l10n.t", () => {
       .toEqual(["net[0].weight imlecin bulunduğu yere eklendi", "İmleci olan bir düzenleyici yok: net[2].bias panoya kopyalandı"]);
   });
 
-  it("stays English for a language without a bundle", async () => {
+  it("stays English, numbers too, for a language without a bundle", async () => {
     fake.language = "de";
     await open();
     await provider!.revealModel();
     expect(fake.messages).toEqual(["paramscope: Open a Jupyter notebook to reveal a model of its kernel."]);
+    const big = { ...summary("gpt2"), type: "GPT2LMHeadModel", n_params: 124_439_808 };
+    const kernels = new Map([[CHAPTER.uri.toString(), new FakeKernel((request) =>
+      answerOutputs({ id: request.id, ok: true, result: { models: [big] }, revision: null }))]]);
+    fake.extensions.set("ms-toolsai.jupyter", jupyterExtension(kernels));
+    fake.activeNotebookChanged.fire({ notebook: CHAPTER });
+    let offered: { description?: string }[] = [];
+    fake.quickPick = (items) => {
+      offered = items;
+      return undefined;
+    };
+    await provider!.revealModel();
+    expect(offered.map((i) => i.description)).toEqual(["GPT2LMHeadModel · pytorch · 124,439,808 parameters"]);
   });
 });
 
