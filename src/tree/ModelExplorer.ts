@@ -87,7 +87,7 @@ export class ModelExplorer {
     }, {
       action: (name, path) => void this.runAction(name, path),
       jump: (path) => void this.jump(path),
-      error: (error, doing) => this.banner.showError(error, doing),
+      error: (error, failed) => this.banner.showError(error, failed),
     });
     this.title = h("div", { class: cls("title") }, this.model);
     this.revisionLabel = h("span", { class: cls("revision"), title: __("Changes made through paramscope") });
@@ -100,12 +100,12 @@ export class ModelExplorer {
     undo.addEventListener("click", () => void this.runAction("undo", this.selected ?? ""));
     this.watch = new WatchPanel(this.client, this.model, {
       changed: () => this.view.setDecoration((node) => this.decorate(node)),
-      error: (error, doing) => this.banner.showError(error, doing),
+      error: (error, failed) => this.banner.showError(error, failed),
     });
     this.compare = new ComparePanel(this.client, this.model, {
       changed: () => this.view.setDecoration((node) => this.decorate(node)),
       select: (path) => void this.jump(path),
-      error: (error, doing) => this.banner.showError(error, doing),
+      error: (error, failed) => this.banner.showError(error, failed),
     });
     this.history = new HistoryPanel(this.client, this.model, {
       undone: async (result) => {
@@ -114,7 +114,7 @@ export class ModelExplorer {
         this.banner.show("success", undone.length === 1 ? __("undid \"%1\"", undone[0])
           : _n("undid %2 action: %3", "undid %2 actions: %3", undone.length, formatInteger(undone.length), quotedList(undone)));
       },
-      error: (error, doing) => this.banner.showError(error, doing),
+      error: (error, failed) => this.banner.showError(error, failed),
     });
     const historyButton = h("button", { class: cls("button", "icon-button", "history-toggle"),
       title: __("History: every action on this model; undo back to any of them") },
@@ -128,7 +128,7 @@ export class ModelExplorer {
       load: (path, color) => this.request(() =>
         this.client.call({ op: "sizes", model: this.model, path, depth: 2, ...(color === "dtype" ? {} : { color }) })),
       select: (path) => void this.jump(path),
-      error: (error, doing) => this.banner.showError(error, doing),
+      error: (error, failed) => this.banner.showError(error, failed),
     });
     const mapButton = h("button", { class: cls("button", "icon-button", "map-toggle"),
       title: __("Map: a treemap of where the parameters are (by count or bytes, coloured by dtype); click selects") },

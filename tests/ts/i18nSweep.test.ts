@@ -7,7 +7,7 @@ import gpt from "../fixtures/search_gpt2.json";
 import type { CompareResult, Request, Response, Transport, WatchRecord, WatchState } from "../../src/protocol";
 import { setLanguage, setTranslator, strfmt, type TranslationBundle } from "../../src/tree/i18n";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { fakeCanvas, flush, ReplayTransport } from "./replay";
+import { fakeCanvas, flush, ReplayTransport, WideTransport } from "./replay";
 
 const OPEN = "⟦";
 const CLOSE = "⟧";
@@ -137,6 +137,76 @@ class Rgnet implements Transport {
   }
 }
 
+/** A made-up Keras model with a row of every kind and state the tree draws: lazy, meta, deferred, unbuilt, frozen,
+ * a buffer, a tied block and its canonical one, and a sharded, mirrored parameter whose statistics come after a
+ * wait (pending, then done), read during a training step, with a gradient that is unavailable. */
+class Zoo implements Transport {
+  private polls = 0;
+
+  async request(req: Request): Promise<Response> {
+    const ok = (result: unknown): Response => ({ id: req.id, ok: true, result, revision: 0 }) as Response;
+    switch (req.op) {
+      case "tree":
+        return ok({ node: req.path === "" ? zooRoot() : { ...zooChild(req.path), children: [], children_offset: 0 }, framework: "keras" });
+      case "stats":
+        return ok(req.path.endsWith("#grad") ? { path: req.path, available: false, reason: "no gradient yet: run backward()" }
+          : req.path === "sharded" ? { path: req.path, pending: true, job: "job-1", progress: 0.25 } : zooStats(req.path));
+      case "stats_poll":
+        if (++this.polls === 1) await flush(500); // a slow read: the panel shows its progress meanwhile
+        return ok(this.polls < 2 ? { path: "sharded", pending: true, job: "job-1", progress: 0.5 } : zooStats("sharded"));
+      case "values":
+        return ok(req.path.endsWith("#grad") ? { path: req.path, available: false, reason: "no gradient yet: run backward()" }
+          : { path: req.path, available: true, shape: [4, 3], rows: 4, cols: 3, row_step: 1, col_step: 1,
+            data: [[1, 2, 3], [4, null, 6], [7, 8, 9], [0, 0, 0]], min: 0, max: 9, during_step: true, training: ["fit-thread"] });
+      case "fingerprints":
+        return ok({ supported: false, fingerprints: {} });
+      default:
+        return { id: req.id, ok: false, error: { type: "BadRequest", message: `unknown op ${req.op}` }, revision: 0 } as Response;
+    }
+  }
+}
+
+function zooNode(path: string, extra: Partial<Record<string, unknown>>): Record<string, unknown> {
+  return { path, name: path || "zoo", kind: "param", type: "Variable", shape: [4, 3], dtype: "float32", device: "CPU:0",
+    trainable: true, state: "ready", numel: 12, nbytes: 48, n_params: 12, n_params_with_aliases: 12, n_buffers: 0,
+    tied_to: null, aliases: [], has_grad: true, n_children: 0, code: path ? `zoo.get_layer(${JSON.stringify(path)})` : "zoo",
+    alt_name: null, children_offset: 0, ...extra };
+}
+
+const ZOO: Record<string, Partial<Record<string, unknown>>> = {
+  lazy: { state: "lazy", shape: null, numel: 0, nbytes: 0, n_params: 0, n_params_with_aliases: 0 },
+  meta: { state: "meta", device: "meta" },
+  deferred: { state: "deferred", shape: [null, 3] },
+  unbuilt: { kind: "block", type: "Dense", state: "unbuilt", shape: null, n_params: 0, n_params_with_aliases: 0, numel: 0 },
+  frozen: { trainable: false },
+  running_mean: { kind: "buffer", n_params: 0, n_params_with_aliases: 0 },
+  shared: { kind: "block", type: "Dense", shape: null, aliases: ["again"], n_params_with_aliases: 24 },
+  again: { kind: "block", type: "Dense", shape: null, tied_to: "shared", n_params: 0 },
+  sharded: { sharding: {
+    global_shape: [4, 3], local_shape: [2, 3], local_nbytes: 24,
+    mesh: { shape: [2], dim_names: [], device_type: "gpu", ranks: [0, 1] }, placements: ["Shard(0)"], rank: 0,
+    layout: [{ rank: 0, coord: [0], offsets: [0, 0], shape: [2, 3], nbytes: 24 },
+      { rank: 1, coord: [1], offsets: [2, 0], shape: [2, 3], nbytes: 24 }],
+    layout_complete: true, strategy: "MirroredStrategy", devices: ["GPU:0", "GPU:1"] } },
+};
+
+function zooChild(path: string): Record<string, unknown> {
+  return zooNode(path, ZOO[path] ?? {});
+}
+
+function zooRoot(): Record<string, unknown> {
+  const children = Object.keys(ZOO).map(zooChild);
+  return zooNode("", { kind: "model", type: "Sequential", shape: null, n_params: 120, n_params_with_aliases: 132, n_buffers: 12,
+    numel: 132, nbytes: 528, n_children: children.length, children });
+}
+
+function zooStats(path: string): Record<string, unknown> {
+  return { path, available: true, shape: [4, 3], dtype: "float32", device: "GPU:0", numel: 12, mean: 0.5, std: 1.25,
+    min: -2, max: 3, rms: 1.3, zeros: 0.25, nan: 1 / 12, inf: 0, hist: { edges: [-2, 0, 3], counts: [4, 7] }, changed: true,
+    during_step: true, training: ["fit-thread"],
+    replicas: { count: 2, read_from: "GPU:0", agree: false, differ: ["GPU:1"] } };
+}
+
 const ATTRIBUTES = ["title", "aria-label", "placeholder", "aria-valuetext", "aria-roledescription", "alt", "label"];
 // Symbols the views draw, and units and number words that stay as they are in every language.
 // AM/PM: a time in the locale's format (English here).
@@ -220,14 +290,14 @@ afterEach(async () => {
   setLanguage("en");
 });
 
-async function explorer(transport: Transport, model: string): Promise<{ view: ModelExplorer; host: HTMLElement }> {
+async function explorer(transport: Transport, model: string, pageSize?: number): Promise<{ view: ModelExplorer; host: HTMLElement }> {
   const host = document.createElement("div");
   document.body.append(host);
   hosts.push(host);
   data.add(model);
   const tab = document.createElement("div");
   host.append(tab);
-  const view = new ModelExplorer(host, { transport: new Recording(transport), model, detailsHost: {
+  const view = new ModelExplorer(host, { transport: new Recording(transport), model, pageSize, detailsHost: {
     open: (element, _title, _closed) => {
       tab.append(element);
       return { close: () => element.remove() };
@@ -454,6 +524,44 @@ describe("every text of the explorer goes through the translator", () => {
     await settle(view);
     sweep("map, a block selected");
 
+    expect(report(), "untranslated texts (words ← text @ where)").toBe("");
+  }, 60_000);
+
+  it("leaves nothing untranslated on rows of every kind and state, and in a slow, sharded, mirrored parameter's details", async () => {
+    const { view, host } = await explorer(new Zoo(), "zoo");
+    const row = (path: string) => host.querySelector<HTMLElement>(`.jp-ParamScope-row[data-path="${path}"]`);
+    sweep("zoo");
+    expect(row("lazy")!.querySelector(".jp-ParamScope-badge")!.getAttribute("data-state")).toBe("lazy");
+    for (const path of ["lazy", "unbuilt", "frozen", "running_mean", "again"]) {
+      click(row(path));
+      await settle(view);
+      sweep(`${path} selected`);
+    }
+    click(row("sharded"));
+    await flush(300); // the panel says it is reading once a read takes a while
+    sweep("sharded, statistics pending");
+    expect(host.querySelector(".jp-ParamScope-progress")).not.toBeNull();
+    click(host.querySelector('[data-cancel="sharded"]'));
+    await flush(500);
+    sweep("sharded, statistics cancelled");
+    click(host.querySelector('[data-retry="sharded"]'));
+    await flush(300);
+    await view.settled();
+    await settle(view);
+    sweep("sharded, statistics read during a step");
+    expect(host.querySelector(".jp-ParamScope-placement")).not.toBeNull();
+    expect(report(), "untranslated texts (words ← text @ where)").toBe("");
+  }, 60_000);
+
+  it("leaves nothing untranslated on the rows still loading in a wide block", async () => {
+    const { view, host } = await explorer(new WideTransport(1000), "wide", 50);
+    const scroller = host.querySelector<HTMLElement>(".jp-ParamScope-scroller")!;
+    scroller.scrollTop = 300 * 24;
+    scroller.dispatchEvent(new Event("scroll"));
+    expect(host.querySelector(".jp-ParamScope-row.jp-ParamScope-placeholder")).not.toBeNull();
+    sweep("rows loading");
+    await settle(view);
+    sweep("rows loaded");
     expect(report(), "untranslated texts (words ← text @ where)").toBe("");
   }, 60_000);
 });
