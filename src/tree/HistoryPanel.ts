@@ -11,7 +11,8 @@ type History = Ops["history"]["result"];
 export interface HistoryEvents {
   /** Entries were undone: the model changed. */
   undone(result: UndoToResult): Promise<void>;
-  error(error: unknown, doing: string): void;
+  /** A request failed; `failed` is the whole translated sentence that says what did not happen. */
+  error(error: unknown, failed: string): void;
 }
 
 export class HistoryPanel {

@@ -74,7 +74,8 @@ function flagList(flags: WatchFlag[]): string {
 export interface WatchEvents {
   /** New data or state: redraw the rows. */
   changed(): void;
-  error(error: unknown, doing: string): void;
+  /** A request failed; `failed` is the whole translated sentence that says what did not happen. */
+  error(error: unknown, failed: string): void;
 }
 
 export class WatchPanel {

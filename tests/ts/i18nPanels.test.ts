@@ -47,7 +47,7 @@ describe("the watch in Turkish", () => {
     const failed: string[] = [];
     const transport = new FakeTransport((req) =>
       ({ id: req.id, ok: false, error: { type: "ActionError", message: "no model" }, revision: 0 }));
-    const panel = new WatchPanel(new Client(transport), "net", { changed: vi.fn(), error: (_e, doing) => failed.push(doing) });
+    const panel = new WatchPanel(new Client(transport), "net", { changed: vi.fn(), error: (_e, sentence) => failed.push(sentence) });
     expect(panel.bar.querySelector(".jp-ParamScope-watch-toggle")!.textContent).toBe("● İzle");
     expect(panel.bar.querySelector("label")!.textContent).toBe("her  adımda");
     expect([...panel.bar.querySelectorAll("option")].map((o) => o.textContent)).toEqual(["gradyan normu",
@@ -135,9 +135,9 @@ describe("the history in Turkish", () => {
     const failed: string[] = [];
     const transport = new FakeTransport((req) =>
       ({ id: req.id, ok: false, error: { type: "ActionError", message: "gone" }, revision: 0 }));
-    const panel = new HistoryPanel(new Client(transport), "net", { undone: vi.fn(), error: (e, doing) => {
+    const panel = new HistoryPanel(new Client(transport), "net", { undone: vi.fn(), error: (e, sentence) => {
       expect(e).toBeInstanceOf(KernelError);
-      failed.push(doing);
+      failed.push(sentence);
     } });
     panel.toggle();
     await panel.settled;
