@@ -140,5 +140,6 @@ function describe(result: SearchResult): string {
   const summary = `${found} · ${params} · ${formatBytes(result.nbytes)}`;
   if (!result.truncated) return summary;
   const shown = result.rows.filter((r) => r.match).length;
-  return __("%1 — the first %2 shown: add terms to narrow it", summary, formatInteger(shown));
+  return _n("%2 — the first %3 shown: add terms to narrow it", "%2 — the first %3 shown: add terms to narrow it", shown, summary,
+    formatInteger(shown));
 }

@@ -227,6 +227,10 @@ describe("the search in Turkish", () => {
     search.mockResolvedValueOnce({ ...result, total: 1, truncated: false, params: 1, nbytes: 4 });
     await box.run();
     expect(status.textContent).toBe("1 encontrado · 1 parâmetro · 4 B");
+    search.mockResolvedValueOnce(result);
+    await box.run();
+    expect(status.textContent).toBe("12.345 encontrados · 21,2M parâmetros · 81,0 MiB — exibindo o primeiro 1: adicione termos " +
+      "para restringir");
     box.dispose();
   });
 });
