@@ -27,8 +27,8 @@ export function widgetLanguage(asked: string | undefined, doc: Document = docume
 export interface AnyModel<T> {
   get<K extends keyof T>(key: K): T[K];
   send(content: unknown): void;
-  on(event: "msg:custom", callback: (msg: unknown) => void): void;
-  off(event: "msg:custom", callback: (msg: unknown) => void): void;
+  on(event: "msg:custom" | "change:locale", callback: (msg: unknown) => void): void;
+  off(event: "msg:custom" | "change:locale", callback: (msg: unknown) => void): void;
 }
 
 // A kernel busy with a long cell answers only when the cell is done; past this, say so instead of waiting forever.
@@ -101,14 +101,25 @@ export function useLanguage(model: AnyModel<WidgetModel>): Language | "en" {
 }
 
 function render({ model, el }: { model: AnyModel<WidgetModel>; el: HTMLElement }): () => void {
-  useLanguage(model);
   const transport = new WidgetTransport(model);
-  const explorer = new ModelExplorer(el, { transport, model: model.get("model_name") });
-  transport.onRevision = (revision) => explorer.noteRevision(revision);
-  transport.onWatch = (state) => explorer.noteWatch(state);
-  transport.onCell = () => void explorer.checkStale();
-  void explorer.start();
+  const build = (): ModelExplorer => {
+    useLanguage(model);
+    const made = new ModelExplorer(el, { transport, model: model.get("model_name") });
+    transport.onRevision = (revision) => made.noteRevision(revision);
+    transport.onWatch = (state) => made.noteWatch(state);
+    transport.onCell = () => void made.checkStale();
+    void made.start();
+    return made;
+  };
+  let explorer = build();
+  // `widget.locale = "pt-BR"` in Python: the explorer is made again in that language.
+  const relocate = () => {
+    explorer.dispose();
+    explorer = build();
+  };
+  model.on("change:locale", relocate);
   return () => {
+    model.off("change:locale", relocate);
     explorer.dispose();
     transport.dispose();
   };

@@ -45,10 +45,13 @@ def test_a_language_without_a_catalogue_is_refused(net, asked):
     assert len(widget_module._OPEN) == before  # no widget was made
 
 
-def test_the_trait_refuses_a_bad_language_and_keeps_the_old_one(net):
+def test_the_trait_switches_a_shown_widget_and_refuses_a_bad_language(net):
     import paramscope as ps
 
     widget = ps.show(net, name="net", locale="tr")
+    assert widget.trait_metadata("locale", "sync") is True  # synced: the front end makes its explorer again
+    widget.locale = "pt-BR"
+    assert widget.get_state("locale") == {"locale": "pt-BR"}
     with pytest.raises((ValueError, traitlets.TraitError)):
         widget.locale = "fr"
-    assert widget.locale == "tr"
+    assert widget.locale == "pt-BR"

@@ -73,13 +73,23 @@ describe("the sidebar in JupyterLab's language", () => {
 });
 
 class FakeModel implements AnyModel<WidgetModel> {
-  constructor(private readonly traits: WidgetModel) {}
+  readonly changes = new Set<(msg: unknown) => void>();
+  constructor(readonly traits: WidgetModel) {}
   get<K extends keyof WidgetModel>(key: K): WidgetModel[K] {
     return this.traits[key];
   }
   send(): void {}
-  on(): void {}
-  off(): void {}
+  on(event: string, callback: (msg: unknown) => void): void {
+    if (event === "change:locale") this.changes.add(callback);
+  }
+  off(event: string, callback: (msg: unknown) => void): void {
+    if (event === "change:locale") this.changes.delete(callback);
+  }
+  /** What anywidget does when Python sets `widget.locale`. */
+  setLocale(locale: string): void {
+    this.traits.locale = locale;
+    this.changes.forEach((callback) => callback(undefined));
+  }
 }
 
 describe("the widget's language", () => {
@@ -111,5 +121,23 @@ describe("the widget's language", () => {
     const cleanup = widget.render({ model: new FakeModel({ model_name: "net", locale: "tr_TR" }), el });
     expect(locale()).toBe("tr-TR");
     cleanup();
+  });
+
+  it("makes the explorer again when Python sets widget.locale", () => {
+    const model = new FakeModel({ model_name: "net", locale: "tr" });
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    const search = () => el.querySelector<HTMLInputElement>(".jp-ParamScope-search-input")!.placeholder;
+    const turkish = search();
+    model.setLocale("pt-BR");
+    expect(locale()).toBe("pt-BR");
+    expect(el.querySelectorAll(".jp-ParamScope-explorer")).toHaveLength(1);
+    expect(search()).not.toBe(turkish);
+    model.setLocale("");
+    expect(locale()).toBe("en");
+    expect(search()).toBe("Search blocks and parameters");
+    cleanup();
+    expect(model.changes.size).toBe(0);
+    expect(el.querySelector(".jp-ParamScope-explorer")).toBeNull();
   });
 });

@@ -14,11 +14,11 @@ class FakeModel implements AnyModel<WidgetModel> {
   send(content: unknown): void {
     void this.kernel.request(content as never).then((response) => this.listeners.forEach((l) => l(response)));
   }
-  on(_event: "msg:custom", callback: (msg: unknown) => void): void {
-    this.listeners.add(callback);
+  on(event: "msg:custom" | "change:locale", callback: (msg: unknown) => void): void {
+    if (event === "msg:custom") this.listeners.add(callback);
   }
-  off(_event: "msg:custom", callback: (msg: unknown) => void): void {
-    this.listeners.delete(callback);
+  off(event: "msg:custom" | "change:locale", callback: (msg: unknown) => void): void {
+    if (event === "msg:custom") this.listeners.delete(callback);
   }
 }
 
