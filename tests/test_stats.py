@@ -79,26 +79,30 @@ def cases() -> dict[str, tuple[np.ndarray, str]]:
     }
 
 
-@pytest.fixture(params=["numba", "eager"])
+@pytest.fixture(params=["numba", "numba parallel", "eager"])
 def kernels(request, monkeypatch):
-    """Both CPU paths: the optional numba kernels (the `fast` extra) and the eager numpy/torch ops without them."""
-    if request.param == "numba":
+    """Every CPU path: the optional numba kernels (the `fast` extra), serial and split over threads, and the eager
+    numpy/torch ops without them."""
+    if request.param.startswith("numba"):
         pytest.importorskip("numba")
         numba_stats.set_enabled(True)
         assert numba_stats.available()
         monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)  # the small test tensors go through the kernels too
+        # Parallel: every chunk split over the threads the framework uses (numba's parallel build), or none.
+        monkeypatch.setattr(numba_stats, "PARALLEL_MIN", 0 if request.param == "numba parallel" else 1 << 62)
     else:
         numba_stats.set_enabled(False)
     yield request.param
     numba_stats.set_enabled(True)
 
 
-def test_numba_kernels_answer_or_defer():
+def test_numba_kernels_answer_or_defer(monkeypatch):
     """The kernels answer plain float chunks and leave NaN/Inf, float64 extremes and strided chunks to the eager
     path, which the adapters then take."""
     pytest.importorskip("numba")
     numba_stats.set_enabled(True)
     assert numba_stats.available()
+    monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)
     rng = np.random.default_rng(4)
     x = (rng.standard_normal(50_001) * 0.02 + 0.5).astype(np.float32)
     m = numba_stats.moments(x)

@@ -29,17 +29,20 @@ _PAIRED = 64  # up to this many bins, codes are counted in pairs (a 64 x 64 tabl
 _KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
          np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
-# Smaller chunks stay on the eager path: it costs little there, and numba's import and first compile (0.5 s with
-# a warm cache, ~6 s cold) would otherwise delay the first click on a small parameter past the UI's 300 ms budget.
+# Smaller chunks take the kernels only once a bigger one has loaded and compiled them for their type: numba's
+# import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
+# parameter past the UI's 300 ms budget.
 MIN_ELEMS = 1 << 16
 PARALLEL_MIN = 1 << 18  # chunks from this size are split over threads (a parallel region costs ~10-50 us)
 _state: dict[str, Any] = {}
+_warm: set[tuple[str, np.dtype, bool]] = set()  # (build, dtype, writeable) that ran: compiled or loaded
 _LOCK = threading.Lock()
 
 
 def wanted(n: int) -> bool:
-    """Whether a chunk of `n` values goes through the kernels: big enough to pay, and the kernels can run."""
-    return n >= MIN_ELEMS and available()
+    """Whether a chunk of `n` values may go through the kernels: a big one loads them (numba's import and compile
+    pay off there), a smaller one only once they are loaded, and then only a build already compiled for its type."""
+    return available() if n >= MIN_ELEMS else _state.get("ok") is True
 
 
 def available() -> bool:
@@ -52,6 +55,7 @@ def available() -> bool:
 def set_enabled(on: bool) -> None:
     """Force the kernels off (or back to what `available` finds): used by tests to cover the eager paths."""
     _state.pop("ok", None)
+    _warm.clear()
     if not on:
         _state["ok"] = False
 
@@ -79,32 +83,35 @@ def _compile() -> bool:
         fn = getattr(numba_kernels, name)
         _state[name] = jit(fn, flags)
         _state[name + "_parallel"] = jit(fn, flags, parallel=True)
-    _state["numba"] = numba
+    _state["threads"] = numba.get_num_threads()
     return True
 
 
-def _threads(n: int, threads: int | None) -> int:
-    """How many threads reduce a chunk of n values: one below PARALLEL_MIN, else `threads` (numba's count when
-    None), and one while another thread is in a parallel kernel (numba's workqueue layer cannot nest)."""
+def _parts(n: int, threads: int | None) -> int:
+    """Into how many parts (one per thread) a chunk of n values is split: one below PARALLEL_MIN, else `threads`
+    (numba's thread count when None), at most the threads numba started."""
     if n < PARALLEL_MIN:
         return 1
-    numba = _state["numba"]
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else numba.get_num_threads()))
+    most: int = _state["threads"]
+    return most if threads is None else max(1, min(most, threads))
 
 
-def _run(name: str, parts: int, *args: Any) -> Any:
-    if parts > 1 and _LOCK.acquire(blocking=False):
-        try:
-            numba = _state["numba"]
-            before = numba.get_num_threads()
-            numba.set_num_threads(parts)
-            try:
-                return _state[name + "_parallel"](*args, parts)
-            finally:
-                numba.set_num_threads(before)
-        finally:
+def _run(name: str, parts: int, x: np.ndarray, *args: Any) -> Any:
+    """The serial or the parallel build of a driver, or None for a small chunk whose build has not run yet. One
+    parallel kernel at a time: numba's workqueue threading layer (where neither OpenMP nor TBB is found) aborts on
+    concurrent launches, so a second caller runs serially."""
+    parallel = parts > 1 and _LOCK.acquire(blocking=False)
+    build = name + "_parallel" if parallel else name
+    key = (build, x.dtype, bool(x.flags.writeable))
+    try:
+        if x.size < MIN_ELEMS and key not in _warm:
+            return None
+        result = _state[build](x, *args, parts if parallel else 1)
+    finally:
+        if parallel:
             _LOCK.release()
-    return _state[name](*args, 1)
+    _warm.add(key)
+    return result
 
 
 def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
@@ -115,9 +122,12 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
         return None
     bits, mask, sh = _KEYS[x.dtype]
     keys = x.view(bits)
-    parts = _threads(n, threads)
+    parts = _parts(n, threads)
     shift = float(x[0])
-    total, squares, zeros, lo_key, hi_key = _run("moments", parts, x, keys, mask, sh, shift)
+    done = _run("moments", parts, x, keys, mask, sh, shift)
+    if done is None:
+        return None
+    total, squares, zeros, lo_key, hi_key = done
     if not (math.isfinite(total) and math.isfinite(squares)):  # NaN or Inf in the chunk
         return None
     lo, hi = (float(v) for v in _unkey(np.array([lo_key, hi_key], dtype=bits), mask, sh).view(x.dtype))
@@ -148,7 +158,6 @@ def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool, threads: 
     kind = x.dtype.type
     # The same two maps as numpy_stats.hist, in the chunk's dtype: x * scale - lo * scale, or (x - lo) * scale.
     shift, b = (0.0, -lo * scale) if abs(lo) <= 8 * span else (lo, 0.0)
-    parts = _threads(x.size, threads)
+    parts = _parts(x.size, threads)
     counts = _run("hist", parts, x, kind(shift), kind(scale), kind(b), kind(bins - 1), bins, 1 < bins <= _PAIRED)
-    result: list[int] = counts.tolist()
-    return result
+    return None if counts is None else list(counts.tolist())

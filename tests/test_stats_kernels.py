@@ -1,0 +1,135 @@
+"""The numba kernels of `stats` (the `fast` extra) on their own: serial and parallel builds agree exactly, with the
+eager path and with a float64 numpy reference, at odd sizes, constant, zero, NaN, Inf and extreme chunks; small
+chunks wait for a compiled build."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from paramscope.adapters import numba_stats, numpy_stats
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def loaded(monkeypatch):
+    numba_stats.set_enabled(True)
+    assert numba_stats.available()
+    monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)
+    monkeypatch.setattr(numba_stats, "PARALLEL_MIN", 0)
+    yield
+    numba_stats.set_enabled(True)
+
+
+def run(name: str, parts: int, *args):
+    """A driver's serial build (parts=1) or its parallel build split in `parts`, whatever the thread count."""
+    return numba_stats._state[name + ("_parallel" if parts > 1 else "")](*args, parts)
+
+
+def eager_hist(x: np.ndarray, lo: float, hi: float, bins: int) -> list[int]:
+    numba_stats.set_enabled(False)
+    try:
+        return numpy_stats.hist(x, lo, hi, bins, True)
+    finally:
+        numba_stats.set_enabled(True)
+
+
+def sizes() -> list[int]:
+    block = 2 * 2048  # values per histogram block when paired
+    return [1, 2, 3, 7, block - 1, block, block + 1, 3 * block + 5, 100_001]
+
+
+@pytest.mark.parametrize("n", sizes())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_parts_merge_exactly(n, dtype):
+    """Each split (1 to 5 parts, more parts than values too) gives the serial min, max and counts exactly and its
+    sums to float64 rounding; the bins are those of the eager path for paired (<= 64) and single codes."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 0.02 - 0.003).astype(dtype)
+    x[:: 97] = 0
+    if n > 2:
+        x[1] = -0.0
+    bits, mask, sh = numba_stats._KEYS[x.dtype]
+    serial = run("moments", 1, x, x.view(bits), mask, sh, 0.0)
+    ref = x.astype(np.float64)
+    assert serial[2] == int((x == 0).sum())
+    assert serial[0] == pytest.approx(float(ref.sum()), rel=1e-12, abs=1e-15)
+    assert serial[1] == pytest.approx(float((ref * ref).sum()), rel=1e-12)
+    lo, hi = float(x.min()), float(x.max())
+    for parts in (2, 3, 5):
+        split = run("moments", parts, x, x.view(bits), mask, sh, 0.0)
+        assert split[2:] == serial[2:]
+        assert split[0] == pytest.approx(serial[0], rel=1e-12, abs=1e-15)
+        assert split[1] == pytest.approx(serial[1], rel=1e-12)
+    m = numba_stats.moments(x, threads=2)
+    assert m is not None and (m.count, m.min, m.max, m.zeros) == (n, lo, hi, int((x == 0).sum()))
+    for bins in (1, 2, 63, 64, 65, 256):
+        expected = eager_hist(x, lo, hi if hi > lo else lo + 1, bins)
+        for threads in (1, 2):
+            assert numba_stats.hist(x, lo, hi if hi > lo else lo + 1, bins, True, threads) == expected
+        kind = x.dtype.type
+        top = hi if hi > lo else lo + 1
+        scale = bins / (top - lo)
+        for parts in (2, 3):
+            counts = run("hist", parts, x, kind(0), kind(scale), kind(-lo * scale), kind(bins - 1), bins,
+                         1 < bins <= 64)
+            assert counts.tolist() == expected
+
+
+def test_constant_zero_and_extreme_chunks():
+    """All-equal values: m2 is 0 and every value is in one bin; all zeros (with -0.0): the zero count and the
+    range; float32 max: squares stay finite in float64; a chunk of one value."""
+    for threads in (1, 2):
+        same = np.full(300_001, 0.1, dtype=np.float32)
+        m = numba_stats.moments(same, threads)
+        assert m is not None and (m.m2, m.min, m.max, m.mean) == (0.0, float(same[0]), float(same[0]), float(same[0]))
+        assert numba_stats.hist(same, float(same[0]) - 0.5, float(same[0]) + 0.5, 64, True, threads)[32] == same.size
+        zeros = np.zeros(5001, dtype=np.float32)
+        zeros[::2] = -0.0
+        m = numba_stats.moments(zeros, threads)
+        assert m is not None and (m.zeros, m.min, m.max, m.mean, m.m2) == (5001, 0.0, 0.0, 0.0, 0.0)
+        big = np.array([3.4e38, -3.4e38, 3.0e38, 1.0, 0.0], dtype=np.float32)
+        m = numba_stats.moments(big, threads)
+        ref = big.astype(np.float64)
+        assert m is not None and (m.min, m.max, m.zeros) == (float(big.min()), float(big.max()), 1)
+        assert m.mean == pytest.approx(ref.mean(), rel=1e-12) and m.m2 == pytest.approx(ref.var() * 5, rel=1e-12)
+        one = np.array([-2.5], dtype=np.float32)
+        m = numba_stats.moments(one, threads)
+        assert m is not None and (m.count, m.mean, m.m2, m.min, m.max) == (1, -2.5, 0.0, -2.5, -2.5)
+
+
+@pytest.mark.parametrize("fill", [math.nan, math.inf, -math.inf])
+def test_nan_and_inf_defer_to_the_eager_path(fill):
+    """A NaN or an infinity anywhere (all-NaN too) makes the sums non-finite: the kernels answer None, and the
+    eager path masks them; a histogram of a chunk that is not finite is never the kernels' to count."""
+    x = np.random.default_rng(5).standard_normal(300_000).astype(np.float32)
+    for where in (0, 150_000, x.size - 1):
+        y = x.copy()
+        y[where] = fill
+        for threads in (1, 2):
+            assert numba_stats.moments(y, threads) is None
+    nan = np.full(300_000, np.nan, dtype=np.float32)
+    assert numba_stats.moments(nan, 2) is None and numba_stats.hist(nan, 0.0, 1.0, 64, False, 2) is None
+    assert numba_stats.moments(np.array([1e300, 2e300]), 2) is None  # float64 squares leave float64
+
+
+def test_small_chunks_wait_for_a_compiled_build(monkeypatch):
+    """Below MIN_ELEMS the kernels answer only for a build (serial or parallel, dtype, writeable) that has run: a
+    first click on a small parameter never waits for a compile."""
+    monkeypatch.setattr(numba_stats, "MIN_ELEMS", 1000)
+    monkeypatch.setattr(numba_stats, "PARALLEL_MIN", 1 << 62)
+    numba_stats.set_enabled(True)
+    small = np.linspace(-1, 1, 999, dtype=np.float32)
+    assert numba_stats.wanted(small.size) is False  # not loaded yet: a small chunk does not load numba
+    assert numba_stats.wanted(1000) and numba_stats.wanted(small.size)
+    assert numba_stats.moments(small) is None and numba_stats.hist(small, -1.0, 1.0, 64, True) is None
+    big = np.linspace(-1, 1, 1000, dtype=np.float32)
+    assert numba_stats.moments(big) is not None and numba_stats.hist(big, -1.0, 1.0, 64, True) is not None
+    assert numba_stats.moments(small) is not None and numba_stats.hist(small, -1.0, 1.0, 64, True) is not None
+    assert numba_stats.moments(small.astype(np.float64)) is None  # its float64 build has not run
+    readonly = small.copy()
+    readonly.flags.writeable = False
+    assert numba_stats.moments(readonly) is None  # nor its read-only one
