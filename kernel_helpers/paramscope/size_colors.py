@@ -85,7 +85,12 @@ def merge(stat: str, accs: list[Acc]) -> Acc | None:
         return None
     if stat == "std":
         return _pool(accs)
-    return (sum(a[0] for a in accs), sum(a[1] for a in accs), sum(a[2] for a in accs))
+    n = x = y = 0.0
+    for acc in accs:
+        n += acc[0]
+        x += acc[1]
+        y += acc[2]
+    return (n, x, y)
 
 
 def finish(stat: str, acc: Acc | None) -> float | None:

@@ -21,8 +21,9 @@ def sizes(index: ModelIndex, path: str, depth: int = 3, per_block: int = 40, sta
     `{more, n_params, nbytes}` entry; at most MAX_NODES entries in all. With `stat` and `values` (its accumulator
     per first-use parameter path, `size_colors.per_tensor`), every entry also has `value`: the statistic of the
     parameters it counts (None where none has one)."""
-    totals = _totals(index, path)
-    accs = _accs(index, path, stat, values) if stat is not None and values is not None else None
+    order = _walk(index, path)
+    totals = _totals(index, order)
+    accs = _accs(index, order, stat, values) if stat is not None and values is not None else None
     budget = [MAX_NODES]
 
     def entry(p: str, left: int) -> dict[str, Any]:
@@ -73,10 +74,10 @@ def _walk(index: ModelIndex, root: str) -> list[str]:
     return order
 
 
-def _accs(index: ModelIndex, root: str, stat: str, values: dict[str, Acc]) -> dict[str, Acc]:
-    """The merged accumulator of each path under `root` that counts a parameter with a value (ties once)."""
+def _accs(index: ModelIndex, order: list[str], stat: str, values: dict[str, Acc]) -> dict[str, Acc]:
+    """The merged accumulator of each path of `order` (`_walk`) that counts a parameter with a value (ties once)."""
     out: dict[str, Acc] = {}
-    for p in reversed(_walk(index, root)):
+    for p in reversed(order):
         if p in index.tensors:
             if index.canonical_tensor(p) == p and p in values:
                 out[p] = values[p]
@@ -88,11 +89,11 @@ def _accs(index: ModelIndex, root: str, stat: str, values: dict[str, Acc]) -> di
     return out
 
 
-def _totals(index: ModelIndex, root: str) -> dict[str, tuple[int, int, frozenset[str]]]:
-    """(parameter elements, bytes of parameters and buffers, dtypes of the parameters) per path under `root`,
-    each tensor object and each block object counted at its first use only."""
+def _totals(index: ModelIndex, order: list[str]) -> dict[str, tuple[int, int, frozenset[str]]]:
+    """(parameter elements, bytes of parameters and buffers, dtypes of the parameters) per path of `order`
+    (`_walk`), each tensor object and each block object counted at its first use only."""
     out: dict[str, tuple[int, int, frozenset[str]]] = {}
-    for p in reversed(_walk(index, root)):  # summed in reverse pre-order
+    for p in reversed(order):  # summed in reverse pre-order
         if p in index.tensors:
             entry = index.tensors[p]
             first = index.canonical_tensor(p) == p

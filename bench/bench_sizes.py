@@ -1,0 +1,70 @@
+"""The treemap's colours (#13) on the 10,006-module GPT-2-shaped PyTorch model with real values: op `sizes`
+coloured by each statistic against the plain (dtype) `sizes` op, and against a plain loop of per-parameter
+reductions a notebook would write; writes bench/results_sizes.md. Run: `python bench/bench_sizes.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+from bench_search import LAYERS
+from bench_search import _model as _meta_model
+from common import timed
+
+import paramscope as ps
+from paramscope import protocol
+
+OUT = Path(__file__).with_name("results_sizes.md")
+
+
+def main() -> None:
+    import torch
+
+    model = _meta_model().to_empty(device="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+            p.grad = torch.randn_like(p) * 1e-3
+    params = dict(model.named_parameters())  # ties once, as paramscope counts them
+    nbytes = sum(p.numel() * p.element_size() for p in params.values())
+    modules = sum(1 for _ in model.modules())
+
+    def sizes(color: str | None) -> str:
+        request = {"id": 1, "op": "sizes", "model": "m", "path": "", "depth": 2, **({"color": color} if color else {})}
+        response = protocol.handle(request, models={"m": model}, namespace={})
+        if not response["ok"]:
+            raise RuntimeError(json.dumps(response)[:300])
+        return protocol.to_json(response)
+
+    plain, _ = timed(lambda: sizes(None), 3)
+    loop, _ = timed(lambda: {n: float(p.detach().pow(2).mean().sqrt()) for n, p in params.items()}, 3)
+    rows: list[tuple[str, float]] = [("op `sizes` (dtype, as the map first asks)", plain),
+                                     ("peer: RMS loop, `{n: p.pow(2).mean().sqrt() ...}` (no blocks)", loop)]
+    ps.snapshot(model)
+    with torch.no_grad():
+        model.transformer["h"][7].mlp["c_fc"].weight.add_(0.01)
+    for color in ["rms", "std", "mean", "zeros", "grad_norm", "grad_rms", "change"]:
+        t, _ = timed(lambda color=color: sizes(color), 3)
+        rows.append((f"op `sizes` `color: {color}`", t))
+    lines = [
+        "# The treemap coloured by a statistic on a 10,000-module model",
+        "",
+        f"torch {torch.__version__}, Python {platform.python_version()}; a GPT-2-shaped model of {modules:,} modules "
+        f"({LAYERS:,} blocks), {len(params):,} unique parameters, {nbytes / 2**20:,.0f} MiB of float32 on the CPU, "
+        "each with a gradient; depth 2 as the map asks; median of 3 runs after a warm-up. `change` diffs every "
+        f"parameter against the compare snapshot (what op `compare` does). Load average {os.getloadavg()[0]:.1f} "
+        "on a shared 2-core machine: compare the ratios.",
+        "",
+        "| request | time | x plain `sizes` | x RMS loop |",
+        "|---|---:|---:|---:|",
+        *[f"| {name} | {t * 1000:.0f} ms | {t / plain:.2f}x | {t / loop:.2f}x |" for name, t in rows],
+        "",
+    ]
+    OUT.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
