@@ -3,7 +3,8 @@ user settings (what Settings → Language writes): JupyterLab itself and the par
 toolbar's texts are the catalogue's Turkish ones and no English text of the catalogue shows), numbers have a
 Turkish decimal comma, and the sidebar still finds the GPT-2-shaped model's 12 attention weights, opens its folded
 layers, selects a block from the treemap and shows which layers a training cell moved. The inline widget follows
-JupyterLab's language. Then the language is switched to Portuguese (Brazil), as the Language menu does."""
+JupyterLab's language. Then the language is switched to Portuguese (Brazil), as the Language menu does, and the
+sidebar and the widget follow."""
 
 from __future__ import annotations
 
@@ -293,6 +294,9 @@ def test_portuguese_follows_the_language_setting(turkish_lab, page):
         explorer = model.locator(".jp-ParamScope-explorer")
         expect(explorer.locator('.jp-ParamScope-row[data-path=""]')).to_be_visible()
         left = _toolbar_left(explorer, portuguese)
+        widget = nb.widget(0)  # the inline widget follows the new language as well
+        expect(widget.row("")).to_be_visible()
+        left += _toolbar_left(widget.root, portuguese)
         assert not left, f"texts not in Portuguese: {left}"
     finally:
         _put_language(turkish_lab, "tr_TR")
