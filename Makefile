@@ -48,7 +48,7 @@ $(WIDGET_JS): $(STAMPS)/node scripts/build-widget.mjs $(shell find src -path src
 	npm run build:widget
 
 # The prebuilt JupyterLab extension (build output, not in git; the wheel ships it, see pyproject.toml).
-$(LABEXT)/package.json: $(STAMPS)/node scripts/build-lab.mjs tsconfig.lab.json schema/plugin.json $(shell find src -type f)
+$(LABEXT)/package.json: $(STAMPS)/node scripts/build-lab.mjs scripts/i18n.mjs tsconfig.lab.json schema/plugin.json $(shell find src -type f)
 	npm run build:lab
 
 # Jupyter loads it from the venv's share/jupyter (where `pip install` puts it): refresh that copy after a build.
