@@ -4,6 +4,7 @@ exact numbers, ties once, shape/dtype changes, bounds, the protocol ops, and tha
 from __future__ import annotations
 
 import gc
+import json
 import math
 import weakref
 
@@ -207,3 +208,46 @@ def test_buffers_are_snapshotted_and_compared_apart(framework):
     assert block["buffers"] == sum(index.tensors[p].owner == owner for p in buffers)
     assert block["changed_buffers"] >= 2 and block["changed_params"] == 0
     assert block["rel"] == 0  # buffers stay out of the weights' norms
+
+
+@pytest.mark.slow
+def test_sharded_parameters_are_compared_shard_by_shard(tmp_path):
+    """DTensor parameters on 2 CPU ranks: each rank snapshots its own shard, and the change is added up across
+    the shards (five numbers travel): the same numbers as the unsharded model's."""
+    pytest.importorskip("torch.distributed")
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = tmp_path / "rank0.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "kernel_helpers")]),
+           "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.compare_dist_worker", str(rank), "2", port, str(out)],
+                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    try:
+        logs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-4000:] for log in logs)
+    result = json.loads(out.read_text())
+    rows = {label: {r["path"]: r for r in result[label]["compare"]["result"]["params"]} for label in result}
+    assert set(rows["sharded"]) == set(rows["plain"]) == {f"{i}.{n}" for i in range(3) for n in ("weight", "bias")}
+    for path, want in rows["plain"].items():
+        got = rows["sharded"][path]
+        assert got["status"] == want["status"], path
+        assert got["numel"] == want["numel"]
+        for key in ("delta_norm", "max_abs", "changed", "norm", "rel"):
+            assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), (path, key)
+    assert {p for p, r in rows["plain"].items() if r["status"] == "changed"} == {"0.weight", "1.weight", "2.bias"}
+    assert 0 < rows["sharded"]["1.weight"]["changed"] < 1
+    colours = {label: result[label]["sizes"]["result"]["root"]["value"] for label in result}
+    assert colours["sharded"] == pytest.approx(colours["plain"], rel=1e-6) and colours["plain"] > 0

@@ -192,9 +192,13 @@ def _row(adapter: Any, path: str, saved: _Saved, entry: TensorEntry | None) -> d
     if str(values.dtype) != saved.dtype:
         return {**row, "status": "dtype", "reason": f"dtype {saved.dtype} → {values.dtype}"}
     delta2, norm2, top, changed = _diff(saved.values, values)
+    numel = int(values.size)
+    totals = getattr(adapter, "change_totals", None)  # optional: a sharded tensor's shards added up
+    if totals is not None:
+        delta2, norm2, top, changed, numel = totals(entry, (delta2, norm2, top, changed, numel))
     rel = math.sqrt(delta2 / norm2) if norm2 else None
-    return {**row, "numel": int(values.size), "delta_norm": math.sqrt(delta2), "max_abs": top,
-            "changed": changed / values.size if values.size else 0.0, "norm": math.sqrt(norm2), "rel": rel,
+    return {**row, "numel": numel, "delta_norm": math.sqrt(delta2), "max_abs": top,
+            "changed": changed / numel if numel else 0.0, "norm": math.sqrt(norm2), "rel": rel,
             "status": "changed" if changed else "same"}
 
 

@@ -426,14 +426,36 @@ class TorchAdapter:
         return _readable(entry, False).detach().clone()
 
     def host_copy(self, entry: TensorEntry) -> Any:
-        """A numpy copy of the values on the host (bfloat16/float8 as float32, which numpy can hold exactly)."""
+        """A numpy copy of the values on the host (bfloat16/float8 as float32, which numpy can hold exactly); of a
+        DTensor, this rank's local shard (`change_totals` adds the shards' changes up)."""
         tensor = _readable(entry, False).detach()
-        if _dist(tensor):
-            raise Unavailable("a sharded (DTensor) parameter: compare reads no shards")
+        sharded = _dist(tensor)
+        if sharded:
+            tensor = sharded.readable(tensor)
         host = tensor.to("cpu", copy=True)
         if host.is_floating_point() and host.dtype not in (torch.float16, torch.float32, torch.float64):
             host = host.float()
         return host.numpy()
+
+    def change_totals(self, entry: TensorEntry, parts: tuple[float, float, float, int, int]
+                      ) -> tuple[float, float, float, int, int]:
+        """(‖Δ‖², ‖w‖², max|Δ|, changed, numel) of this rank's shard merged with the other shards' of a DTensor
+        (collectives over its mesh: every rank compares the same snapshot, as it makes the same statistics
+        calls); a plain tensor's as they are. Only five numbers travel, never a shard."""
+        sharded = _dist(entry.obj)
+        if not sharded:
+            return parts
+        import torch.distributed as dist
+
+        delta2, norm2, top, changed, numel = parts
+        collective = sharded.Collective(entry.obj)
+        sums = collective.sum(torch.tensor([delta2, norm2, changed, numel], dtype=torch.float64,
+                                           device=collective.device))
+        tops = torch.tensor([top], dtype=torch.float64, device=collective.device)
+        for dim in collective.dims:
+            dist.all_reduce(tops, op=dist.ReduceOp.MAX, group=collective.mesh.get_group(dim))
+        d2, n2, count, size = sums.tolist()
+        return d2, n2, float(tops.item()), int(count), int(size)
 
     def watch_delta_norm(self, entry: TensorEntry, saved: torch.Tensor) -> float:
         now = _readable(entry, False).detach()
