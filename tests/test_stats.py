@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import paramscope as ps
-from paramscope.adapters import numba_stats, numpy_stats
+from paramscope.adapters import numba_stats
 
 # float32 rounding: mean within 1e-6 of the data's scale (rms), std/rms within 1e-6 relative; min, max and the
 # counts exact; a histogram value may change bin only within float32 rounding of an edge.
@@ -86,7 +86,8 @@ def kernels(request, monkeypatch):
     if request.param.startswith("numba"):
         pytest.importorskip("numba")
         numba_stats.set_enabled(True)
-        assert numba_stats.available()
+        if not numba_stats.available():
+            pytest.skip("the numba kernels are off (PARAMSCOPE_NUMBA=0)")
         monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)  # the small test tensors go through the kernels too
         # Parallel: every chunk split over the threads the framework uses (numba's parallel build), or none.
         monkeypatch.setattr(numba_stats, "PARALLEL_MIN", 0 if request.param == "numba parallel" else 1 << 62)
@@ -94,43 +95,6 @@ def kernels(request, monkeypatch):
         numba_stats.set_enabled(False)
     yield request.param
     numba_stats.set_enabled(True)
-
-
-def test_numba_kernels_answer_or_defer(monkeypatch):
-    """The kernels answer plain float chunks and leave NaN/Inf, float64 extremes and strided chunks to the eager
-    path, which the adapters then take."""
-    pytest.importorskip("numba")
-    numba_stats.set_enabled(True)
-    assert numba_stats.available()
-    monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)
-    rng = np.random.default_rng(4)
-    x = (rng.standard_normal(50_001) * 0.02 + 0.5).astype(np.float32)
-    m = numba_stats.moments(x)
-    assert m is not None and (m.count, m.min, m.max, m.zeros) == (x.size, float(x.min()), float(x.max()), 0)
-    assert m.mean == pytest.approx(float(x.astype(np.float64).mean()), rel=1e-9)
-    assert m.m2 == pytest.approx(float(x.astype(np.float64).var()) * x.size, rel=1e-9)
-    counts = numba_stats.hist(x, m.min, m.max, 64, True)
-    assert counts is not None and sum(counts) == x.size
-    numba_stats.set_enabled(False)
-    assert counts == numpy_stats.hist(x, m.min, m.max, 64, True)  # the same float32 map, bin for bin
-    numba_stats.set_enabled(True)
-    y = x.copy()
-    y[7] = np.nan
-    assert numba_stats.moments(y) is None and numba_stats.hist(y, m.min, m.max, 64, False) is None
-    assert numba_stats.moments(np.array([1e300, 2e300])) is None
-    assert numba_stats.moments(x[::2]) is None and numba_stats.moments(x.astype(np.float16)) is None
-
-
-def test_numba_without_a_writable_cache_compiles_per_process(monkeypatch):
-    """Where no cache location is writable (a read-only install, no NUMBA_CACHE_DIR), the kernels still load."""
-    caching = pytest.importorskip("numba.core.caching")
-    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
-    numba_stats.set_enabled(True)
-    assert numba_stats.available()
-    assert numba_stats._state["moments"]._cache.__class__.__name__ == "NullCache"
-    monkeypatch.undo()
-    numba_stats.set_enabled(True)
-    assert numba_stats.available()
 
 
 # -- PyTorch -------------------------------------------------------------------------------------------------
