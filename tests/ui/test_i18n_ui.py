@@ -4,7 +4,7 @@ toolbar's texts are the catalogue's Turkish ones and no English text of the cata
 Turkish decimal comma, and the sidebar still finds the GPT-2-shaped model's 12 attention weights, opens its folded
 layers, selects a block from the treemap and shows which layers a training cell moved. The inline widget follows
 JupyterLab's language. Then the language is switched to Portuguese (Brazil), as the Language menu does, and the
-sidebar and the widget follow."""
+sidebar and the widget follow; and Notebook 7's sidebar and widget speak Turkish as well."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.ui.driver import Notebook
 from tests.ui.test_compare_ui import TRAIN, TRAIN_DEF
 from tests.ui.test_search_ui import SETUP, WEIGHTS
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow]  # its own JupyterLab server, two pages: ~1.5 min
+pytestmark = [pytest.mark.ui, pytest.mark.slow]  # its own JupyterLab server, three pages: ~1.5 min
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "src" / "i18n"
 TRANSLATION = "@jupyterlab/translation-extension:plugin"
@@ -300,3 +300,30 @@ def test_portuguese_follows_the_language_setting(turkish_lab, page):
         assert not left, f"texts not in Portuguese: {left}"
     finally:
         _put_language(turkish_lab, "tr_TR")
+
+
+def test_notebook7_speaks_turkish(turkish_lab, page):
+    pack = _pack("tr_TR")
+    english, turkish = _catalogue("tr_TR")
+    nb = Notebook(page)
+    nb.open(turkish_lab, "/notebooks/ceviri.ipynb", "ceviri.ipynb")
+    assert page.evaluate("document.documentElement.lang") == "tr-TR"
+    _run_all(nb, pack)
+    # Notebook 7 has no ILabShell: the panel is opened from View > Left Sidebar, by its translated name.
+    lab = json.loads((CATALOGUE / "lab.json").read_text(encoding="utf-8"))
+    view = pack["menu\u0004View"][0]
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{view}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Left Sidebar$|^Sol kenar")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=lab["Models (paramscope)"]["tr_TR"]).click()
+    sidebar = page.locator(SIDEBAR)
+    expect(sidebar.locator(".jp-ParamScope-sidebar-title")).to_have_text(lab["Models"]["tr_TR"])
+    model = sidebar.locator('.jp-ParamScope-model[data-model="gpt"]')
+    model.locator(".jp-ParamScope-model-header").click()
+    explorer = model.locator(".jp-ParamScope-explorer")
+    expect(explorer.locator('.jp-ParamScope-row[data-path=""]')).to_be_visible()
+    left = _toolbar_left(explorer, turkish) + _english_left(shown := _shown_texts(sidebar), english) + \
+        _english_words(shown)
+    widget = nb.widget(0)
+    expect(widget.row("")).to_be_visible()
+    left += _toolbar_left(widget.root, turkish)
+    assert not left, f"texts not in Turkish in Notebook 7: {sorted(set(left))}"
