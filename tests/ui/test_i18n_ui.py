@@ -266,6 +266,20 @@ def test_the_sidebar_and_the_widget_speak_turkish(turkish_lab, page):
     left += _english_left(shown := _shown_texts(widget.root), english) + _english_words(shown)
     widget.root.screenshot(path=str(ARTIFACTS / "widget-tr.png"))
     copy_to_docs(ARTIFACTS / "widget-tr.png", "widget-tr.png")
+    # The action menu, the Reinitialize form and the history: Turkish as well.
+    widget.row(weight).click(button="right")
+    expect(widget.root.locator(".jp-ParamScope-menu")).to_be_visible()
+    left += _english_left(shown := _shown_texts(widget.root.locator(".jp-ParamScope-menu")), english)
+    left += _english_words(shown)
+    widget.root.locator('.jp-ParamScope-menu button[data-action="reinit"]').click()
+    expect(widget.form).to_be_visible()
+    left += _english_left(shown := _shown_texts(widget.form), english) + _english_words(shown)
+    widget.form.press("Escape")
+    expect(widget.form).to_be_hidden()
+    widget.root.locator(".jp-ParamScope-history-toggle").click()
+    history = widget.root.locator(".jp-ParamScope-history")
+    expect(history).to_be_visible()
+    left += _english_left(shown := _shown_texts(history), english) + _english_words(shown)
 
     # The Settings editor shows paramscope's settings in Turkish (the plugin translates its own schema).
     nb.menu(pack["menu\u0004Settings"][0], pack.get("Settings Editor", ["Settings Editor"])[0])
