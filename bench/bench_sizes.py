@@ -38,22 +38,22 @@ def main() -> None:
             raise RuntimeError(json.dumps(response)[:300])
         return protocol.to_json(response)
 
-    plain, _ = timed(lambda: sizes(None), 3)
-    loop, _ = timed(lambda: {n: float(p.detach().pow(2).mean().sqrt()) for n, p in params.items()}, 3)
+    plain, _ = timed(lambda: sizes(None), 5)
+    loop, _ = timed(lambda: {n: float(p.detach().pow(2).mean().sqrt()) for n, p in params.items()}, 5)
     rows: list[tuple[str, float]] = [("op `sizes` (dtype, as the map first asks)", plain),
                                      ("peer: RMS loop, `{n: p.pow(2).mean().sqrt() ...}` (no blocks)", loop)]
     ps.snapshot(model)
     with torch.no_grad():
         model.transformer["h"][7].mlp["c_fc"].weight.add_(0.01)
     for color in ["rms", "std", "mean", "zeros", "grad_norm", "grad_rms", "change"]:
-        t, _ = timed(lambda color=color: sizes(color), 3)
+        t, _ = timed(lambda color=color: sizes(color), 5)
         rows.append((f"op `sizes` `color: {color}`", t))
     lines = [
         "# The treemap coloured by a statistic on a 10,000-module model",
         "",
         f"torch {torch.__version__}, Python {platform.python_version()}; a GPT-2-shaped model of {modules:,} modules "
         f"({LAYERS:,} blocks), {len(params):,} unique parameters, {nbytes / 2**20:,.0f} MiB of float32 on the CPU, "
-        "each with a gradient; depth 2 as the map asks; median of 3 runs after a warm-up. `change` diffs every "
+        "each with a gradient; depth 2 as the map asks; median of 5 runs after a warm-up. `change` diffs every "
         f"parameter against the compare snapshot (what op `compare` does). Load average {os.getloadavg()[0]:.1f} "
         "on a shared 2-core machine: compare the ratios.",
         "",
