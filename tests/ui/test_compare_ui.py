@@ -1,10 +1,11 @@
 """Compare (#13) in real JupyterLab: the inline widget takes a snapshot of a GPT-2-shaped model, a training cell
 moves one layer, and Compare now shows that layer (and the blocks above it) moved and the others did not; the
-Models sidebar compares against the same snapshot."""
+Models sidebar compares against the same snapshot; the widget's map coloured by the change shows the same layers."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -65,6 +66,23 @@ def test_widget_compare_shows_the_layer_that_trained(jupyter, page):
     root.screenshot(path=str(ARTIFACTS / "compare-widget.png"))
     bar.locator(".jp-ParamScope-compare-item").first.click()
     expect(widget.row(items[0])).to_have_attribute("aria-selected", "true")
+
+    # The map coloured by the change since the same snapshot: the layers (h.3 trained) at the ramp's top, the
+    # embeddings that did not move at its bottom; the legend names the statistic.
+    root.locator(".jp-ParamScope-map-toggle").click()
+    colour = root.locator(".jp-ParamScope-treemap-colour")
+    expect(colour.locator('option[value="change"]')).to_have_count(1)
+    colour.select_option("change")
+    legend = root.locator(".jp-ParamScope-treemap-legend")
+    expect(legend).to_have_attribute("data-colour", "change")
+    expect(legend.locator(".jp-ParamScope-treemap-legend-label")).to_contain_text("change since the snapshot")
+    background = "e => getComputedStyle(e).backgroundColor"
+    layers = root.locator('.jp-ParamScope-treemap-inner[data-path="transformer.h"]')
+    expect(layers).to_have_attribute("title", re.compile(r"change since the snapshot ‖Δw‖/‖w‖: [0-9.e-]+$"))
+    assert layers.evaluate(background) == "rgb(253, 231, 37)"
+    assert root.locator('.jp-ParamScope-treemap-inner[data-path="transformer.wte"]').evaluate(background) == \
+        "rgb(68, 1, 84)"
+    root.screenshot(path=str(ARTIFACTS / "treemap-change-widget.png"))
 
     # The Models sidebar shares the kernel's snapshot: Compare now there shows the same moved layer.
     page.locator('.lm-TabBar-tab[data-id="paramscope-models"]').click()
