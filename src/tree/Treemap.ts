@@ -25,7 +25,8 @@ export interface TreemapEvents {
   /** The `sizes` answer for `path` (two levels), coloured by `color`. */
   load(path: string, color: SizeColor): Promise<SizesAnswer>;
   select(path: string): void;
-  error(error: unknown, doing: string): void;
+  /** `failed`: the whole translated sentence of what failed ("Could not map the parameters"). */
+  error(error: unknown, failed: string): void;
 }
 
 const COLOURS: Record<string, string> = {
