@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 ROUNDS = 7
-_FAST = ("With the `fast` extra (numba), CPU chunks of numpy (MXNet, Keras) take one compiled loop for the zero count "
-         "and float64 sums about a shift beside numpy's SIMD min/max, and one blocked 8-lane histogram loop; PyTorch "
-         "CPU chunks take the compiled moments and keep torch's int8-code bincount, which measured as fast.")
+_FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every framework take two compiled loops: one "
+         "read for the moments (float64 sums and the zero count beside a min/max on integer order keys of the bits, "
+         "which vectorize) and one for the histogram (vectorized codes, counted in pairs in a 64x64 table); one "
+         "thread per chunk unless PARAMSCOPE_STATS_THREADS asks for more.")
 
 
 def alternate(tools: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:

@@ -89,8 +89,9 @@ def kernels(request, monkeypatch):
         if not numba_stats.available():
             pytest.skip("the numba kernels are off (PARAMSCOPE_NUMBA=0)")
         monkeypatch.setattr(numba_stats, "MIN_ELEMS", 0)  # the small test tensors go through the kernels too
-        # Parallel: every chunk split over the threads the framework uses (numba's parallel build), or none.
+        # Parallel: every chunk split in two (numba's parallel build, as PARAMSCOPE_STATS_THREADS=2), or none.
         monkeypatch.setattr(numba_stats, "PARALLEL_MIN", 0 if request.param == "numba parallel" else 1 << 62)
+        monkeypatch.setattr(numba_stats, "THREADS", 2)
     else:
         numba_stats.set_enabled(False)
     yield request.param

@@ -16,7 +16,7 @@ try:  # prange is range outside numba; numba_stats compiles these only where num
 except ImportError:  # pragma: no cover - numba_stats never compiles without numba
     prange = range
 
-BLOCK = 2048  # histogram codes per block (4096 values when paired), in L1
+BLOCK = 1024  # histogram codes per block (2048 values when paired), in L1 (measured best of 512-8192)
 
 
 def moments_part(x: Any, bits: Any, mask: Any, sh: Any, shift: float) -> tuple[float, float, int, Any, Any]:
@@ -68,7 +68,7 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
     the table), to `table`. With width > 1 (width = bins) two codes are counted as one index c0 * width + c1 of a
     bins**2 table that stays in L1: half the scattered increments. An odd last value is counted in `single`."""
     zero = top - top  # the bounds are in x's dtype (top = bins - 1): nothing widens in the code loops
-    codes = np.empty(BLOCK, dtype=np.int32)
+    codes = np.empty(BLOCK, dtype=np.uint32)  # unsigned: the scatter's index needs no wraparound check
     per = 2 if width > 1 else 1
     whole = x.size // per * per
     for start in range(0, whole, BLOCK * per):
@@ -80,12 +80,12 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
                 u = (block[2 * i + 1] - shift) * a + b
                 t = t if t > 0 else zero
                 u = u if u > 0 else zero
-                codes[i] = np.int32(t if t < top else top) * width + np.int32(u if u < top else top)
+                codes[i] = np.uint32(np.int32(t if t < top else top) * width + np.int32(u if u < top else top))
         else:
             for i in range(m):
                 t = (block[i] - shift) * a + b
                 t = t if t > 0 else zero
-                codes[i] = np.int32(t if t < top else top)  # truncation: floor for t >= 0
+                codes[i] = np.uint32(np.int32(t if t < top else top))  # truncation: floor for t >= 0
         for i in range(m):
             table[codes[i]] += 1
     for i in range(whole, x.size):

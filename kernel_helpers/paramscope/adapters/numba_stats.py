@@ -2,7 +2,8 @@
 
 One loop over a contiguous float32/float64 chunk gives its min, max, zero count and float64 sums of the values and
 of their squares about a shift (the chunk's first value); a second loop, once the tensor's range is known, bins it
-(`numba_kernels`). Chunks of PARALLEL_MIN values and more are split over threads, merged exactly.
+(`numba_kernels`). With THREADS > 1, chunks of PARALLEL_MIN values and more are split over threads and merged
+exactly.
 `moments` and `hist` answer None where the eager paths must decide (NaN/Inf, float64 values whose squares leave
 float64, ranges that leave float32): the caller then takes its exact slower path. Without numba, or with
 PARAMSCOPE_NUMBA=0, `available()` is False and nothing here is compiled. Compiled code is cached next to this
@@ -33,7 +34,11 @@ _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
 # parameter past the UI's 300 ms budget.
 MIN_ELEMS = 1 << 16
-PARALLEL_MIN = 1 << 18  # chunks from this size are split over threads (a parallel region costs ~10-50 us)
+# Threads per chunk: 1 unless PARAMSCOPE_STATS_THREADS asks for more. Split over 2 threads, stats measured no faster
+# on a shared 2-core machine, and numba's OpenMP workers spinning next to TensorFlow's pool made some runs 20x
+# slower; one thread also leaves the other cores to the user's code.
+THREADS = max(1, int(os.environ.get("PARAMSCOPE_STATS_THREADS", "1") or 1))
+PARALLEL_MIN = 1 << 18  # with THREADS > 1, chunks from this size are split (a parallel region costs ~10-50 us)
 _state: dict[str, Any] = {}
 _warm: set[tuple[str, np.dtype, bool]] = set()  # (build, dtype, writeable) that ran: compiled or loaded
 _LOCK = threading.Lock()
@@ -89,11 +94,11 @@ def _compile() -> bool:
 
 def _parts(n: int, threads: int | None) -> int:
     """Into how many parts (one per thread) a chunk of n values is split: one below PARALLEL_MIN, else `threads`
-    (numba's thread count when None), at most the threads numba started."""
+    (THREADS when None), at most the threads numba started."""
     if n < PARALLEL_MIN:
         return 1
     most: int = _state["threads"]
-    return most if threads is None else max(1, min(most, threads))
+    return max(1, min(most, THREADS if threads is None else threads))
 
 
 def _run(name: str, parts: int, x: np.ndarray, *args: Any) -> Any:

@@ -41,7 +41,7 @@ def floating(x: torch.Tensor) -> torch.Tensor:
 
 def moments(chunk: torch.Tensor) -> Moments:
     view = _host_view(chunk)
-    if view is not None and (fast := numba_stats.moments(view, torch.get_num_threads())) is not None:
+    if view is not None and (fast := numba_stats.moments(view)) is not None:
         return fast
     with _serial(chunk):
         return _moments(floating(chunk))
@@ -128,7 +128,7 @@ def _non_finite(x: torch.Tensor) -> Moments:
 
 def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     view = _host_view(chunk)
-    if view is not None and (fast := numba_stats.hist(view, lo, hi, bins, finite, torch.get_num_threads())) is not None:
+    if view is not None and (fast := numba_stats.hist(view, lo, hi, bins, finite)) is not None:
         return fast
     with _serial(chunk):
         return _hist(floating(chunk), lo, hi, bins, finite)
