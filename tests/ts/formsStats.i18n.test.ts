@@ -88,7 +88,7 @@ describe("in Turkish", () => {
     const bar = panel.querySelector('[role="toolbar"]')!;
     expect(bar.getAttribute("aria-label")).toBe("İşlemler");
     expect([...bar.querySelectorAll("button")].map((b) => b.textContent)).toEqual(
-      ["Yeniden başlat", "Değer ata", "Bağla", "Bağı çöz", "Kod olarak kopyala"]);
+      ["Yeniden ilklendir", "Değer ata", "Bağla", "Bağı çöz", "Kod olarak kopyala"]);
   });
 
   it("a block's chips count its children with the plural form", async () => {
@@ -105,7 +105,7 @@ describe("in Turkish", () => {
     menu.open(block, 10, 10, () => undefined);
     const items = [...menu.element.querySelectorAll<HTMLButtonElement>("button[data-action]")];
     expect(items.map((b) => b.textContent)).toEqual(
-      ["Yeniden başlat…", "Değer ata…", "Bağla…", "Bağı çöz", "Son işlemi geri al", "Kod olarak kopyala"]);
+      ["Yeniden ilklendir…", "Değer ata…", "Bağla…", "Bağı çöz", "Son işlemi geri al", "Kod olarak kopyala"]);
     expect(items[0]!.title).toBe("h.0 içindeki her parametreye yeni değerler");
     expect(items[1]!.title).toBe("bir parametre ya da tampon seçin");
     expect(actionsFor({ ...block, path: "" }).find((a) => a.name === "reinit")!.hint)
@@ -122,16 +122,16 @@ describe("in Turkish", () => {
       custom: ["my_init"],
     }, async () => void sent++);
     const form = dialog.form!;
-    expect(form.getAttribute("aria-label")).toBe("Yeniden başlat");
-    expect(text(form.querySelector(".jp-ParamScope-dialog-title"))).toBe("Yeniden başlath.0");
+    expect(form.getAttribute("aria-label")).toBe("Yeniden ilklendir");
+    expect(text(form.querySelector(".jp-ParamScope-dialog-title"))).toBe("Yeniden ilklendirh.0");
     expect([...form.querySelectorAll(".jp-ParamScope-field-label")].map((l) => l.textContent))
-      .toEqual(["başlatıcı", "std", "sapmalar", "tohum"]); // the initializer's own argument names stay
+      .toEqual(["ilklendirici", "std", "sapmalar", "tohum"]); // the initializer's own argument names stay
     expect(form.querySelector<HTMLInputElement>('[name="seed"]')!.placeholder).toBe("rastgele");
     expect(form.querySelector("optgroup")!.getAttribute("label")).toBe("Defterinizden");
     expect([...form.querySelectorAll('[name="bias"] option')].map((o) => o.textContent)[0])
       .toBe("sıfırla (bölümdeki init_normal gibi)");
     expect([...form.querySelectorAll(".jp-ParamScope-dialog-buttons button")].map((b) => b.textContent))
-      .toEqual(["İptal", "Yeniden başlat"]);
+      .toEqual(["İptal", "Yeniden ilklendir"]);
     form.querySelector<HTMLInputElement>('[name="seed"]')!.value = "-1";
     form.requestSubmit();
     expect(text(form.querySelector('[data-field="seed"] .jp-ParamScope-field-error')))
@@ -146,7 +146,7 @@ describe("in Turkish", () => {
     select.value = "my_init";
     select.dispatchEvent(new Event("change"));
     expect(text(form.querySelector(".jp-ParamScope-args + .jp-ParamScope-field-help")))
-      .toBe("defterdeki özel başlatıcı my_init");
+      .toBe("defterdeki özel ilklendirici my_init");
     dialog.close();
     await flush(1);
   });
