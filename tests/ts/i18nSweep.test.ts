@@ -520,6 +520,11 @@ describe("every text of the explorer goes through the translator", () => {
     await settle(view);
     sweep("map");
     expect(host.querySelector<HTMLElement>(".jp-ParamScope-treemap")!.hidden).toBe(false);
+    const area = host.querySelector<HTMLSelectElement>(".jp-ParamScope-treemap-area")!;
+    area.value = "nbytes";
+    area.dispatchEvent(new Event("change"));
+    await settle(view);
+    sweep("map by bytes");
     click(host.querySelector(".jp-ParamScope-treemap-outer"));
     await settle(view);
     sweep("map, a block selected");
