@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - numba_stats never compiles without num
     prange = range
 
 BLOCK = 1024  # histogram codes per block (2048 values when paired), in L1 (measured best of 512-8192)
+FLUSH = 32  # blocks counted in a uint16 table before it is added to the int32 one: at most 32,768 per count
 
 
 def moments_part(x: Any, bits: Any, mask: Any, sh: Any, shift: float) -> tuple[float, float, int, Any, Any]:
@@ -66,11 +67,16 @@ def moments(x: Any, bits: Any, mask: Any, sh: Any, shift: float, parts: int) -> 
 def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: Any, single: Any) -> None:
     """Add the codes floor((x - shift) * a + b), clamped to [0, top] by selects (a NaN goes to 0, so no code leaves
     the table), to `table`. With width > 1 (width = bins) two codes are counted as one index c0 * width + c1 of a
-    bins**2 table that stays in L1: half the scattered increments. An odd last value is counted in `single`."""
+    bins**2 table: half the scattered increments. The increments go to a uint16 copy of the table, added to it
+    every FLUSH blocks: half the cache lines of int32 counts, so that the table, the codes and the block stay in L1
+    together (data spread over all bins, such as uniform initializations, ran 1.6x slower on an int32 table). An
+    odd last value is counted in `single`."""
     zero = top - top  # the bounds are in x's dtype (top = bins - 1): nothing widens in the code loops
     codes = np.empty(BLOCK, dtype=np.uint32)  # unsigned: the scatter's index needs no wraparound check
     per = 2 if width > 1 else 1
     whole = x.size // per * per
+    local = np.zeros(table.size, dtype=np.uint16)  # half the int32 table's lines in L1; flushed before it wraps
+    blocks = 0
     for start in range(0, whole, BLOCK * per):
         block = x[start:min(start + BLOCK * per, whole)]  # a slice: the code loops vectorize
         m = block.size // per
@@ -87,7 +93,15 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
                 t = t if t > 0 else zero
                 codes[i] = np.uint32(np.int32(t if t < top else top))  # truncation: floor for t >= 0
         for i in range(m):
-            table[codes[i]] += 1
+            local[codes[i]] += 1
+        blocks += 1
+        if blocks == FLUSH:
+            for j in range(table.size):
+                table[j] += local[j]
+                local[j] = 0
+            blocks = 0
+    for j in range(table.size):
+        table[j] += local[j]
     for i in range(whole, x.size):
         t = (x[i] - shift) * a + b
         t = t if t > 0 else zero

@@ -25,7 +25,8 @@ from . import Moments
 # float64 sums of squares stay finite and normal for |x| in this range; outside it the eager path scales.
 _SAFE64 = (2.0**-450, 2.0**450)
 _RESHIFT = 2.0**20  # sum of squares about the shift over m2: beyond this, shift by the mean and sum again
-_PAIRED = 64  # up to this many bins, codes are counted in pairs (a 64 x 64 table of int32: 16 KiB)
+_PAIRED = 64  # up to this many bins, codes are counted in pairs (a 64 x 64 table of uint16: 8 KiB)
+_PAIRED_MIN = 1 << 14  # and in chunks of this many values or more: the bins**2 table's upkeep costs ~4 us a call
 # Order keys of float bits: (integer view, mask, shift), see numba_kernels.moments_part.
 _KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
          np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
@@ -164,5 +165,6 @@ def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool, threads: 
     # The same two maps as numpy_stats.hist, in the chunk's dtype: x * scale - lo * scale, or (x - lo) * scale.
     shift, b = (0.0, -lo * scale) if abs(lo) <= 8 * span else (lo, 0.0)
     parts = _parts(x.size, threads)
-    counts = _run("hist", parts, x, kind(shift), kind(scale), kind(b), kind(bins - 1), bins, 1 < bins <= _PAIRED)
+    counts = _run("hist", parts, x, kind(shift), kind(scale), kind(b), kind(bins - 1), bins,
+                  1 < bins <= _PAIRED and x.size >= _PAIRED_MIN)
     return None if counts is None else list(counts.tolist())
