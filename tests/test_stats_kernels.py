@@ -81,13 +81,15 @@ def test_parallel_parts_merge_exactly(n, dtype):
 
 
 def test_constant_zero_and_extreme_chunks():
-    """All-equal values: m2 is 0 and every value is in one bin; all zeros (with -0.0): the zero count and the
+    """All-equal values: m2 is 0 and every value is in one bin (300,001 counts: past a uint16); all zeros (with -0.0): the zero count and the
     range; float32 max: squares stay finite in float64; a chunk of one value."""
     for threads in (1, 2):
         same = np.full(300_001, 0.1, dtype=np.float32)
         m = numba_stats.moments(same, threads)
         assert m is not None and (m.m2, m.min, m.max, m.mean) == (0.0, float(same[0]), float(same[0]), float(same[0]))
+        # one count past the uint16 table's range (flushed every 32 blocks), paired and single codes
         assert numba_stats.hist(same, float(same[0]) - 0.5, float(same[0]) + 0.5, 64, True, threads)[32] == same.size
+        assert numba_stats.hist(same, float(same[0]) - 0.5, float(same[0]) + 0.5, 256, True, threads)[128] == same.size
         zeros = np.zeros(5001, dtype=np.float32)
         zeros[::2] = -0.0
         m = numba_stats.moments(zeros, threads)
