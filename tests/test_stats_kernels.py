@@ -81,8 +81,8 @@ def test_parallel_parts_merge_exactly(n, dtype):
 
 
 def test_constant_zero_and_extreme_chunks():
-    """All-equal values: m2 is 0 and every value is in one bin (300,001 counts: past a uint16); all zeros (with -0.0): the zero count and the
-    range; float32 max: squares stay finite in float64; a chunk of one value."""
+    """All-equal values: m2 is 0 and every value is in one bin (300,001 counts: past a uint16); all zeros (with
+    -0.0): the zero count and the range; float32 max: squares stay finite in float64; a chunk of one value."""
     for threads in (1, 2):
         same = np.full(300_001, 0.1, dtype=np.float32)
         m = numba_stats.moments(same, threads)
