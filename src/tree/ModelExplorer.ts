@@ -131,7 +131,7 @@ export class ModelExplorer {
       error: (error, failed) => this.banner.showError(error, failed),
     });
     const mapButton = h("button", { class: cls("button", "icon-button", "map-toggle"),
-      title: __("Map: a treemap of where the parameters are (by count or bytes, coloured by dtype); click selects") },
+      title: __("Map: a treemap of where the parameters are (by count or bytes, coloured by dtype or a statistic); click selects") },
     "▦", h("span", { class: cls("button-label") }, " ", __("Map")));
     mapButton.addEventListener("click", () => {
       void this.treemap.toggle();
