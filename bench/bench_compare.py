@@ -9,12 +9,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bench_search import LAYERS
-from bench_search import _model as _meta_model
-from common import timed
+from bench_search import LAYERS, filled_model
+from common import ask, timed, write_results
 
 import paramscope as ps
-from paramscope import protocol
 
 OUT = Path(__file__).with_name("results_compare.md")
 
@@ -22,13 +20,7 @@ OUT = Path(__file__).with_name("results_compare.md")
 def main() -> None:
     import torch
 
-    model = _meta_model().to_empty(device="cpu")
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.02)
-    params = dict(model.named_parameters())  # ties once, as paramscope counts them
-    nbytes = sum(p.numel() * p.element_size() for p in params.values())
-    modules = sum(1 for _ in model.modules())
+    model, params, nbytes, modules = filled_model()
     rows: list[tuple[str, float]] = []
 
     def row(name: str, fn: Any, repeat: int = 3) -> Any:
@@ -46,14 +38,8 @@ def main() -> None:
     row("peer: diff loop, `{n: vector_norm(p - saved[n]).item() ...}` (‖Δw‖ only)",
         lambda: {n: float(torch.linalg.vector_norm(p.detach() - saved[n])) for n, p in params.items()})
 
-    def op() -> str:
-        response = protocol.handle({"id": 1, "op": "compare", "model": "m", "limit": 200}, models={"m": model},
-                                   namespace={})
-        if not response["ok"]:
-            raise RuntimeError(json.dumps(response)[:300])
-        return protocol.to_json(response)
-
-    answer = row("op `compare` (‖Δw‖, max|Δw|, changed fraction, ‖Δw‖/‖w‖ per parameter and block; first 200)", op)
+    answer = row("op `compare` (‖Δw‖, max|Δw|, changed fraction, ‖Δw‖/‖w‖ per parameter and block; first 200)",
+                 lambda: ask(model, op="compare", limit=200))
     top = json.loads(answer)["result"]["params"][0]["path"]
     copy, diff = rows[0][1], rows[3][1]
     lines = [
@@ -69,8 +55,7 @@ def main() -> None:
         *[f"| {name} | {t * 1000:.0f} ms | {t / copy:.2f}x | {t / diff:.2f}x |" for name, t in rows],
         "",
     ]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(OUT, lines)
 
 
 if __name__ == "__main__":

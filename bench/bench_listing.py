@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from common import timed
+from common import timed, write_results
 
 import paramscope  # noqa: F401 - the package, before its submodules
 from paramscope import listing, protocol
@@ -88,8 +88,7 @@ def main() -> None:
         *[f"| {name} | {t * 1000:.2f} ms | {t / walk:.2f}x | {t / base:.1f}x |" for name, t in rows],
         "",
     ]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(OUT, lines)
 
 
 if __name__ == "__main__":

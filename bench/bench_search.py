@@ -9,10 +9,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from common import timed
+from common import ask, timed, write_results
 
 import paramscope  # noqa: F401 - the package, before its submodules
-from paramscope import protocol
 
 OUT = Path(__file__).with_name("results_search.md")
 LAYERS = 1_111  # 9 modules a block + the model's own: 10,006 modules
@@ -43,11 +42,20 @@ def _model() -> Any:
         return GPT()
 
 
-def _ask(model: Any, **request: Any) -> str:
-    response = protocol.handle({"id": 1, "model": "m", **request}, models={"m": model}, namespace={})
-    if not response["ok"]:
-        raise RuntimeError(json.dumps(response)[:300])
-    return protocol.to_json(response)
+def filled_model(grads: bool = False) -> tuple[Any, dict[str, Any], int, int]:
+    """The same model with real values (normal, std 0.02; gradients too if asked) on the CPU, with its unique
+    parameters by name (ties once, as paramscope counts them), their bytes and its module count."""
+    import torch
+
+    model = _model().to_empty(device="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+            if grads:
+                p.grad = torch.randn_like(p) * 1e-3
+    params = dict(model.named_parameters())
+    nbytes = sum(p.numel() * p.element_size() for p in params.values())
+    return model, params, nbytes, sum(1 for _ in model.modules())
 
 
 def main() -> None:
@@ -62,15 +70,15 @@ def main() -> None:
         rows.append((name, t, len(out) if isinstance(out, str) else len(json.dumps(out))))
 
     row("peer: whole tree (op `tree`, depth null), what filtering in the front end would need",
-        lambda: _ask(model, op="tree", path="", depth=None))
+        lambda: ask(model, op="tree", path="", depth=None))
     row("peer: first view (op `tree`, the root and its first 200 children), which reads the model the same way",
-        lambda: _ask(model, op="tree", path="", depth=1, limit=200))
+        lambda: ask(model, op="tree", path="", depth=1, limit=200))
     row("peer: Python loop, `[n for n, _ in named_modules() + named_parameters() if 'c_attn' in n]`",
         lambda: [n for n, _ in [*model.named_modules(), *model.named_parameters(remove_duplicate=False)]
                  if "c_attn" in n])
     for query in ("c_attn", "h.*.attn.c_attn.weight", "type:Linear numel>1e4", "dtype:float16", "tied",
                   "h.7 -bias"):
-        row(f"search `{query}` (first 500 rows + ancestors)", lambda q=query: _ask(model, op="search", query=q,
+        row(f"search `{query}` (first 500 rows + ancestors)", lambda q=query: ask(model, op="search", query=q,
                                                                                    limit=500))
     base, first, loop = rows[0][1], rows[1][1], rows[2][1]
     lines = [
@@ -87,8 +95,7 @@ def main() -> None:
           for name, t, size in rows],
         "",
     ]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(OUT, lines)
 
 
 if __name__ == "__main__":

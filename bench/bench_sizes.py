@@ -4,17 +4,14 @@ reductions a notebook would write; writes bench/results_sizes.md. Run: `python b
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path
 
-from bench_search import LAYERS
-from bench_search import _model as _meta_model
-from common import timed
+from bench_search import LAYERS, filled_model
+from common import ask, timed, write_results
 
 import paramscope as ps
-from paramscope import protocol
 
 OUT = Path(__file__).with_name("results_sizes.md")
 
@@ -22,21 +19,10 @@ OUT = Path(__file__).with_name("results_sizes.md")
 def main() -> None:
     import torch
 
-    model = _meta_model().to_empty(device="cpu")
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.02)
-            p.grad = torch.randn_like(p) * 1e-3
-    params = dict(model.named_parameters())  # ties once, as paramscope counts them
-    nbytes = sum(p.numel() * p.element_size() for p in params.values())
-    modules = sum(1 for _ in model.modules())
+    model, params, nbytes, modules = filled_model(grads=True)
 
     def sizes(color: str | None) -> str:
-        request = {"id": 1, "op": "sizes", "model": "m", "path": "", "depth": 2, **({"color": color} if color else {})}
-        response = protocol.handle(request, models={"m": model}, namespace={})
-        if not response["ok"]:
-            raise RuntimeError(json.dumps(response)[:300])
-        return protocol.to_json(response)
+        return ask(model, op="sizes", path="", depth=2, **({"color": color} if color else {}))
 
     plain, _ = timed(lambda: sizes(None), 5)
     loop, _ = timed(lambda: {n: float(p.detach().pow(2).mean().sqrt()) for n, p in params.items()}, 5)
@@ -62,8 +48,7 @@ def main() -> None:
         *[f"| {name} | {t * 1000:.0f} ms | {t / plain:.2f}x | {t / loop:.2f}x |" for name, t in rows],
         "",
     ]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(OUT, lines)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+from common import write_results
 
 import paramscope as ps
 from paramscope import watch_push
@@ -131,8 +132,7 @@ def main() -> None:
     notes.append(f"Keras backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; load average (1 min) "
                  f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores")
     lines += ["", *[f"- {n}" for n in notes], ""]
-    OUT.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(OUT, lines)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paramscope as ps
@@ -29,19 +30,26 @@ def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def ask(model: Any, **request: Any) -> str:
+    """The JSON text of paramscope's answer to one protocol request about `model` (as "m"); raises on a refusal."""
+    response = protocol.handle({"id": 1, "model": "m", **request}, models={"m": model}, namespace={})
+    if not response["ok"]:
+        raise RuntimeError(json.dumps(response)[:300])
+    return protocol.to_json(response)
+
+
+def write_results(out: Path, lines: list[str]) -> None:
+    """Write a results table (markdown) and print it."""
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 def paramscope_views(model: Any) -> dict[str, Callable[[], str]]:
     """paramscope's first view (as the front ends ask: the root and its first page of 200 children) and the
     whole tree, as JSON text."""
 
-    def first_view() -> str:
-        response = protocol.handle({"id": 1, "op": "tree", "model": "m", "depth": 1, "limit": 200},
-                                   models={"m": model}, namespace={})
-        if not response["ok"]:
-            raise RuntimeError(json.dumps(response)[:200])
-        return protocol.to_json(response)
-
     return {
-        "paramscope (first view)": first_view,
+        "paramscope (first view)": lambda: ask(model, op="tree", depth=1, limit=200),
         "paramscope (whole tree)": lambda: json.dumps(ps.inspect(model, name="m").to_json()),
     }
 
