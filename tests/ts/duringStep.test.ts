@@ -1,9 +1,8 @@
 /** Values read while another thread trains the model (issue #20): the kernel marks them `during_step` and the
  * stats panel says so above the numbers; a plain read shows no such note. */
 
-import { Client, type Node, type Request, type Response, type Transport } from "../../src/protocol";
-import { fetchStats, StatsPanel } from "../../src/tree/StatsPanel";
-import { fakeCanvas, flush } from "./replay";
+import type { Node, Request, Response, Transport } from "../../src/protocol";
+import { fakeCanvas, shownStats } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4], dtype: "float32", device: "cpu", numel: 4, mean: 0.5, std: 0.25,
@@ -28,17 +27,8 @@ const param = {
   tied_to: null, aliases: [], has_grad: false, n_children: 0, code: "net.w", alt_name: null, children_offset: 0,
 } as unknown as Node;
 
-async function shown(training: string[] | null): Promise<HTMLElement> {
-  const client = new Client(new Kernel(training));
-  const view = new StatsPanel({
-    stats: (path, progress, signal) => fetchStats(client, "net", path, 48, progress, signal),
-    values: (path) => client.call({ op: "values", model: "net", path, max_elems: 4096 }),
-  }, { action: () => undefined, jump: () => undefined, error: () => undefined });
-  document.body.append(view.element);
-  view.show(param);
-  await view.settled;
-  await flush(5);
-  return view.element;
+function shown(training: string[] | null): Promise<HTMLElement> {
+  return shownStats(new Kernel(training), param);
 }
 
 let canvas: ReturnType<typeof fakeCanvas>;

@@ -1,30 +1,18 @@
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { fakeCanvas, flush, ReplayTransport } from "./replay";
+import { explorerPage, flush, ReplayTransport } from "./replay";
 
-let host: HTMLElement;
-let canvas: ReturnType<typeof fakeCanvas>;
-
-beforeEach(() => {
-  host = document.createElement("div");
-  document.body.append(host);
-  canvas = fakeCanvas();
-});
-
-afterEach(() => {
-  host.remove();
-  canvas.restore();
-});
+const page = explorerPage();
 
 async function explorer(model = "rgnet") {
   const transport = new ReplayTransport();
-  const view = new ModelExplorer(host, { transport, model });
+  const view = new ModelExplorer(page.host, { transport, model });
   await view.start();
   return { transport, view };
 }
 
-const row = (path: string) => host.querySelector<HTMLElement>(`.jp-ParamScope-row[data-path="${path}"]`);
-const rowPaths = () => [...host.querySelectorAll<HTMLElement>(".jp-ParamScope-row")].map((r) => r.dataset.path);
-const text = (selector: string) => host.querySelector(selector)?.textContent ?? "";
+const row = (path: string) => page.host.querySelector<HTMLElement>(`.jp-ParamScope-row[data-path="${path}"]`);
+const rowPaths = () => [...page.host.querySelectorAll<HTMLElement>(".jp-ParamScope-row")].map((r) => r.dataset.path);
+const text = (selector: string) => page.host.querySelector(selector)?.textContent ?? "";
 
 function click(el: Element | null) {
   expect(el).not.toBeNull();
@@ -32,7 +20,7 @@ function click(el: Element | null) {
 }
 
 function key(k: string, init: KeyboardEventInit = {}) {
-  host.querySelector(".jp-ParamScope-scroller")!.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, ...init }));
+  page.host.querySelector(".jp-ParamScope-scroller")!.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, ...init }));
 }
 
 async function expand(path: string) {
@@ -71,18 +59,18 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     await expand("0.block 0.0");
     click(row("0.block 0.0.weight"));
     await view.settled();
-    const sections = [...host.querySelectorAll<HTMLElement>(".jp-ParamScope-tensor")];
+    const sections = [...page.host.querySelectorAll<HTMLElement>(".jp-ParamScope-tensor")];
     expect(sections.map((s) => s.dataset.tensor)).toEqual(["0.block 0.0.weight", "0.block 0.0.weight#grad"]);
     expect(sections[0].querySelector('[data-stat="mean"] .jp-ParamScope-stat-value')!.textContent).toMatch(/^-?\d/);
     expect(sections[0].querySelectorAll(".jp-ParamScope-bar")).toHaveLength(48);
     expect(sections[1].querySelector(".jp-ParamScope-heatmap-plot")!.getAttribute("width")).toBe("4");
-    expect(canvas.images.map((i) => [i.height, i.width])).toEqual([[8, 4], [8, 4]]);
+    expect(page.canvas.images.map((i) => [i.height, i.width])).toEqual([[8, 4], [8, 4]]);
     expect(transport.ops("stats").map((r) => r.op === "stats" && r.path)).toEqual(["0.block 0.0.weight", "0.block 0.0.weight#grad"]);
   });
 
   it("says why a gradient is unavailable", async () => {
     await explorer("net");
-    const panel = host.querySelector(".jp-ParamScope-details")!;
+    const panel = page.host.querySelector(".jp-ParamScope-details")!;
     await expand("2");
     click(row("2.weight"));
     await flush();
@@ -130,7 +118,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
   it("offers only the actions that apply in the context menu", async () => {
     await explorer();
     row("0")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true, clientX: 10, clientY: 10 }));
-    const menu = host.querySelector<HTMLElement>(".jp-ParamScope-menu")!;
+    const menu = page.host.querySelector<HTMLElement>(".jp-ParamScope-menu")!;
     expect(menu.hidden).toBe(false);
     const enabled = [...menu.querySelectorAll<HTMLButtonElement>("button")].filter((b) => !b.disabled).map((b) => b.dataset.action);
     expect(enabled).toEqual(["reinit", "undo", "copy"]);
@@ -143,7 +131,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     await expand("0");
     await expand("0.block 0");
     row("0.block 0")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="reinit"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="reinit"]'));
     await flush(0);
     const form = view.dialog.form!;
     const select = form.querySelector<HTMLSelectElement>("select[name=init]")!;
@@ -166,7 +154,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const { transport, view } = await explorer();
     await view.tree.reveal("1.weight");
     row("")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="reinit"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="reinit"]'));
     await flush(0);
     const form = view.dialog.form!;
     form.querySelector<HTMLInputElement>("input[name=seed]")!.value = "-3";
@@ -182,7 +170,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const { transport, view } = await explorer();
     await expand("1");
     row("1.weight")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="set_value"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="set_value"]'));
     const form = view.dialog.form!;
     form.querySelector<HTMLInputElement>("input[name=value]")!.value = "0.5";
     form.querySelector<HTMLInputElement>("input[name=index]")!.value = "0, 1";
@@ -201,8 +189,8 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     view.refresh();
     await view.settled();
     row("0.block 2.0.weight")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="tie"]'));
-    expect(host.querySelector(".jp-ParamScope-tree")!.classList.contains("jp-mod-picking")).toBe(true);
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="tie"]'));
+    expect(page.host.querySelector(".jp-ParamScope-tree")!.classList.contains("jp-mod-picking")).toBe(true);
     expect(text(".jp-ParamScope-banner")).toContain("click the parameter that 0.block 2.0.weight should share");
     click(row("0.block 1.0")); // a block: refused, still picking
     expect(text(".jp-ParamScope-banner")).toContain("pick a parameter");
@@ -213,7 +201,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     expect(row("0.block 2.0.weight")!.querySelector(".jp-ParamScope-tie")!.textContent).toBe("⇄ 0.block 1.0.weight");
     expect(row("0.block 1.0.weight")!.querySelector(".jp-ParamScope-tie")!.textContent).toBe("⇄ ×2");
     expect(row("0")!.querySelector<HTMLElement>(".jp-ParamScope-num")!.title).toContain("counting every use of tied ones");
-    click(host.querySelector(".jp-ParamScope-toolbar button:last-child"));
+    click(page.host.querySelector(".jp-ParamScope-toolbar button:last-child"));
     await flush(0);
     await view.settled();
     expect(transport.ops("undo")).toHaveLength(1);
@@ -224,7 +212,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const { transport, view } = await explorer("net");
     await expand("0");
     row("0.weight")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="set_value"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="set_value"]'));
     const form = view.dialog.form!;
     form.querySelector<HTMLInputElement>("input[name=value]")!.value = "1";
     form.querySelector<HTMLInputElement>("input[name=index]")!.value = "9, 9";
@@ -236,7 +224,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     expect(error.getAttribute("role")).toBe("alert");
     expect(error.textContent).toContain("index 9 is out of bounds");
     expect(error.textContent).toContain("nothing was changed");
-    expect(host.querySelector<HTMLElement>(".jp-ParamScope-banner")!.hidden).toBe(true);
+    expect(page.host.querySelector<HTMLElement>(".jp-ParamScope-banner")!.hidden).toBe(true);
     expect(view.dialog.isOpen).toBe(true);
     expect(form.querySelector("button[type=submit]")!.hasAttribute("disabled")).toBe(false);
     expect(rowPaths()).toEqual(before);
@@ -252,7 +240,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const { transport, view } = await explorer();
     const trees = transport.ops("tree").length;
     transport.revision = 5; // the model was changed by ps.reinit(...) in another cell
-    click(host.querySelector(".jp-ParamScope-toolbar button"));
+    click(page.host.querySelector(".jp-ParamScope-toolbar button"));
     await flush(0);
     await view.settled();
     expect(text(".jp-ParamScope-revision")).toBe("rev 5");
@@ -265,7 +253,7 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     Object.defineProperty(navigator, "clipboard", { configurable: true, value: { writeText: async (t: string) => void writes.push(t) } });
     await expand("1");
     row("1.bias")!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="copy"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="copy"]'));
     await flush(0);
     expect(writes).toEqual(["rgnet[1].bias"]);
     expect(text(".jp-ParamScope-banner")).toContain("copied rgnet[1].bias");
@@ -275,6 +263,6 @@ describe("ModelExplorer on the chapter's rgnet", () => {
     const { view } = await explorer("deleted_model");
     expect(text(".jp-ParamScope-banner")).toContain("no recorded answer");
     view.dispose();
-    expect(host.querySelector(".jp-ParamScope-explorer")).toBeNull();
+    expect(page.host.querySelector(".jp-ParamScope-explorer")).toBeNull();
   });
 });

@@ -2,7 +2,7 @@ import { type ErrorType, KernelError, type Request, type Response } from "../../
 import { describeError, ErrorBanner } from "../../src/tree/ErrorBanner";
 import { setLanguage } from "../../src/tree/i18n";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { fakeCanvas, flush, ReplayTransport } from "./replay";
+import { explorerPage, flush, ReplayTransport } from "./replay";
 
 /** The recorded kernel, except that the ops in `refuse` answer an error of the given type (the model unchanged,
  * as the kernel answers them). */
@@ -22,18 +22,9 @@ class RefusingTransport extends ReplayTransport {
 const internal = { type: "InternalError", message: "paramscope failed (KeyError: 'h'); the model is unchanged. This is a bug: please report it with this message" };
 const conflict = { type: "UndoConflict", message: "cannot undo 'reinit 0 with normal': 0.weight has other values now (edited by hand)" };
 
-let host: HTMLElement;
-let canvas: ReturnType<typeof fakeCanvas>;
-
-beforeEach(() => {
-  host = document.createElement("div");
-  document.body.append(host);
-  canvas = fakeCanvas();
-});
+const page = explorerPage();
 
 afterEach(() => {
-  host.remove();
-  canvas.restore();
   setLanguage("en");
 });
 
@@ -42,18 +33,18 @@ function click(el: Element | null | undefined) {
   el!.dispatchEvent(new MouseEvent("click", { bubbles: true }));
 }
 
-const banner = () => host.querySelector<HTMLElement>(".jp-ParamScope-banner")!;
+const banner = () => page.host.querySelector<HTMLElement>(".jp-ParamScope-banner")!;
 const part = (name: string) => banner().querySelector(`.jp-ParamScope-banner-${name}`)?.textContent ?? null;
 
 async function explorer(refuse: Record<string, { type: string; message: string }>) {
   const transport = new RefusingTransport(refuse);
-  const view = new ModelExplorer(host, { transport, model: "rgnet" });
+  const view = new ModelExplorer(page.host, { transport, model: "rgnet" });
   await view.start();
   return { transport, view };
 }
 
 async function fold(view: ModelExplorer) {
-  click(host.querySelector(".jp-ParamScope-fold-toggle"));
+  click(page.host.querySelector(".jp-ParamScope-fold-toggle"));
   await flush(0);
   await view.settled();
 }
@@ -135,7 +126,7 @@ describe("kernel errors, framed by their type", () => {
   it("offers Undo anyway under the UndoConflict title, in Portuguese", async () => {
     setLanguage("pt-BR");
     const { transport, view } = await explorer({ undo: conflict });
-    click(host.querySelector(".jp-ParamScope-toolbar button:last-child")); // ↶ Desfazer
+    click(page.host.querySelector(".jp-ParamScope-toolbar button:last-child")); // ↶ Desfazer
     await flush(0);
     await view.settled();
     expect(transport.ops("undo")).toHaveLength(1);
@@ -149,7 +140,7 @@ describe("kernel errors, framed by their type", () => {
   it("frames an error of the way there (no kernel answer) by what failed, without a type", async () => {
     setLanguage("tr");
     const transport = new ReplayTransport();
-    const view = new ModelExplorer(host, { transport, model: "gone" });
+    const view = new ModelExplorer(page.host, { transport, model: "gone" });
     await view.start();
     expect(part("title")).toBe("gone gösterilemedi");
     expect(part("detail")).toContain("no recorded answer");
@@ -169,7 +160,7 @@ describe("the explorer in Turkish and Portuguese", () => {
           forced: false } } as unknown as Response;
       }
     }
-    const view = new ModelExplorer(host, { transport: new UndoTo(), model: "rgnet" });
+    const view = new ModelExplorer(page.host, { transport: new UndoTo(), model: "rgnet" });
     await view.start();
     await view.history.undoTo(1);
     await view.settled();
@@ -179,20 +170,20 @@ describe("the explorer in Turkish and Portuguese", () => {
   it("labels the toolbar, the header and the rows, with the locale's numbers", async () => {
     setLanguage("tr");
     await explorer({});
-    const toolbar = host.querySelector(".jp-ParamScope-toolbar")!;
+    const toolbar = page.host.querySelector(".jp-ParamScope-toolbar")!;
     expect(toolbar.querySelector(".jp-ParamScope-summary")!.textContent).toBe("309 parametre · 1,21 KiB · pytorch");
     expect([...toolbar.querySelectorAll("button")].map((b) => b.textContent)).toEqual(expect.arrayContaining(
       ["↻ Yenile", "↶ Geri al", "☰ Geçmiş", "≡ Tekrarları katla", "▦ Harita"]));
-    expect(host.querySelector(".jp-ParamScope-revision")!.textContent).toBe("rev. 0");
-    expect(host.querySelector(".jp-ParamScope-header")!.textContent).toBe("adşekildtypeaygıtparametre");
-    expect(host.querySelector(".jp-ParamScope-scroller")!.getAttribute("aria-label")).toBe("Bloklar ve parametreler");
-    const model = host.querySelector('.jp-ParamScope-row[data-path=""]')!;
+    expect(page.host.querySelector(".jp-ParamScope-revision")!.textContent).toBe("rev. 0");
+    expect(page.host.querySelector(".jp-ParamScope-header")!.textContent).toBe("adşekildtypeaygıtparametre");
+    expect(page.host.querySelector(".jp-ParamScope-scroller")!.getAttribute("aria-label")).toBe("Bloklar ve parametreler");
+    const model = page.host.querySelector('.jp-ParamScope-row[data-path=""]')!;
     expect(model.querySelector(".jp-ParamScope-num")!.getAttribute("title")).toBe("309 parametre, 1,21 KiB");
     expect(model.querySelector(".jp-ParamScope-more")!.getAttribute("aria-label")).toBe("rgnet için işlemler");
     setLanguage("pt-BR");
-    host.replaceChildren();
+    page.host.replaceChildren();
     await explorer({});
-    expect(host.querySelector(".jp-ParamScope-summary")!.textContent).toBe("309 parâmetros · 1,21 KiB · pytorch");
-    expect(host.querySelector(".jp-ParamScope-summary")!.getAttribute("title")).toContain("309 parâmetros (treináveis + congelados)");
+    expect(page.host.querySelector(".jp-ParamScope-summary")!.textContent).toBe("309 parâmetros · 1,21 KiB · pytorch");
+    expect(page.host.querySelector(".jp-ParamScope-summary")!.getAttribute("title")).toContain("309 parâmetros (treináveis + congelados)");
   });
 });

@@ -1,12 +1,11 @@
 /** The action menu, the forms and the statistics panel in Turkish and Portuguese: every text and number as the
  * reader's language writes it, and English again once the language goes back. */
 
-import { Client, type Node, type Request, type Response, type Transport } from "../../src/protocol";
+import type { Node, Request, Response, Transport } from "../../src/protocol";
 import { ActionMenu, actionsFor } from "../../src/tree/ActionMenu";
 import { Dialog, openReinit, openSetValue, parseValue } from "../../src/tree/ActionForms";
 import { setLanguage } from "../../src/tree/i18n";
-import { fetchStats, StatsPanel } from "../../src/tree/StatsPanel";
-import { fakeCanvas, flush } from "./replay";
+import { fakeCanvas, flush, shownStats } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4, 8], dtype: "float32", device: "cpu", numel: 123456, mean: 0.2961, std: 1234.5,
@@ -32,17 +31,8 @@ const block = { ...param, path: "h.0", name: "0", kind: "block", type: "Block", 
   device: null, trainable: null, state: "ready", tied_to: null, n_params: 1, n_params_with_aliases: 1, n_children: 2,
   code: "net.h[0]" } as unknown as Node;
 
-async function statsPanel(node: Node): Promise<HTMLElement> {
-  const client = new Client(new Kernel());
-  const view = new StatsPanel({
-    stats: (path, progress, signal) => fetchStats(client, "net", path, 48, progress, signal),
-    values: (path) => client.call({ op: "values", model: "net", path, max_elems: 4096 }),
-  }, { action: () => undefined, jump: () => undefined, error: () => undefined });
-  document.body.append(view.element);
-  view.show(node);
-  await view.settled;
-  await flush(5);
-  return view.element;
+function statsPanel(node: Node): Promise<HTMLElement> {
+  return shownStats(new Kernel(), node);
 }
 
 const text = (el: Element | null) => el?.textContent ?? "";

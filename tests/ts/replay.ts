@@ -2,7 +2,8 @@
  * wide trees, and a fake canvas context for the heatmap. */
 
 import fixture from "../fixtures/torch_rgnet.json";
-import type { Node, Request, Response, Transport } from "../../src/protocol";
+import { Client, type Node, type Request, type Response, type Transport } from "../../src/protocol";
+import { fetchStats, StatsPanel } from "../../src/tree/StatsPanel";
 
 export interface Exchange {
   request: Record<string, unknown> & { op: string };
@@ -101,6 +102,43 @@ export function fakeCanvas(): { images: ImageData[]; restore(): void } {
     } as unknown as CanvasRenderingContext2D;
   } as unknown as typeof original;
   return { images, restore: () => void (HTMLCanvasElement.prototype.getContext = original) };
+}
+
+/** A statistics panel in the page over `transport` for the model "net", fetching as the explorer does; the errors
+ * it reports go into `errors`. */
+export function statsPanel(transport: Transport, errors: unknown[] = []): StatsPanel {
+  const client = new Client(transport);
+  const view = new StatsPanel({
+    stats: (path, progress, signal) => fetchStats(client, "net", path, 48, progress, signal),
+    values: (path) => client.call({ op: "values", model: "net", path, max_elems: 4096 }),
+  }, { action: () => undefined, jump: () => undefined, error: (e) => errors.push(e) });
+  document.body.append(view.element);
+  return view;
+}
+
+/** `statsPanel` showing `node`, once its answers are in. */
+export async function shownStats(transport: Transport, node: Node): Promise<HTMLElement> {
+  const view = statsPanel(transport);
+  view.show(node);
+  await view.settled;
+  await flush(5);
+  return view.element;
+}
+
+/** For each test of the file: a host element in the page for an explorer, and the fake canvas; both removed after
+ * the test. Read `page.host` and `page.canvas` inside the tests. */
+export function explorerPage(): { host: HTMLElement; canvas: ReturnType<typeof fakeCanvas> } {
+  const page = {} as { host: HTMLElement; canvas: ReturnType<typeof fakeCanvas> };
+  beforeEach(() => {
+    page.host = document.createElement("div");
+    document.body.append(page.host);
+    page.canvas = fakeCanvas();
+  });
+  afterEach(() => {
+    page.host.remove();
+    page.canvas.restore();
+  });
+  return page;
 }
 
 /** Let every pending promise and timer (the stats panel waits 120 ms) run. */

@@ -2,7 +2,7 @@ import type { Request, Response } from "../../src/protocol";
 import { actionsFor } from "../../src/tree/ActionMenu";
 import type { DetailsHost } from "../../src/tree/DetailsLayout";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { blockNode, fakeCanvas, flush, ReplayTransport } from "./replay";
+import { blockNode, explorerPage, flush, ReplayTransport } from "./replay";
 
 /** The recorded kernel, plus fingerprints that a test changes as a cell would. */
 class CellTransport extends ReplayTransport {
@@ -19,32 +19,21 @@ class CellTransport extends ReplayTransport {
   }
 }
 
-let host: HTMLElement;
-let canvas: ReturnType<typeof fakeCanvas>;
+const page = explorerPage();
 const WEIGHT = "0.block 0.0.weight";
 
-beforeEach(() => {
-  host = document.createElement("div");
-  document.body.append(host);
-  canvas = fakeCanvas();
-  localStorage.clear();
-});
-
-afterEach(() => {
-  host.remove();
-  canvas.restore();
-});
+beforeEach(() => localStorage.clear());
 
 async function selected(options: { detailsHost?: DetailsHost } = {}) {
   const transport = new CellTransport();
-  const view = new ModelExplorer(host, { transport, model: "rgnet", ...options });
+  const view = new ModelExplorer(page.host, { transport, model: "rgnet", ...options });
   await view.start();
   for (const path of ["0", "0.block 0", "0.block 0.0"]) {
-    host.querySelector(`.jp-ParamScope-row[data-path="${path}"] .jp-ParamScope-twisty`)!
+    page.host.querySelector(`.jp-ParamScope-row[data-path="${path}"] .jp-ParamScope-twisty`)!
       .dispatchEvent(new MouseEvent("click", { bubbles: true }));
     await flush(0);
   }
-  host.querySelector(`.jp-ParamScope-row[data-path="${WEIGHT}"]`)!.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  page.host.querySelector(`.jp-ParamScope-row[data-path="${WEIGHT}"]`)!.dispatchEvent(new MouseEvent("click", { bubbles: true }));
   await flush();
   await view.settled();
   return { transport, view };
@@ -109,27 +98,27 @@ describe("the details in a tab or in a resizable pane", () => {
       },
     };
     const { view } = await selected({ detailsHost });
-    const toggle = host.querySelector<HTMLButtonElement>(".jp-ParamScope-details-toggle")!;
+    const toggle = page.host.querySelector<HTMLButtonElement>(".jp-ParamScope-details-toggle")!;
     toggle.click();
     expect(tabs).toHaveLength(1);
     expect(tabs[0].element.querySelector(`[data-tensor="${WEIGHT}"]`)).not.toBeNull();
-    expect(host.querySelector(".jp-ParamScope-details")).toBeNull();
+    expect(page.host.querySelector(".jp-ParamScope-details")).toBeNull();
     expect(localStorage.getItem("paramscope.details")).toBe("tab");
     view.dispose();
     // A new explorer opens its details in a tab at once; the user closing the tab brings them back.
     await selected({ detailsHost });
     expect(tabs).toHaveLength(2);
     tabs[1].closed();
-    expect(host.querySelector(".jp-ParamScope-details")).not.toBeNull();
+    expect(page.host.querySelector(".jp-ParamScope-details")).not.toBeNull();
     expect(localStorage.getItem("paramscope.details")).toBe("pane");
   });
 
   it("sets the tree's height from the keyboard on the bar under it, and remembers it", async () => {
     await selected();
-    const handle = host.querySelector<HTMLElement>(".jp-ParamScope-resize")!;
+    const handle = page.host.querySelector<HTMLElement>(".jp-ParamScope-resize")!;
     expect(handle.getAttribute("role")).toBe("separator");
     handle.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
-    const explorer = host.querySelector<HTMLElement>(".jp-ParamScope-explorer")!;
+    const explorer = page.host.querySelector<HTMLElement>(".jp-ParamScope-explorer")!;
     // jsdom lays nothing out (height 0): one step from the minimum.
     expect(explorer.style.getPropertyValue("--ps-tree-height")).toBe("120px");
     expect(localStorage.getItem("paramscope.treeHeight")).toBe("120");

@@ -2,8 +2,8 @@
  * job, cancels it on Cancel or when the selection moves on, and offers to compute again. */
 
 import { Client, type Node, type Request, type Response, type Transport } from "../../src/protocol";
-import { fetchStats, StatsCancelled, StatsPanel } from "../../src/tree/StatsPanel";
-import { fakeCanvas, flush } from "./replay";
+import { fetchStats, StatsCancelled } from "../../src/tree/StatsPanel";
+import { fakeCanvas, flush, statsPanel } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4], dtype: "float32", device: "cpu", numel: 4, mean: 0.5, std: 0.25,
@@ -67,14 +67,8 @@ const param: Node = {
 } as unknown as Node;
 
 function panel(kernel: SlowKernel) {
-  const client = new Client(kernel);
   const errors: unknown[] = [];
-  const view = new StatsPanel({
-    stats: (path, progress, signal) => fetchStats(client, "net", path, 48, progress, signal),
-    values: (path) => client.call({ op: "values", model: "net", path, max_elems: 4096 }),
-  }, { action: () => undefined, jump: () => undefined, error: (e) => errors.push(e) });
-  document.body.append(view.element);
-  return { view, errors };
+  return { view: statsPanel(kernel, errors), errors };
 }
 
 let canvas: ReturnType<typeof fakeCanvas>;

@@ -1,6 +1,6 @@
 import type { Request, Response } from "../../src/protocol";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { fakeCanvas, flush, ReplayTransport } from "./replay";
+import { explorerPage, flush, ReplayTransport } from "./replay";
 
 /** The recorded kernel, except that the first plain undo is refused as the kernel refuses one whose changes the
  * user has edited since; an undo with force goes ahead (answered as the recorded undo). */
@@ -22,19 +22,7 @@ class ConflictTransport extends ReplayTransport {
   }
 }
 
-let host: HTMLElement;
-let canvas: ReturnType<typeof fakeCanvas>;
-
-beforeEach(() => {
-  host = document.createElement("div");
-  document.body.append(host);
-  canvas = fakeCanvas();
-});
-
-afterEach(() => {
-  host.remove();
-  canvas.restore();
-});
+const page = explorerPage();
 
 function click(el: Element | null | undefined) {
   expect(el).toBeTruthy();
@@ -44,14 +32,14 @@ function click(el: Element | null | undefined) {
 describe("undo that would overwrite the user's later changes", () => {
   it("says what changed and offers Undo anyway, which undoes with force", async () => {
     const transport = new ConflictTransport();
-    const view = new ModelExplorer(host, { transport, model: "rgnet" });
+    const view = new ModelExplorer(page.host, { transport, model: "rgnet" });
     await view.start();
-    const row = host.querySelector<HTMLElement>('.jp-ParamScope-row[data-path="0"]')!;
+    const row = page.host.querySelector<HTMLElement>('.jp-ParamScope-row[data-path="0"]')!;
     row.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true }));
-    click(host.querySelector('.jp-ParamScope-menu button[data-action="undo"]'));
+    click(page.host.querySelector('.jp-ParamScope-menu button[data-action="undo"]'));
     await flush(0);
     await view.settled();
-    const banner = host.querySelector(".jp-ParamScope-banner")!;
+    const banner = page.host.querySelector(".jp-ParamScope-banner")!;
     expect(banner.textContent).toContain("0.weight has other values now");
     expect(banner.textContent).toContain("Undo would overwrite later changes");
     const anyway = [...banner.querySelectorAll("button")].find((b) => b.textContent === "Undo anyway");
@@ -61,6 +49,6 @@ describe("undo that would overwrite the user's later changes", () => {
     await view.settled();
     expect(transport.ops("undo")).toHaveLength(2);
     expect(transport.ops("undo")[1]).toEqual(expect.objectContaining({ force: true }));
-    expect(host.querySelector(".jp-ParamScope-banner")!.textContent).toMatch(/undid .* anyway/);
+    expect(page.host.querySelector(".jp-ParamScope-banner")!.textContent).toMatch(/undid .* anyway/);
   });
 });
