@@ -2,7 +2,7 @@
  * stats panel says so above the numbers; a plain read shows no such note. */
 
 import type { Node, Request, Response, Transport } from "../../src/protocol";
-import { fakeCanvas, shownStats } from "./replay";
+import { canvasPerTest, shownStats } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4], dtype: "float32", device: "cpu", numel: 4, mean: 0.5, std: 0.25,
@@ -31,12 +31,8 @@ function shown(training: string[] | null): Promise<HTMLElement> {
   return shownStats(new Kernel(training), param);
 }
 
-let canvas: ReturnType<typeof fakeCanvas>;
-beforeEach(() => {
-  canvas = fakeCanvas();
-});
+canvasPerTest();
 afterEach(() => {
-  canvas.restore();
   document.body.replaceChildren();
 });
 

@@ -5,7 +5,7 @@ import type { Node, Request, Response, Transport } from "../../src/protocol";
 import { ActionMenu, actionsFor } from "../../src/tree/ActionMenu";
 import { Dialog, openReinit, openSetValue, parseValue } from "../../src/tree/ActionForms";
 import { setLanguage } from "../../src/tree/i18n";
-import { fakeCanvas, flush, shownStats } from "./replay";
+import { canvasPerTest, flush, shownStats } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4, 8], dtype: "float32", device: "cpu", numel: 123456, mean: 0.2961, std: 1234.5,
@@ -38,12 +38,8 @@ function statsPanel(node: Node): Promise<HTMLElement> {
 const text = (el: Element | null) => el?.textContent ?? "";
 const stat = (panel: HTMLElement, key: string) => panel.querySelector<HTMLElement>(`[data-stat="${key}"]`)!;
 
-let canvas: ReturnType<typeof fakeCanvas>;
-beforeEach(() => {
-  canvas = fakeCanvas();
-});
+canvasPerTest();
 afterEach(() => {
-  canvas.restore();
   document.body.replaceChildren();
   setLanguage("en");
 });

@@ -7,7 +7,7 @@ import gpt from "../fixtures/search_gpt2.json";
 import type { CompareResult, Request, Response, Transport, WatchRecord, WatchState } from "../../src/protocol";
 import { setLanguage, setTranslator, strfmt, type TranslationBundle } from "../../src/tree/i18n";
 import { ModelExplorer } from "../../src/tree/ModelExplorer";
-import { fakeCanvas, flush, ReplayTransport, WideTransport } from "./replay";
+import { canvasPerTest, flush, ReplayTransport, WideTransport } from "./replay";
 
 const OPEN = "⟦";
 const CLOSE = "⟧";
@@ -270,13 +270,12 @@ function sweep(step: string): void {
   }
 }
 
-let canvas: ReturnType<typeof fakeCanvas>;
+canvasPerTest();
 const hosts: HTMLElement[] = [];
 const views: ModelExplorer[] = [];
 
 beforeEach(() => {
   leaks.clear();
-  canvas = fakeCanvas();
   setTranslator(pseudo, "en");
 });
 
@@ -286,7 +285,6 @@ afterEach(async () => {
     view.dispose();
   }
   hosts.splice(0).forEach((h) => h.remove());
-  canvas.restore();
   setLanguage("en");
 });
 

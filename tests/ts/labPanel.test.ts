@@ -3,19 +3,18 @@ import { ModelsPanel } from "../../src/lab/panel";
 import { KernelTransport } from "../../src/lab/transport";
 import { KernelWatcher, type WatcherEvents } from "../../src/lab/watcher";
 import { FakeKernel, rgnetSummary } from "./labKernel";
-import { fakeCanvas, flush } from "./replay";
+import { canvasPerTest, flush } from "./replay";
 
 const keras: ModelSummary = {
   name: "knet", framework: "keras", type: "Sequential", n_params: 15, n_buffers: 0, nbytes: 60, device: "CPU:0", dtype: "float32",
   state: "ready", revision: 0,
 };
 
-let canvas: ReturnType<typeof fakeCanvas>;
+canvasPerTest();
 let panel: ModelsPanel;
 let kernel: FakeKernel;
 
 beforeEach(() => {
-  canvas = fakeCanvas();
   kernel = new FakeKernel();
   panel = new ModelsPanel({ pageSize: 200 });
   document.body.append(panel.element);
@@ -23,7 +22,6 @@ beforeEach(() => {
 
 afterEach(() => {
   panel.dispose();
-  canvas.restore();
 });
 
 async function connect(): Promise<void> {

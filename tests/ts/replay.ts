@@ -125,19 +125,26 @@ export async function shownStats(transport: Transport, node: Node): Promise<HTML
   return view.element;
 }
 
+/** The fake canvas for each test of the file, restored after it (after the file's own later afterEach hooks).
+ * Read `.canvas` inside the tests. */
+export function canvasPerTest(): { canvas: ReturnType<typeof fakeCanvas> } {
+  const current = {} as { canvas: ReturnType<typeof fakeCanvas> };
+  beforeEach(() => {
+    current.canvas = fakeCanvas();
+  });
+  afterEach(() => current.canvas.restore());
+  return current;
+}
+
 /** For each test of the file: a host element in the page for an explorer, and the fake canvas; both removed after
  * the test. Read `page.host` and `page.canvas` inside the tests. */
 export function explorerPage(): { host: HTMLElement; canvas: ReturnType<typeof fakeCanvas> } {
-  const page = {} as { host: HTMLElement; canvas: ReturnType<typeof fakeCanvas> };
+  const page = canvasPerTest() as { host: HTMLElement; canvas: ReturnType<typeof fakeCanvas> };
   beforeEach(() => {
     page.host = document.createElement("div");
     document.body.append(page.host);
-    page.canvas = fakeCanvas();
   });
-  afterEach(() => {
-    page.host.remove();
-    page.canvas.restore();
-  });
+  afterEach(() => page.host.remove());
   return page;
 }
 

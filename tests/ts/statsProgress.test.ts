@@ -3,7 +3,7 @@
 
 import { Client, type Node, type Request, type Response, type Transport } from "../../src/protocol";
 import { fetchStats, StatsCancelled } from "../../src/tree/StatsPanel";
-import { fakeCanvas, flush, statsPanel } from "./replay";
+import { canvasPerTest, flush, statsPanel } from "./replay";
 
 const STATS = {
   path: "w", available: true, shape: [4], dtype: "float32", device: "cpu", numel: 4, mean: 0.5, std: 0.25,
@@ -71,12 +71,8 @@ function panel(kernel: SlowKernel) {
   return { view: statsPanel(kernel, errors), errors };
 }
 
-let canvas: ReturnType<typeof fakeCanvas>;
-beforeEach(() => {
-  canvas = fakeCanvas();
-});
+canvasPerTest();
 afterEach(() => {
-  canvas.restore();
   document.body.replaceChildren();
 });
 
