@@ -145,20 +145,23 @@ def _browse(code_server: str, request: pytest.FixtureRequest):
         browser.close()
 
 
-def test_models_view_renders_the_kernels_tree_and_acts_in_it(page) -> None:
-    page, csp_errors = page
+def _open_notebook_and_view(page) -> None:
+    """Open the chapter notebook with the cursor at the end of its cell, then the paramscope view."""
     # The view's container in the activity bar; once it is there the extensions are known, and the notebook
     # opens in the notebook editor (built-in ipynb serializer) rather than as JSON text.
     tab = page.get_by_role("tab", name="paramscope")
     tab.wait_for()
-    # Open the notebook and put the cursor at the end of its cell.
     page.locator(".explorer-folders-view .monaco-list-row", has_text="chapter.ipynb").dblclick()
     cell = page.locator(".notebook-editor .cell-editor-container .view-lines").first
     cell.wait_for()
     cell.click()
     page.keyboard.press("End")
-
     tab.click()
+
+
+def test_models_view_renders_the_kernels_tree_and_acts_in_it(page) -> None:
+    page, csp_errors = page
+    _open_notebook_and_view(page)
     view = page.frame_locator('iframe.webview[src*="purpose=webviewView"]').frame_locator("iframe#active-frame")
     # The tree of the first model of the kernel, read through the Jupyter API fake.
     view.locator(".jp-ParamScope-title").get_by_text("rgnet").wait_for()
@@ -218,14 +221,7 @@ def test_models_view_speaks_vscodes_display_language(page_tr) -> None:
     webview's explorer are Turkish, numbers grouped the Turkish way; VS Code's own texts stay English (the test
     language pack translates none of them)."""
     page, csp_errors = page_tr
-    tab = page.get_by_role("tab", name="paramscope")
-    tab.wait_for()
-    page.locator(".explorer-folders-view .monaco-list-row", has_text="chapter.ipynb").dblclick()
-    cell = page.locator(".notebook-editor .cell-editor-container .view-lines").first
-    cell.wait_for()
-    cell.click()
-    page.keyboard.press("End")
-    tab.click()
+    _open_notebook_and_view(page)
     # package.nls.tr.json: the view's name.
     title = page.locator(".part.sidebar .title-label")
     title.wait_for()
