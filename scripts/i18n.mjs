@@ -169,15 +169,18 @@ export function check(root = ROOT) {
   return problems;
 }
 
-/** The catalogues of one language in the hosts' shapes: `jed` for JupyterLab (msgid -> forms, with the header
- * JupyterLab reads), `vscode` for an l10n bundle (message -> text). */
-export function hostCatalogues(language, root = ROOT) {
+// What every language's host catalogues are made from: the catalogue, which hosts use each text, the version.
+function sources(root) {
   const { messages } = extract(root);
   const { entries } = loadCatalogue(root);
   // A text used both by the pages and by the VS Code host (l10n.t) goes to both catalogues.
   const kinds = new Map();
   for (const m of messages) kinds.set(m.key, new Set([...(kinds.get(m.key) ?? []), m.kind]));
   const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+  return { entries, kinds, version };
+}
+
+function shaped(language, { entries, kinds, version }) {
   const jed = { "": { domain: "paramscope", language: language.replace("_", "-"), plural_forms: PLURAL_FORMS[language], version } };
   const vscode = {};
   for (const [key, { entry }] of entries) {
@@ -190,6 +193,12 @@ export function hostCatalogues(language, root = ROOT) {
   return { jed, vscode };
 }
 
+/** The catalogues of one language in the hosts' shapes: `jed` for JupyterLab (msgid -> forms, with the header
+ * JupyterLab reads), `vscode` for an l10n bundle (message -> text). */
+export function hostCatalogues(language, root = ROOT) {
+  return shaped(language, sources(root));
+}
+
 /** Writes the hosts' catalogues; returns the paths written. */
 export function build(root = ROOT) {
   const written = [];
@@ -198,8 +207,9 @@ export function build(root = ROOT) {
     writeFileSync(join(root, path), JSON.stringify(data, null, 1) + "\n");
     written.push(path);
   };
+  const from = sources(root); // one scan of the sources for every language
   for (const language of LANGUAGES) {
-    const { jed, vscode } = hostCatalogues(language, root);
+    const { jed, vscode } = shaped(language, from);
     write(`kernel_helpers/paramscope/locale/${language}/LC_MESSAGES/paramscope.json`, jed);
     write(`extension/l10n/bundle.l10n.${VSCODE_LANGUAGES[language]}.json`, vscode);
   }

@@ -27,9 +27,15 @@ function fixed(x: number, digits: number): string {
     .format(x);
 }
 
+const decimals = new Map<string, string>();
+
 /** A number as JavaScript writes it (the shortest exact digits), with the locale's decimal sign. */
 function plain(x: number): string {
-  const decimal = numberFormat("parts", {}).formatToParts(1.5).find((p) => p.type === "decimal")?.value ?? ".";
+  let decimal = decimals.get(locale());
+  if (decimal === undefined) {
+    decimal = new Intl.NumberFormat(locale()).formatToParts(1.5).find((p) => p.type === "decimal")?.value ?? ".";
+    decimals.set(locale(), decimal);
+  }
   return String(x).replace(".", decimal);
 }
 
