@@ -114,6 +114,39 @@ def test_torch(name, kernels):
     check(torch_stats(values, dtype), np.asarray(values).astype(dtype))
 
 
+def test_torch_kernels_run_on_torchs_threads_unless_told(monkeypatch):
+    """The numba kernels split a PyTorch chunk over torch.get_num_threads() threads, as torch's own sum() does;
+    PARAMSCOPE_STATS_THREADS (numba_stats.THREADS) overrides that. The results do not depend on it."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("numba")
+    numba_stats.set_enabled(True)
+    if not numba_stats.available():
+        pytest.skip("the numba kernels are off (PARAMSCOPE_NUMBA=0)")
+    asked: list[tuple[str, int | None]] = []
+    for name in ("moments", "hist"):
+        real = getattr(numba_stats, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            asked.append((_name, args[-1]))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(numba_stats, name, spy)
+    net = torch.nn.Module()
+    net.w = torch.nn.Parameter(torch.linspace(-1, 1, 1 << 19))
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads, override in ((3, None), (1, None), (2, 1)):
+            torch.set_num_threads(threads)
+            monkeypatch.setattr(numba_stats, "THREADS", override)
+            asked.clear()
+            results.append(ps.stats(net, "w"))
+            assert asked == [("moments", override or threads), ("hist", override or threads)]
+    finally:
+        torch.set_num_threads(before)
+    assert results[0] == results[1] == results[2]
+
+
 def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch, kernels):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)

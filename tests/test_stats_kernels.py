@@ -170,3 +170,41 @@ def test_numba_without_a_writable_cache_compiles_per_process(monkeypatch):
     monkeypatch.undo()
     numba_stats.set_enabled(True)
     assert numba_stats.available()
+
+
+
+_CACHED = """
+import json, time
+import numpy as np
+from paramscope.adapters import numba_stats
+assert numba_stats.available()
+x = np.linspace(-1, 1, 1 << 22, dtype=np.float32)
+serial = numba_stats.moments(x, threads=1), numba_stats.hist(x, -1.0, 1.0, 64, True, threads=1)
+split = numba_stats.moments(x, threads=2), numba_stats.hist(x, -1.0, 1.0, 64, True, threads=2)
+process, main = time.process_time(), time.thread_time()
+for _ in range(5):
+    numba_stats.moments(x, threads=2), numba_stats.hist(x, -1.0, 1.0, 64, True, threads=2)
+process, main = time.process_time() - process, time.thread_time() - main
+print(json.dumps({"others": (process - main) / process, "same": serial[1] == split[1]
+                  and (serial[0].count, serial[0].min, serial[0].max) == (split[0].count, split[0].min, split[0].max)}))
+"""
+
+
+def test_parallel_builds_load_their_own_code_from_a_warm_cache(tmp_path):
+    """The serial and the parallel build of a driver are cached apart: from a cold and from a warm cache, the
+    parallel build splits a chunk over two threads (it once loaded the serial build's code from the cache and ran on
+    one). A static split makes the other thread do half the work, so it has at least a quarter of the CPU time
+    whatever the load; the serial code would leave it none."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2", "PARAMSCOPE_NUMBA": "1"}
+    env.pop("PARAMSCOPE_STATS_THREADS", None)
+    for cache in ("cold", "warm"):
+        out = subprocess.run([sys.executable, "-c", _CACHED], env=env, capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["same"] and result["others"] > 0.25, (cache, result)
+    names = {p.name.split("-")[0].split(".")[-1] for p in tmp_path.rglob("*.nbi")}
+    assert {"moments", "moments_parallel", "hist", "hist_parallel"} <= names, names

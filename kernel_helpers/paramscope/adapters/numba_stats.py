@@ -2,8 +2,8 @@
 
 One loop over a contiguous float32/float64 chunk gives its min, max, zero count and float64 sums of the values and
 of their squares about a shift (the chunk's first value); a second loop, once the tensor's range is known, bins it
-(`numba_kernels`). With THREADS > 1, chunks of PARALLEL_MIN values and more are split over threads and merged
-exactly.
+(`numba_kernels`). On more than one thread, chunks of PARALLEL_MIN values and more are split over threads and
+merged exactly.
 `moments` and `hist` answer None where the eager paths must decide (NaN/Inf, float64 values whose squares leave
 float64, ranges that leave float32): the caller then takes its exact slower path. Without numba, or with
 PARAMSCOPE_NUMBA=0, `available()` is False and nothing here is compiled. Compiled code is cached next to this
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import types
 import warnings
 from typing import Any
 
@@ -35,11 +36,12 @@ _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
 # parameter past the UI's 300 ms budget.
 MIN_ELEMS = 1 << 16
-# Threads per chunk: 1 unless PARAMSCOPE_STATS_THREADS asks for more. Split over 2 threads, stats measured no faster
-# on a shared 2-core machine, and numba's OpenMP workers spinning next to TensorFlow's pool made some runs 20x
-# slower; one thread also leaves the other cores to the user's code.
-THREADS = max(1, int(os.environ.get("PARAMSCOPE_STATS_THREADS", "1") or 1))
-PARALLEL_MIN = 1 << 18  # with THREADS > 1, chunks from this size are split (a parallel region costs ~10-50 us)
+# Threads per chunk: PARAMSCOPE_STATS_THREADS where set, else what the caller passes (PyTorch passes its intra-op
+# thread count, as its own sum() uses), else 1. Keras and MXNet stay on one thread: numba's OpenMP workers spinning
+# next to TensorFlow's pool made some runs 20x slower, and they meet their targets on one.
+_ASKED = os.environ.get("PARAMSCOPE_STATS_THREADS", "").strip()
+THREADS: int | None = max(1, int(_ASKED)) if _ASKED else None
+PARALLEL_MIN = 1 << 18  # split over threads, chunks from this size are split (a parallel region costs ~10-50 us)
 _state: dict[str, Any] = {}
 _warm: set[tuple[str, np.dtype, bool]] = set()  # (build, dtype, writeable) that ran: compiled or loaded
 _LOCK = threading.Lock()
@@ -88,25 +90,38 @@ def _compile() -> bool:
         setattr(numba_kernels, name + "_part", jit(getattr(part, "py_func", part), flags))  # once compiled: py_func
         fn = getattr(numba_kernels, name)
         _state[name] = jit(fn, flags)
-        _state[name + "_parallel"] = jit(fn, flags, parallel=True)
+        _state[name + "_parallel"] = jit(_renamed(fn, name + "_parallel"), flags, parallel=True)
     _state["threads"] = numba.get_num_threads()
     return True
 
 
+def _renamed(fn: Any, name: str) -> Any:
+    """A copy of `fn` under another name. numba's cache files are named by a function's module, qualified name and
+    line, and its index does not tell a parallel build from a serial one: two builds of one function shared one
+    cache, and whichever compiled first was loaded for both (the parallel driver ran serially from a warm cache)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__module__ = fn.__module__
+    copy.__annotations__ = dict(fn.__annotations__)
+    return copy
+
+
 def _parts(n: int, threads: int | None) -> int:
     """Into how many parts (one per thread) a chunk of n values is split: one below PARALLEL_MIN, else `threads`
-    (THREADS when None), at most the threads numba started."""
+    (THREADS, or 1, when None), at most the threads numba started."""
     if n < PARALLEL_MIN:
         return 1
     most: int = _state["threads"]
-    return max(1, min(most, THREADS if threads is None else threads))
+    return max(1, min(most, (THREADS or 1) if threads is None else threads))
 
 
 def _run(name: str, parts: int, x: np.ndarray, *args: Any) -> Any:
     """The serial or the parallel build of a driver, or None for a small chunk whose build has not run yet. One
     parallel kernel at a time: numba's workqueue threading layer (where neither OpenMP nor TBB is found) aborts on
-    concurrent launches, so a second caller runs serially."""
-    parallel = parts > 1 and _LOCK.acquire(blocking=False)
+    concurrent launches, so a second caller runs serially. A big chunk takes the serial build the first time, so
+    that small chunks (always serial) find it loaded."""
+    serial = (name, x.dtype, bool(x.flags.writeable))
+    parallel = parts > 1 and serial in _warm and _LOCK.acquire(blocking=False)
     build = name + "_parallel" if parallel else name
     key = (build, x.dtype, bool(x.flags.writeable))
     try:

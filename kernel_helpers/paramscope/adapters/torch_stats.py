@@ -41,10 +41,16 @@ def floating(x: torch.Tensor) -> torch.Tensor:
 
 def moments(chunk: torch.Tensor) -> Moments:
     view = _host_view(chunk)
-    if view is not None and (fast := numba_stats.moments(view)) is not None:
+    if view is not None and (fast := numba_stats.moments(view, _threads())) is not None:
         return fast
     with _serial(chunk):
         return _moments(floating(chunk))
+
+
+def _threads() -> int:
+    """Threads for the numba kernels: PARAMSCOPE_STATS_THREADS, else PyTorch's intra-op count (torch.set_num_threads),
+    the threads its own reductions use."""
+    return numba_stats.THREADS or torch.get_num_threads()
 
 
 def _host_view(chunk: torch.Tensor) -> Any:
@@ -128,7 +134,7 @@ def _non_finite(x: torch.Tensor) -> Moments:
 
 def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     view = _host_view(chunk)
-    if view is not None and (fast := numba_stats.hist(view, lo, hi, bins, finite)) is not None:
+    if view is not None and (fast := numba_stats.hist(view, lo, hi, bins, finite, _threads())) is not None:
         return fast
     with _serial(chunk):
         return _hist(floating(chunk), lo, hi, bins, finite)
