@@ -59,7 +59,8 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
     }
     try:
         work = max(1, entry.meta.numel) * (1 if bins is None else 2)
-        total, numel, finite = yield from _moments(adapter, entry, grad, work)
+        shared = _collective(adapter, entry, grad)
+        total, numel, finite, only = yield from _moments(adapter, entry, grad, work, shared)
         result = {**head, "available": True, **_scalars(total, numel)}
         replicas = getattr(adapter, "replicas", None)  # tf.distribute: read from one replica, checked against all
         check = replicas(entry, grad) if replicas is not None else None
@@ -70,12 +71,13 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
             counts = [0] * bins
             if total.count:
                 done = numel
-                for chunk, clean in zip(adapter.chunks(entry, grad), finite, strict=False):
+                # A tensor of one chunk is binned from the chunk its moments came from (no second `chunks`).
+                again = adapter.chunks(entry, grad) if only is None else iter((only,))
+                for chunk, clean in zip(again, finite, strict=False):
                     for i, c in enumerate(adapter.chunk_hist(chunk, lo, hi, bins, clean)):
                         counts[i] += c
                     done += _size(chunk)
                     yield min(1.0, done / work)
-                shared = _collective(adapter, entry, grad)
                 if shared is not None:
                     counts = shared.counts(counts)
             result["hist"] = {"edges": _edges(lo, hi, bins), "counts": counts}
@@ -84,25 +86,27 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
     return result
 
 
-def _moments(adapter: Adapter, entry: TensorEntry, grad: bool,
-             work: int) -> Generator[float, None, tuple[Moments, int, list[bool]]]:
-    """Merged moments over all chunks, the element count and which chunks hold only finite values."""
+def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int,
+             shared: Any) -> Generator[float, None, tuple[Moments, int, list[bool], Any]]:
+    """Merged moments over all chunks, the element count, which chunks hold only finite values, and the chunk
+    itself where there was only one (else None)."""
     total = Moments()
     numel = 0
     finite: list[bool] = []
+    first = None
     for chunk in adapter.chunks(entry, grad):
         part = adapter.chunk_moments(chunk)
+        first = chunk if not finite else None
         numel += part.count + part.nan + part.inf
         finite.append(part.nan + part.inf == 0)
         total = merge(total, part)
         yield min(1.0, numel / work)
-    shared = _collective(adapter, entry, grad)
     if shared is not None:  # a sharded tensor: merge with the other shards (before any rank can stop early)
         total = shared.moments(total)
         numel = total.count + total.nan + total.inf
     if numel == 0:
         raise Unavailable("the tensor is empty")
-    return total, numel, finite
+    return total, numel, finite, first if len(finite) == 1 else None
 
 
 def _size(chunk: Any) -> int:

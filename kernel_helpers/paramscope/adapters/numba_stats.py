@@ -12,11 +12,14 @@ module or in NUMBA_CACHE_DIR; where neither is writable it is compiled per proce
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import struct
 import threading
 import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ _PAIRED_MIN = 1 << 14  # and in chunks of this many values or more: the bins**2 
 # Order keys of float bits: (integer view, mask, shift), see numba_kernels.moments_part.
 _KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
          np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
+_STRUCT = {np.dtype(np.float32): ("<2i", "<2f", 31, 2**31 - 1), np.dtype(np.float64): ("<2q", "<2d", 63, 2**63 - 1)}
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
 # Smaller chunks take the kernels only once a bigger one has loaded and compiled them for their type: numba's
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
@@ -66,6 +70,20 @@ def set_enabled(on: bool) -> None:
     _warm.clear()
     if not on:
         _state["ok"] = False
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """The eager paths only, for a while (benchmarks compare them in the same rounds), keeping what is loaded."""
+    before = _state.get("ok")
+    _state["ok"] = False
+    try:
+        yield
+    finally:
+        if before is None:
+            _state.pop("ok", None)
+        else:
+            _state["ok"] = before
 
 
 def _compile() -> bool:
@@ -151,7 +169,7 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     total, squares, zeros, lo_key, hi_key = done
     if not (math.isfinite(total) and math.isfinite(squares)):  # NaN or Inf in the chunk
         return None
-    lo, hi = (float(v) for v in _unkey(np.array([lo_key, hi_key], dtype=bits), mask, sh).view(x.dtype))
+    lo, hi = _unkey(int(lo_key), int(hi_key), x.dtype)
     big = max(abs(lo), abs(hi))
     if x.dtype == np.float64 and (big > _SAFE64[1] or 0 < big < _SAFE64[0]):
         return None
@@ -163,8 +181,13 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros))
 
 
-def _unkey(keys: np.ndarray, mask: Any, sh: Any) -> np.ndarray:
-    return keys ^ ((keys >> sh) & mask)  # the key map is its own inverse
+def _unkey(lo: int, hi: int, dtype: np.dtype) -> tuple[float, float]:
+    """The floats of two order keys: the key map k ^ ((k >> sh) & mask) is its own inverse (on Python ints too,
+    whose >> is arithmetic), then the bits are read back as the float type."""
+    ints, floats, sh, mask = _STRUCT[dtype]
+    lo, hi = lo ^ ((lo >> sh) & mask), hi ^ ((hi >> sh) & mask)
+    result: tuple[float, float] = struct.unpack(floats, struct.pack(ints, lo, hi))
+    return result
 
 
 def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool, threads: int | None = None) -> list[int] | None:
