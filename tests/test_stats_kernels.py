@@ -208,3 +208,23 @@ def test_parallel_builds_load_their_own_code_from_a_warm_cache(tmp_path):
         assert result["same"] and result["others"] > 0.25, (cache, result)
     names = {p.name.split("-")[0].split(".")[-1] for p in tmp_path.rglob("*.nbi")}
     assert {"moments", "moments_parallel", "hist", "hist_parallel"} <= names, names
+
+
+def test_disabled_turns_the_kernels_off_for_a_while_and_keeps_them_loaded(monkeypatch):
+    """`disabled()` (used by the benchmarks' eager rounds) sends every chunk to the eager path and then restores
+    the loaded kernels as they were: the next round does not load or compile them again."""
+    x = np.linspace(-1.0, 1.0, 4097, dtype=np.float32)
+    loaded = numba_stats._state["moments"]
+    runs: list[str] = []
+    real = numba_stats._run
+    monkeypatch.setattr(numba_stats, "_run", lambda name, *args: runs.append(name) or real(name, *args))
+    assert numba_stats.wanted(x.size)
+    with numba_stats.disabled():
+        assert not numba_stats.wanted(x.size) and not numba_stats.available()
+        eager = numpy_stats.moments(x)
+    assert runs == []
+    assert numba_stats.wanted(x.size) and numba_stats._state["moments"] is loaded
+    fast = numpy_stats.moments(x)
+    assert runs == ["moments"]
+    assert (eager.count, eager.min, eager.max, eager.zeros) == (fast.count, fast.min, fast.max, fast.zeros)
+    assert eager.mean == pytest.approx(fast.mean, abs=1e-9) and eager.m2 == pytest.approx(fast.m2, rel=1e-6)
