@@ -28,7 +28,7 @@ _FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every fr
          "which vectorize) and one for the histogram (vectorized codes, counted in pairs in a 64x64 table of uint16 "
          "that stays in L1, added to int32 counts every 64Ki values); a PyTorch chunk over "
          "`torch.get_num_threads()` threads (as `p.sum()` itself), Keras and MXNet chunks on one, unless "
-         "PARAMSCOPE_STATS_THREADS says otherwise; PyTorch hands them 2M-value views.")
+         "PARAMSCOPE_STATS_THREADS says otherwise.")
 
 
 def alternate(tools: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:

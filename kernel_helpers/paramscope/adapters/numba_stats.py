@@ -45,7 +45,7 @@ MIN_ELEMS = 1 << 16
 # next to TensorFlow's pool made some runs 20x slower, and they meet their targets on one.
 _ASKED = os.environ.get("PARAMSCOPE_STATS_THREADS", "").strip()
 THREADS: int | None = max(1, int(_ASKED)) if _ASKED else None
-PARALLEL_MIN = 1 << 18  # split over threads, chunks from this size are split (a parallel region costs ~10-50 us)
+PARALLEL_MIN = 1 << 18  # chunks from this size are split over threads (a parallel region costs ~5-50 us)
 _state: dict[str, Any] = {}
 _warm: set[tuple[str, np.dtype, bool]] = set()  # (build, dtype, writeable) that ran: compiled or loaded
 _LOCK = threading.Lock()

@@ -40,7 +40,6 @@ from . import (
     Unavailable,
     attr_code,
     format_index,
-    numba_stats,
     sample_digest,
     split_writable,
     torch_stats,
@@ -168,9 +167,8 @@ class TorchAdapter:
         if sharded:  # this rank's shard; `collective` merges the shards' statistics
             tensor = sharded.readable(tensor)
         flat = tensor.detach()
-        # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars. A CPU
-        # float chunk for the numba kernels is 2x bigger: a view, no scratch copies, and half the Python per value.
-        size = CHUNK_ELEMS * (8 if flat.device.type != "cpu" else 2 if _fast(flat) else 1)
+        # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars.
+        size = CHUNK_ELEMS * (1 if flat.device.type == "cpu" else 8)
         if flat.is_contiguous():
             flat = flat.view(-1)
             for start in range(0, flat.numel(), size):
@@ -614,10 +612,6 @@ def _no_training_thread(what: str) -> None:
     if busy:
         raise ActionError(f"cannot save {what} for undo while {threads.describe(busy)} trains (PyTorch does not "
                           "allow reading .grad during another thread's backward pass): stop the thread and retry")
-
-
-def _fast(flat: torch.Tensor) -> bool:
-    return flat.dtype in (torch.float32, torch.float64) and numba_stats.wanted(flat.numel())
 
 
 def _readable(entry: TensorEntry, grad: bool, guard: bool = True) -> torch.Tensor:
