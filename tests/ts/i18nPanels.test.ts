@@ -1,6 +1,5 @@
 import queries from "../fixtures/search_queries.json";
-import { Client, KernelError, type Request, type Response, type SearchResult, type Sharding, type Transport,
-  type WatchRecord, type WatchState } from "../../src/protocol";
+import { Client, KernelError, type SearchResult, type Sharding, type WatchRecord, type WatchState } from "../../src/protocol";
 import { HistoryPanel } from "../../src/tree/HistoryPanel";
 import { setLanguage } from "../../src/tree/i18n";
 import { renderPlacement, renderReplicaCheck } from "../../src/tree/Placement";
@@ -8,21 +7,12 @@ import { SearchBox } from "../../src/tree/SearchBox";
 import { parseQuery, QueryError } from "../../src/tree/SearchQuery";
 import { heatStrip, lineChart } from "../../src/tree/Sparkline";
 import { WatchPanel } from "../../src/tree/WatchPanel";
-import { blockNode } from "./replay";
+import { blockNode, FakeTransport } from "./replay";
 
 // The watch, history, placement and search parts in the reader's language: Turkish texts and Turkish numbers
 // ("12.345", "0,5"), a Portuguese check, and English (the default) back again after each test.
 
 afterEach(() => void setLanguage("en"));
-
-class FakeTransport implements Transport {
-  readonly sent: Request[] = [];
-  constructor(private readonly answer: (req: Request) => Response) {}
-  async request(req: Request): Promise<Response> {
-    this.sent.push(req);
-    return this.answer(req);
-  }
-}
 
 const summary = (mean: number, norm: number) => ({ numel: 4, mean, std: 1, rms: norm / 2, norm, zeros: 0, nan: 0, inf: 0 });
 

@@ -63,6 +63,16 @@ export function blockNode(path: string, name: string, nChildren: number, type = 
   };
 }
 
+/** Answers each request with `answer(req)` (a table of op -> result in the tests); records what was sent. */
+export class FakeTransport implements Transport {
+  readonly sent: Request[] = [];
+  constructor(private readonly answer: (req: Request) => Response) {}
+  async request(req: Request): Promise<Response> {
+    this.sent.push(req);
+    return this.answer(req);
+  }
+}
+
 /** A model "wide" whose root has `n` children (each with 2 params), answered page by page like the kernel. */
 export class WideTransport implements Transport {
   readonly sent: Request[] = [];

@@ -1,10 +1,10 @@
-import { Client, type Request, type Response, type Transport, type WatchRecord, type WatchState } from "../../src/protocol";
+import { Client, type WatchRecord, type WatchState } from "../../src/protocol";
 import { HistoryPanel } from "../../src/tree/HistoryPanel";
 import { heatStrip, lineChart, sparkline } from "../../src/tree/Sparkline";
 import { statOf, WatchPanel } from "../../src/tree/WatchPanel";
 import { WatchChannel } from "../../src/lab/watchComm";
 import { WidgetTransport } from "../../src/widget";
-import { blockNode } from "./replay";
+import { blockNode, FakeTransport } from "./replay";
 
 const summary = (mean: number, norm: number, nan = 0) => ({ numel: 4, mean, std: 1, rms: norm / 2, norm, zeros: 0, nan, inf: 0 });
 
@@ -19,16 +19,6 @@ function record(seq: number, grad: number, nan = 0): WatchRecord {
 function state(records: WatchRecord[], extra: Partial<WatchState> = {}): WatchState {
   return { active: true, every: 2, step: records.length * 2, records, next: records.length ? records[records.length - 1].seq + 1 : 0,
     dropped: 0, max_records: 1000, flags: {}, focus: ["0.weight"], statistics: {}, ...extra };
-}
-
-/** Answers from a table of op -> result; records what was sent. */
-class FakeTransport implements Transport {
-  readonly sent: Request[] = [];
-  constructor(private readonly answer: (req: Request) => Response) {}
-  async request(req: Request): Promise<Response> {
-    this.sent.push(req);
-    return this.answer(req);
-  }
 }
 
 const param = () => ({ ...blockNode("0.weight", "weight", 0), kind: "param" as const, shape: [2, 2] });
