@@ -96,7 +96,7 @@ def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int,
     first = None
     for chunk in adapter.chunks(entry, grad):
         part = adapter.chunk_moments(chunk)
-        first = chunk if not finite else None
+        first = chunk if not finite else None  # kept while it is the only one
         numel += part.count + part.nan + part.inf
         finite.append(part.nan + part.inf == 0)
         total = merge(total, part)
@@ -106,7 +106,7 @@ def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int,
         numel = total.count + total.nan + total.inf
     if numel == 0:
         raise Unavailable("the tensor is empty")
-    return total, numel, finite, first if len(finite) == 1 else None
+    return total, numel, finite, first
 
 
 def _size(chunk: Any) -> int:

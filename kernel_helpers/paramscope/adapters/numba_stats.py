@@ -34,7 +34,7 @@ _PAIRED_MIN = 1 << 14  # and in chunks of this many values or more: the bins**2 
 # Order keys of float bits: (integer view, mask, shift), see numba_kernels.moments_part.
 _KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
          np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
-_STRUCT = {np.dtype(np.float32): ("<2i", "<2f", 31, 2**31 - 1), np.dtype(np.float64): ("<2q", "<2d", 63, 2**63 - 1)}
+_PACKED = {np.dtype(np.float32): ("<2i", "<2f"), np.dtype(np.float64): ("<2q", "<2d")}  # struct: key pair -> floats
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
 # Smaller chunks take the kernels only once a bigger one has loaded and compiled them for their type: numba's
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
@@ -184,7 +184,9 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
 def _unkey(lo: int, hi: int, dtype: np.dtype) -> tuple[float, float]:
     """The floats of two order keys: the key map k ^ ((k >> sh) & mask) is its own inverse (on Python ints too,
     whose >> is arithmetic), then the bits are read back as the float type."""
-    ints, floats, sh, mask = _STRUCT[dtype]
+    key: tuple[Any, Any, Any] = _KEYS[dtype]
+    mask, sh = int(key[1]), int(key[2])
+    ints, floats = _PACKED[dtype]
     lo, hi = lo ^ ((lo >> sh) & mask), hi ^ ((hi >> sh) & mask)
     result: tuple[float, float] = struct.unpack(floats, struct.pack(ints, lo, hi))
     return result
