@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -222,17 +223,23 @@ def led(rank: int) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def run_rank(body: Callable[[int, int], Any]) -> None:
+    """One rank of a gloo process group from `RANK WORLD PORT OUT` on the command line: `body(rank, world)` runs
+    inside the group, and rank 0 writes what it returns to OUT as JSON."""
     rank, world, port, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        result = {"fsdp": fsdp(rank), "meshes": meshes(rank), "led": led(rank)}
+        result = body(rank, world)
     finally:
         dist.destroy_process_group()
     if rank == 0:
         with open(path, "w") as f:
             json.dump(result, f, default=str)
+
+
+def main() -> None:
+    run_rank(lambda rank, world: {"fsdp": fsdp(rank), "meshes": meshes(rank), "led": led(rank)})
 
 
 if __name__ == "__main__":
