@@ -154,6 +154,17 @@ def _run_all(nb: Notebook, pack: dict[str, list[str]]) -> None:
     expect(nb.output(3)).to_contain_text("CHECK", timeout=90_000)
 
 
+def _opened(page: Page, server: Server, url: str, language: str) -> tuple[Notebook, dict[str, list[str]]]:
+    """The translation notebook opened at `url`, the page's language checked, and its cells run through the menus
+    in `language`'s pack; the notebook and the pack."""
+    pack = _pack(language)
+    nb = Notebook(page)
+    nb.open(server, url, "ceviri.ipynb")
+    assert page.evaluate("document.documentElement.lang") == language.replace("_", "-")
+    _run_all(nb, pack)
+    return nb, pack
+
+
 def _search(root: Locator, query: str) -> None:
     box = root.locator(".jp-ParamScope-search-input")
     box.fill(query)
@@ -161,16 +172,11 @@ def _search(root: Locator, query: str) -> None:
 
 
 def test_the_sidebar_and_the_widget_speak_turkish(turkish_lab, page):
-    pack = _pack("tr_TR")
     english, turkish = _catalogue("tr_TR")
-    nb = Notebook(page)
-    nb.open(turkish_lab, "/lab/tree/ceviri.ipynb?reset", "ceviri.ipynb")
-
-    # JupyterLab itself is in Turkish: the page's language and its menus.
-    assert page.evaluate("document.documentElement.lang") == "tr-TR"
+    # JupyterLab itself is in Turkish: the page's language (checked by _opened) and its menus.
+    nb, pack = _opened(page, turkish_lab, "/lab/tree/ceviri.ipynb?reset", "tr_TR")
     file_menu = pack["menu\u0004File"][0]
     expect(page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{file_menu}$"))).to_be_visible()
-    _run_all(nb, pack)
 
     # The paramscope sidebar: its tab, header and status in Turkish.
     tab = page.locator(f'.lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]')
@@ -294,10 +300,7 @@ def test_portuguese_follows_the_language_setting(turkish_lab, page):
     _, portuguese = _catalogue("pt_BR")
     _put_language(turkish_lab, "pt_BR")
     try:
-        nb = Notebook(page)
-        nb.open(turkish_lab, "/lab/tree/ceviri.ipynb?reset", "ceviri.ipynb")
-        assert page.evaluate("document.documentElement.lang") == "pt-BR"
-        _run_all(nb, _pack("pt_BR"))
+        nb, _ = _opened(page, turkish_lab, "/lab/tree/ceviri.ipynb?reset", "pt_BR")
         sidebar = _open_sidebar(page)
         lab = json.loads((CATALOGUE / "lab.json").read_text(encoding="utf-8"))
         expect(sidebar.locator(".jp-ParamScope-sidebar-title")).to_have_text(lab["Models"]["pt_BR"])
@@ -317,12 +320,8 @@ def test_portuguese_follows_the_language_setting(turkish_lab, page):
 
 
 def test_notebook7_speaks_turkish(turkish_lab, page):
-    pack = _pack("tr_TR")
     english, turkish = _catalogue("tr_TR")
-    nb = Notebook(page)
-    nb.open(turkish_lab, "/notebooks/ceviri.ipynb", "ceviri.ipynb")
-    assert page.evaluate("document.documentElement.lang") == "tr-TR"
-    _run_all(nb, pack)
+    nb, pack = _opened(page, turkish_lab, "/notebooks/ceviri.ipynb", "tr_TR")
     # Notebook 7 has no ILabShell: the panel is opened from View > Left Sidebar, by its translated name.
     lab = json.loads((CATALOGUE / "lab.json").read_text(encoding="utf-8"))
     view = pack["menu\u0004View"][0]
