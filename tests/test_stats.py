@@ -5,6 +5,7 @@ half precision, integers, empty and 0-D tensors, several chunks."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -165,6 +166,46 @@ def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch, kernels):
     chunked = ps.stats(net, "w")
     check(chunked, net.w.numpy())
     assert chunked["hist"] == whole["hist"] and chunked["mean"] == pytest.approx(whole["mean"], abs=1e-9)
+
+
+def test_torch_kernel_chunks_are_bigger_and_a_chunk_passed_back_is_reduced_in_pieces(monkeypatch, kernels):
+    """The kernels take a contiguous CPU float tensor KERNEL_CHUNKS times CHUNK_ELEMS at a time (each chunk costs a
+    launch of their threads); a chunk they pass back to the eager path (here: NaN in it) is reduced CHUNK_ELEMS at
+    a time, so the eager scratch buffers stay as small as before. Same statistics either way."""
+    torch = pytest.importorskip("torch")
+    from paramscope.adapters import adapter_for, torch_stats
+
+    stats_module = sys.modules["paramscope.stats"]  # the module (ps.stats is the function)
+
+    piece = 1 << 14
+    monkeypatch.setattr("paramscope.adapters.torch.CHUNK_ELEMS", piece)
+    monkeypatch.setattr(stats_module, "CHUNK_ELEMS", piece)
+    values = (np.random.default_rng(3).standard_normal(150_001) * 0.02).astype(np.float32)
+    values[[5, 70_000]] = np.nan  # in the first and the second kernel chunk; the third is finite
+    net = torch.nn.Module()
+    net.register_buffer("w", torch.from_numpy(values))
+    sizes: list[int] = []
+    moments, hist = torch_stats._moments, torch_stats._hist
+    monkeypatch.setattr(torch_stats, "_moments", lambda x: sizes.append(x.numel()) or moments(x))
+    monkeypatch.setattr(torch_stats, "_hist", lambda x, *a: sizes.append(x.numel()) or hist(x, *a))
+    adapter = adapter_for(net)
+    work = stats_module.steps(adapter, adapter.index(net).tensors["w"])
+    progress = []
+    while True:
+        try:
+            progress.append(next(work))
+        except StopIteration as done:
+            result = done.value
+            break
+    check(result, values)
+    with_kernels = kernels.startswith("numba")
+    assert torch_stats.kernel_ready(net.w) is with_kernels
+    chunk = piece * (torch_stats.KERNEL_CHUNKS if with_kernels else 1)
+    assert len(progress) == 2 * math.ceil(values.size / chunk)  # one step per chunk, moments then histogram
+    assert sizes and max(sizes) <= piece  # nothing bigger than a piece reaches the eager ops
+    if with_kernels:  # the two NaN chunks, four pieces each, for the moments and for the histogram
+        assert sum(n == piece for n in sizes) == 2 * 2 * 4
+    assert ps.stats(net, "w")["hist"] == result["hist"]
 
 
 # -- MXNet ---------------------------------------------------------------------------------------------------

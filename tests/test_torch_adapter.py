@@ -261,10 +261,12 @@ def test_values_are_downsampled_to_a_2d_grid():
 
 
 @pytest.mark.slow
-def test_stats_of_a_1gib_tensor_use_at_most_64mb_extra():
-    """Peak resident memory while computing stats of a 1 GiB float32 tensor grows by at most 64 MB."""
+@pytest.mark.parametrize("nan", [False, True], ids=["finite", "NaN in every chunk"])
+def test_stats_of_a_1gib_tensor_use_at_most_64mb_extra(nan):
+    """Peak resident memory while computing stats of a 1 GiB float32 tensor grows by at most 64 MB; with a NaN in
+    every chunk too, where the kernels pass each chunk back and the eager path masks it a piece at a time."""
     script = textwrap.dedent(
-        """
+        f"""
         import json, torch, paramscope as ps
         from torch import nn
         def peak():
@@ -273,16 +275,18 @@ def test_stats_of_a_1gib_tensor_use_at_most_64mb_extra():
                     return int(line.split()[1]) * 1024
         net = nn.Module()
         net.w = nn.Parameter(torch.empty(2**28).uniform_(-1, 1))  # 1 GiB
+        if {nan}:
+            net.w.data[::2**19] = float('nan')
         net.small = nn.Parameter(torch.rand(2**20))
         ps.stats(net, 'small')  # one chunk: loads torch's kernels and starts its threads, not a cost of size
         before = peak()
         s = ps.stats(net, 'w')
-        print(json.dumps({'extra': peak() - before, 'numel': s['numel'], 'max': s['max']}))
+        print(json.dumps({{'extra': peak() - before, 'numel': s['numel'], 'max': s['max'], 'nan': s['nan']}}))
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["numel"] == 2**28 and result["max"] <= 1
+    assert result["numel"] == 2**28 and result["max"] <= 1 and result["nan"] == (2**9 if nan else 0)
     assert result["extra"] <= 64 * 2**20, result
 
 

@@ -167,8 +167,12 @@ class TorchAdapter:
         if sharded:  # this rank's shard; `collective` merges the shards' statistics
             tensor = sharded.readable(tensor)
         flat = tensor.detach()
-        # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars.
-        size = CHUNK_ELEMS * (1 if flat.device.type == "cpu" else 8)
+        # On an accelerator a chunk is 8x bigger: each one costs a device -> host transfer of five scalars. So is a
+        # contiguous CPU float32/float64 tensor for the numba kernels (zero-copy views): each chunk costs a launch
+        # of their threads (~30 us) and some Python; where the kernels pass a chunk to the eager path,
+        # torch_stats reduces it CHUNK_ELEMS at a time, which keeps the extra memory as it was.
+        size = CHUNK_ELEMS * (torch_stats.KERNEL_CHUNKS if torch_stats.kernel_ready(flat) else 1
+                              if flat.device.type == "cpu" else 8)
         if flat.is_contiguous():
             flat = flat.view(-1)
             for start in range(0, flat.numel(), size):

@@ -39,12 +39,48 @@ def floating(x: torch.Tensor) -> torch.Tensor:
     return x.double()  # int32/int64: float64 is exact up to 2**53
 
 
+# Contiguous CPU float32/float64 tensors go to the numba kernels in chunks this many times CHUNK_ELEMS (see
+# torch.TorchAdapter.chunks); a chunk that the kernels pass back is reduced eagerly in pieces of CHUNK_ELEMS.
+KERNEL_CHUNKS = 4
+
+
+def kernel_ready(flat: torch.Tensor) -> bool:
+    """Whether a whole tensor's chunks will be zero-copy views for the numba kernels (CPU, contiguous, float32 or
+    float64, the kernels loaded or worth loading)."""
+    return (flat.device.type == "cpu" and flat.dtype in _FLOATS and flat.is_contiguous() and not flat.is_neg()
+            and not flat.is_conj() and numba_stats.wanted(flat.numel()))
+
+
+def _stats_chunk() -> int:
+    from ..stats import CHUNK_ELEMS  # stats imports the adapters package: not at import time
+
+    return CHUNK_ELEMS
+
+
+def _merge(a: Moments, b: Moments) -> Moments:
+    from ..stats import merge
+
+    return merge(a, b)
+
+
+def _pieces(chunk: torch.Tensor) -> list[torch.Tensor]:
+    """A kernel-sized chunk cut into pieces of CHUNK_ELEMS for the eager paths and their scratch buffers."""
+    size = _stats_chunk()
+    flat = chunk.reshape(-1)
+    return [flat[start : start + size] for start in range(0, flat.numel(), size)]
+
+
 def moments(chunk: torch.Tensor) -> Moments:
     view = _host_view(chunk)
     if view is not None and (fast := numba_stats.moments(view, _threads())) is not None:
         return fast
     with _serial(chunk):
-        return _moments(floating(chunk))
+        if view is None or view.size <= _stats_chunk():
+            return _moments(floating(chunk))
+        total = Moments()
+        for piece in _pieces(chunk):
+            total = _merge(total, _moments(floating(piece)))
+        return total
 
 
 def _threads() -> int:
@@ -137,7 +173,12 @@ def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> 
     if view is not None and (fast := numba_stats.hist(view, lo, hi, bins, finite, _threads())) is not None:
         return fast
     with _serial(chunk):
-        return _hist(floating(chunk), lo, hi, bins, finite)
+        if view is None or view.size <= _stats_chunk():
+            return _hist(floating(chunk), lo, hi, bins, finite)
+        counts = [0] * bins
+        for piece in _pieces(chunk):
+            counts = [a + b for a, b in zip(counts, _hist(floating(piece), lo, hi, bins, finite), strict=True)]
+        return counts
 
 
 def _hist(x: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
