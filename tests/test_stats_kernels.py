@@ -87,7 +87,7 @@ def test_constant_zero_and_extreme_chunks():
         same = np.full(300_001, 0.1, dtype=np.float32)
         m = numba_stats.moments(same, threads)
         assert m is not None and (m.m2, m.min, m.max, m.mean) == (0.0, float(same[0]), float(same[0]), float(same[0]))
-        # one count past the uint16 table's range (flushed every 32 blocks), paired and single codes
+        # one count past the uint16 table's range (flushed every FLUSH blocks: 32,768 pairs), paired and single codes
         assert numba_stats.hist(same, float(same[0]) - 0.5, float(same[0]) + 0.5, 64, True, threads)[32] == same.size
         assert numba_stats.hist(same, float(same[0]) - 0.5, float(same[0]) + 0.5, 256, True, threads)[128] == same.size
         zeros = np.zeros(5001, dtype=np.float32)

@@ -73,9 +73,9 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
                 done = numel
                 # A tensor of one chunk is binned from the chunk its moments came from (no second `chunks`).
                 again = adapter.chunks(entry, grad) if only is None else iter((only,))
-                for chunk, clean in zip(again, finite, strict=False):
-                    for i, c in enumerate(adapter.chunk_hist(chunk, lo, hi, bins, clean)):
-                        counts[i] += c
+                for n, (chunk, clean) in enumerate(zip(again, finite, strict=False)):
+                    part = adapter.chunk_hist(chunk, lo, hi, bins, clean)
+                    counts = list(part) if n == 0 else [a + b for a, b in zip(counts, part, strict=True)]
                     done += _size(chunk)
                     yield min(1.0, done / work)
                 if shared is not None:
@@ -142,8 +142,9 @@ def _hist_range(total: Moments) -> tuple[float, float]:
 
 
 def _edges(lo: float, hi: float, bins: int) -> list[float]:
-    if math.isfinite(hi - lo):
-        return [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
+    width = hi - lo
+    if math.isfinite(width):
+        return [lo + width * i / bins for i in range(bins)] + [hi]
     return [lo * (1 - i / bins) + hi * (i / bins) for i in range(bins)] + [hi]  # hi - lo overflows
 
 
