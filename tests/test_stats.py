@@ -124,7 +124,7 @@ def test_torch_kernels_run_on_torchs_threads_unless_told(monkeypatch):
     if not numba_stats.available():
         pytest.skip("the numba kernels are off (PARAMSCOPE_NUMBA=0)")
     asked: list[tuple[str, int | None]] = []
-    for name in ("moments", "hist"):
+    for name in ("moments", "hist", "moments_and_hist"):
         real = getattr(numba_stats, name)
 
         def spy(*args, _real=real, _name=name, **kwargs):
@@ -137,15 +137,23 @@ def test_torch_kernels_run_on_torchs_threads_unless_told(monkeypatch):
     before = torch.get_num_threads()
     results = []
     try:
-        for threads, override in ((3, None), (1, None), (2, 1)):
-            torch.set_num_threads(threads)
-            monkeypatch.setattr(numba_stats, "THREADS", override)
-            asked.clear()
-            results.append(ps.stats(net, "w"))
-            assert asked == [("moments", override or threads), ("hist", override or threads)]
+        for chunk in (1 << 20, 1 << 16):  # one chunk (moments and bins from one call), then two
+            monkeypatch.setattr("paramscope.adapters.torch.CHUNK_ELEMS", chunk)
+            calls = ["moments_and_hist"] if chunk == 1 << 20 else ["moments", "moments", "hist", "hist"]
+            for threads, override in ((3, None), (1, None), (2, 1)):
+                torch.set_num_threads(threads)
+                monkeypatch.setattr(numba_stats, "THREADS", override)
+                asked.clear()
+                results.append(ps.stats(net, "w"))
+                assert asked == [(name, override or threads) for name in calls]
     finally:
         torch.set_num_threads(before)
-    assert results[0] == results[1] == results[2]
+    # The same bins, range and counts; the sums to float64 rounding (3 parts add in another order than 1 or 2).
+    exact = ("hist", "min", "max", "numel", "zeros", "nan", "inf")
+    for r in results[1:]:
+        assert {k: r[k] for k in exact} == {k: results[0][k] for k in exact}
+        assert (r["mean"], r["std"], r["rms"]) == pytest.approx((results[0]["mean"], results[0]["std"],
+                                                                 results[0]["rms"]), rel=1e-12, abs=1e-15)
 
 
 def test_torch_bfloat16_complex_0d_empty_and_chunks(monkeypatch, kernels):

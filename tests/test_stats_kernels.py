@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from paramscope.adapters import numba_stats, numpy_stats
+from paramscope.adapters import numba_kernels, numba_stats, numpy_stats
 
 pytest.importorskip("numba")
 
@@ -39,7 +39,7 @@ def eager_hist(x: np.ndarray, lo: float, hi: float, bins: int) -> list[int]:
 
 
 def sizes() -> list[int]:
-    block = 2 * 2048  # values per histogram block when paired
+    block = 2 * numba_kernels.BLOCK  # values per histogram block when paired
     return [1, 2, 3, 7, block - 1, block, block + 1, 3 * block + 5, 100_001]
 
 
@@ -53,15 +53,16 @@ def test_parallel_parts_merge_exactly(n, dtype):
     x[:: 97] = 0
     if n > 2:
         x[1] = -0.0
-    bits, mask, sh = numba_stats._KEYS[x.dtype]
-    serial = run("moments", 1, x, x.view(bits), mask, sh, 0.0)
+    signed, unsigned, limits, _ = numba_stats._BITS[x.dtype]
+    views = (x.view(signed), x.view(unsigned), limits)
+    serial = run("moments", 1, x, *views, 0.0)
     ref = x.astype(np.float64)
     assert serial[2] == int((x == 0).sum())
     assert serial[0] == pytest.approx(float(ref.sum()), rel=1e-12, abs=1e-15)
     assert serial[1] == pytest.approx(float((ref * ref).sum()), rel=1e-12)
     lo, hi = float(x.min()), float(x.max())
     for parts in (2, 3, 5):
-        split = run("moments", parts, x, x.view(bits), mask, sh, 0.0)
+        split = run("moments", parts, x, *views, 0.0)
         assert split[2:] == serial[2:]
         assert split[0] == pytest.approx(serial[0], rel=1e-12, abs=1e-15)
         assert split[1] == pytest.approx(serial[1], rel=1e-12)
@@ -78,6 +79,58 @@ def test_parallel_parts_merge_exactly(n, dtype):
             counts = run("hist", parts, x, kind(0), kind(scale), kind(-lo * scale), kind(bins - 1), bins,
                          1 < bins <= 64)
             assert counts.tolist() == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_min_and_max_of_each_sign_from_the_bits(dtype):
+    """The min and max come from the signed and unsigned min/max of the raw bits: all positive, all negative, both,
+    -0.0 alone or beside +0.0, subnormals, the largest finite values, in one part and split."""
+    info = np.finfo(dtype)
+    tiny = float(info.smallest_subnormal)
+    cases = [[0.5, 3.0, 1e-3], [-0.5, -3.0, -1e-3], [-2.0, 7.0, 0.0], [-0.0, -1.0], [-0.0], [0.0, -0.0], [-0.0, 0.0],
+             [-tiny, tiny], [-tiny, -0.0], [tiny, 0.0], [float(info.max), -float(info.max)], [-float(info.max), -1.0],
+             [float(info.max), 1.0], [-5.0, -5.0], [2.0]]
+    for values in cases:
+        x = np.array(values * 30_000, dtype=dtype)  # 2 parts and more: each part sees every value
+        y = np.array(values, dtype=dtype)
+        for data in (x, y):
+            for threads in (1, 2, 3):
+                m = numba_stats.moments(data, threads)
+                big = max(abs(v) for v in values)
+                if m is None:  # float64 squares would leave float64: the eager path scales these
+                    assert dtype == np.float64 and not numba_stats._SAFE64[0] <= big <= numba_stats._SAFE64[1]
+                    continue
+                lo, hi = float(data.min()), float(data.max())
+                assert (m.min, m.max) == (lo, hi), (values, threads)
+                # -0.0 and 0.0 compare equal: the sign of a zero min/max is that of the data's own order
+                assert math.copysign(1, m.min) == math.copysign(1, min(values, key=lambda v: (v, math.copysign(1, v))))
+                assert math.copysign(1, m.max) == math.copysign(1, max(values, key=lambda v: (v, math.copysign(1, v))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_moments_and_hist_in_one_call_bin_as_the_two_calls_do(dtype):
+    """A one-chunk tensor's moments and counts from one kernel call are those of `moments`, then `hist` over the
+    range `stats` picks (a single value widened to a unit range; offset data binned as x - lo), paired or not, on
+    one thread or split; where `hist` defers (a range beyond float32's reach) or NaN is in the chunk, so does it."""
+    from paramscope.stats import _hist_range
+
+    rng = np.random.default_rng(7)
+    cases = {"normal": rng.standard_normal(50_001) * 0.02, "offset": rng.standard_normal(3000) * 1e-3 + 1000,
+             "constant": np.full(40_000, 0.25), "one": np.array([-3.0]), "tiny range": np.array([1.0, 1.0 + 2**-52]),
+             "huge": np.array([1e35, -1e35, 5.0]), "NaN": np.array([1.0, np.nan, 2.0])}
+    for name, values in cases.items():
+        x = values.astype(dtype)
+        for bins in (1, 7, 64, 65, 256):
+            for threads in (1, 2):
+                both = numba_stats.moments_and_hist(x, bins, threads)
+                alone = numba_stats.moments(x, threads)
+                if alone is None:
+                    assert both is None, name
+                    continue
+                assert both is not None and both[0] == alone, (name, bins)
+                lo, hi = _hist_range(alone)
+                assert both[1] == numba_stats.hist(x, lo, hi, bins, True, threads), (name, bins, threads)
+    assert numba_stats.moments_and_hist(cases["huge"].astype(dtype), 64)[1] is None  # float32 scale: eager
 
 
 def test_constant_zero_and_extreme_chunks():

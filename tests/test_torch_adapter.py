@@ -277,8 +277,10 @@ def test_stats_of_a_1gib_tensor_use_at_most_64mb_extra(nan):
         net.w = nn.Parameter(torch.empty(2**28).uniform_(-1, 1))  # 1 GiB
         if {nan}:
             net.w.data[::2**19] = float('nan')
-        net.small = nn.Parameter(torch.rand(2**20))
-        ps.stats(net, 'small')  # one chunk: loads torch's kernels and starts its threads, not a cost of size
+        net.small = nn.Parameter(torch.rand(2**23))
+        if {nan}:
+            net.small.data[::2**19] = float('nan')
+        ps.stats(net, 'small')  # two chunks, as w: loads the kernels and the eager ops once, not a cost of size
         before = peak()
         s = ps.stats(net, 'w')
         print(json.dumps({{'extra': peak() - before, 'numel': s['numel'], 'max': s['max'], 'nan': s['nan']}}))

@@ -20,19 +20,26 @@ except ImportError:  # pragma: no cover - numba_stats never compiles without num
 # threads on one core share its L1: 256 was 10-15% faster than 1024 there (0.158 against 0.183 ns a value, 4M
 # chunks of normal data from memory) and the same on one thread; 128 no faster.
 BLOCK = 256
+_FMAX = 1.7976931348623157e308  # sys.float_info.max
 FLUSH = 128  # blocks counted in a uint16 table before it is added to the int32 one: at most 32,768 per count
 
 
-def moments_part(x: Any, bits: Any, mask: Any, sh: Any, shift: float) -> tuple[float, float, int, Any, Any]:
-    """float64 sums of x - shift and of its squares, the zero count, and the min/max as order keys of x's bits.
+def moments_part(x: Any, bits: Any, ubits: Any, limits: Any, shift: float) -> tuple[float, float, int, Any, Any, Any,
+                                                                                    Any]:
+    """float64 sums of x - shift and of its squares, the zero count, and the signed and unsigned min and max of
+    x's raw bits (`bits` and `ubits`: x viewed as signed and as unsigned integers of its width).
 
-    The key k ^ ((k >> sh) & mask) orders floats as signed integers (sh = bits - 1, mask = the largest integer of
-    that width), and integer min/max vectorize where float min/max with NaN semantics do not. A NaN gives a key
-    beyond the infinities and makes the sums NaN: the caller sees it in the sums and defers to the eager path."""
+    Floats of one sign order as their bits do: the non-negative ones as signed integers, the negative ones
+    (sign bit set) in reverse as unsigned integers. `numba_stats.moments` reads the float min and max from these
+    four. Integer min/max of the bits vectorize where float min/max with NaN semantics do not, and at the bits'
+    own width: a key map (shifts and masks) is promoted to 64-bit lanes by numba's integer typing (28% slower).
+    `limits` are the largest and smallest signed, then unsigned, integers of that width (where the min and max
+    start; not computed here, where numba would widen them). A NaN makes the sums NaN: the caller sees it there and
+    defers to the eager path."""
     total = 0.0
     squares = 0.0
     zeros = 0
-    lo, hi = mask, ~mask
+    lo, hi, ulo, uhi = limits
     for i in range(x.size):
         v = x[i]
         d = float(v) - shift
@@ -40,31 +47,43 @@ def moments_part(x: Any, bits: Any, mask: Any, sh: Any, shift: float) -> tuple[f
         squares += d * d
         zeros += v == 0
         k = bits[i]
-        k = k ^ ((k >> sh) & mask)
+        u = ubits[i]
         lo = min(lo, k)
         hi = max(hi, k)
-    return total, squares, zeros, lo, hi
+        ulo = min(ulo, u)
+        uhi = max(uhi, u)
+    return total, squares, zeros, lo, hi, ulo, uhi
 
 
-def moments(x: Any, bits: Any, mask: Any, sh: Any, shift: float, parts: int) -> tuple[float, float, int, Any, Any]:
+def moments(x: Any, bits: Any, ubits: Any, limits: Any, shift: float,
+            parts: int) -> tuple[float, float, int, Any, Any, Any, Any]:
     """`moments_part` over `parts` equal parts of x (one per thread in the parallel build), merged."""
     n = x.size
     step = (n + parts - 1) // parts
     sums = np.zeros((parts, 2), dtype=np.float64)
     zeros = np.zeros(parts, dtype=np.int64)
     keys = np.empty((parts, 2), dtype=bits.dtype)
+    ukeys = np.empty((parts, 2), dtype=ubits.dtype)
     for p in prange(parts):
         start, stop = min(n, p * step), min(n, (p + 1) * step)
-        t, q, z, lo, hi = moments_part(x[start:stop], bits[start:stop], mask, sh, shift)
-        sums[p, 0], sums[p, 1], zeros[p], keys[p, 0], keys[p, 1] = t, q, z, lo, hi
+        t, q, z, lo, hi, ulo, uhi = moments_part(x[start:stop], bits[start:stop], ubits[start:stop], limits, shift)
+        sums[p, 0], sums[p, 1], zeros[p] = t, q, z
+        keys[p, 0], keys[p, 1], ukeys[p, 0], ukeys[p, 1] = lo, hi, ulo, uhi
+    return moments_merge(sums, zeros, keys, ukeys, limits)
+
+
+def moments_merge(sums: Any, zeros: Any, keys: Any, ukeys: Any, limits: Any) -> tuple[float, float, int, Any, Any,
+                                                                                      Any, Any]:
+    """The parts' partial moments merged: float64 sums, integer counts, min/max of the bits."""
     total, squares, count = 0.0, 0.0, 0
-    lo, hi = mask, ~mask
-    for p in range(parts):
+    lo, hi, ulo, uhi = limits
+    for p in range(zeros.size):
         total += sums[p, 0]
         squares += sums[p, 1]
         count += zeros[p]
         lo, hi = min(lo, keys[p, 0]), max(hi, keys[p, 1])
-    return total, squares, count, lo, hi
+        ulo, uhi = min(ulo, ukeys[p, 0]), max(uhi, ukeys[p, 1])
+    return total, squares, count, lo, hi, ulo, uhi
 
 
 def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: Any, single: Any) -> None:
@@ -122,13 +141,47 @@ def hist(x: Any, shift: Any, a: Any, b: Any, top: Any, bins: int, paired: bool, 
     for p in prange(parts):
         start, stop = min(n, p * step), min(n, (p + 1) * step)
         hist_part(x[start:stop], shift, a, b, top, width, tables[p], singles[p])
+    return hist_merge(tables, singles, bins, width)
+
+
+def hist_merge(tables: Any, singles: Any, bins: int, width: int) -> Any:
+    """The parts' tables added up and unfolded into bin counts (int64)."""
     counts = np.zeros(bins, dtype=np.int64)
-    for p in range(parts):
+    for p in range(singles.shape[0]):
         counts += singles[p]
         for i in range(bins):
             for j in range(width):
                 c = tables[p, i * width + j]
                 counts[i] += c
-                if paired:
+                if width > 1:
                     counts[j] += c
     return counts
+
+
+def both(x: Any, bits: Any, ubits: Any, limits: Any, shift: float, bins: int, paired: bool, scratch: Any,
+         parts: int) -> tuple[tuple[float, float, int, Any, Any, Any, Any], Any]:
+    """`moments`, then the histogram of x over its own range as `numba_stats.hist` would bin it after
+    `stats.steps` chose that range, in one call: the one-chunk tensor's second Python round trip (and, in the
+    parallel build, its second launch of the threads) is saved. The counts are empty where the eager path must
+    decide (NaN/Inf, a range beyond float32's reach). `scratch` is four values of x's dtype with their signed and
+    unsigned integer views: x's float min and max are read back from their bits there, then the map's constants
+    are rounded to x's dtype there. `moments` and `hist` are the builds of the same kind (serial or parallel),
+    put in this function's globals by numba_stats."""
+    done = moments(x, bits, ubits, limits, shift, parts)
+    total, squares, _, lo_bits, hi_bits, ulo_bits, uhi_bits = done
+    values, signed, unsigned = scratch
+    if not (np.isfinite(total) and np.isfinite(squares)):
+        return done, np.zeros(0, dtype=np.int64)
+    unsigned[0] = uhi_bits if uhi_bits > limits[0] else ulo_bits  # as numba_stats._range
+    signed[1] = hi_bits if hi_bits >= 0 else lo_bits
+    lo, hi = float(values[0]), float(values[1])
+    if lo == hi:  # as stats._hist_range: a unit-wide range centred on a single value
+        half = max(0.5, abs(lo) * 2.0**-20)
+        lo, hi = max(lo - half, -_FMAX), min(hi + half, _FMAX)
+    big, span = max(abs(lo), abs(hi)), hi * 0.5 - lo * 0.5  # as numba_stats.hist from here on
+    if not (big < 2.0**100 and span > 2.0**-100):
+        return done, np.zeros(0, dtype=np.int64)
+    scale = bins / (2 * span)
+    shift_h, b = (0.0, -lo * scale) if abs(lo) <= 8 * span else (lo, 0.0)
+    values[0], values[1], values[2], values[3] = shift_h, scale, b, bins - 1  # rounded to x's dtype, as kind(...)
+    return done, hist(x, values[0], values[1], values[2], values[3], bins, paired, parts)

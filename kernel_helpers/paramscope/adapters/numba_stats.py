@@ -31,10 +31,15 @@ _SAFE64 = (2.0**-450, 2.0**450)
 _RESHIFT = 2.0**20  # sum of squares about the shift over m2: beyond this, shift by the mean and sum again
 _PAIRED = 64  # up to this many bins, codes are counted in pairs (a 64 x 64 table of uint16: 8 KiB)
 _PAIRED_MIN = 1 << 14  # and in chunks of this many values or more: the bins**2 table's upkeep costs ~4 us a call
-# Order keys of float bits: (integer view, mask, shift), see numba_kernels.moments_part.
-_KEYS = {np.dtype(np.float32): (np.int32, np.int32(2**31 - 1), np.int32(31)),
-         np.dtype(np.float64): (np.int64, np.int64(2**63 - 1), np.int64(63))}
-_PACKED = {np.dtype(np.float32): ("<2i", "<2f"), np.dtype(np.float64): ("<2q", "<2d")}  # struct: key pair -> floats
+# The integer views of a float type's bits for the min/max (see numba_kernels.moments_part): signed, unsigned,
+# the limits where their min and max start (largest and smallest signed, largest and smallest unsigned), and the
+# struct formats that read bits back as the float.
+_BITS: dict[np.dtype, tuple[Any, Any, tuple[Any, Any, Any, Any], tuple[str, str, str]]] = {
+    np.dtype(np.float32): (np.int32, np.uint32, (np.int32(2**31 - 1), np.int32(-2**31), np.uint32(2**32 - 1),
+                                                 np.uint32(0)), ("<i", "<I", "<f")),
+    np.dtype(np.float64): (np.int64, np.uint64, (np.int64(2**63 - 1), np.int64(-2**63), np.uint64(2**64 - 1),
+                                                 np.uint64(0)), ("<q", "<Q", "<d")),
+}
 _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN and Inf keep their meaning
 # Smaller chunks take the kernels only once a bigger one has loaded and compiled them for their type: numba's
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
@@ -101,23 +106,31 @@ def _compile() -> bool:
         except RuntimeError:  # no writable cache location: compile in this process only
             return numba.njit(nogil=True, fastmath=fastmath, parallel=parallel)(fn)
 
-    # The parts are compiled on their own and called by the drivers; the drivers once serial, once parallel.
-    # The histogram has no contraction (fused multiply-adds): its codes are those of the eager path, bit for bit.
+    # The parts and merges are compiled on their own and called by the drivers; the drivers once serial, once
+    # parallel. The histogram has no contraction (fused multiply-adds): its codes are those of the eager path, bit
+    # for bit.
     for name, flags in (("moments", _FLAGS), ("hist", False)):
-        part = getattr(numba_kernels, name + "_part")
-        setattr(numba_kernels, name + "_part", jit(getattr(part, "py_func", part), flags))  # once compiled: py_func
+        for helper in (name + "_part", name + "_merge"):
+            fn = getattr(numba_kernels, helper)
+            setattr(numba_kernels, helper, jit(getattr(fn, "py_func", fn), flags))  # once compiled: py_func
         fn = getattr(numba_kernels, name)
         _state[name] = jit(fn, flags)
         _state[name + "_parallel"] = jit(_renamed(fn, name + "_parallel"), flags, parallel=True)
+    both = getattr(numba_kernels.both, "py_func", numba_kernels.both)
+    for build in ("", "_parallel"):  # `both` calls the drivers of its own kind: its globals name them
+        names = {**vars(numba_kernels), "moments": _state["moments" + build], "hist": _state["hist" + build]}
+        _state["both" + build] = jit(_renamed(both, "both" + build, names), False)
     _state["threads"] = numba.get_num_threads()
     return True
 
 
-def _renamed(fn: Any, name: str) -> Any:
-    """A copy of `fn` under another name. numba's cache files are named by a function's module, qualified name and
-    line, and its index does not tell a parallel build from a serial one: two builds of one function shared one
-    cache, and whichever compiled first was loaded for both (the parallel driver ran serially from a warm cache)."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+def _renamed(fn: Any, name: str, names: dict[str, Any] | None = None) -> Any:
+    """A copy of `fn` under another name (and with other globals, `names`). numba's cache files are named by a
+    function's module, qualified name and line, and its index does not tell a parallel build from a serial one:
+    two builds of one function shared one cache, and whichever compiled first was loaded for both (the parallel
+    driver ran serially from a warm cache)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__ if names is None else names, name, fn.__defaults__,
+                              fn.__closure__)
     copy.__qualname__ = name
     copy.__module__ = fn.__module__
     copy.__annotations__ = dict(fn.__annotations__)
@@ -156,46 +169,65 @@ def _run(name: str, parts: int, x: np.ndarray, *args: Any) -> Any:
 def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     """Moments of a contiguous 1-D float32/float64 chunk in one read (on up to `threads` threads), or None where
     the eager path must decide (NaN/Inf, float64 values whose squares leave float64)."""
+    found = _moments(x, threads, None)
+    return None if found is None else found[0]
+
+
+def moments_and_hist(x: np.ndarray, bins: int, threads: int | None = None) -> tuple[Moments, list[int] | None] | None:
+    """`moments`, and for a chunk that is a whole tensor its `bins` counts over its own range (the range
+    `stats.steps` bins it over) from the same call, or None for those counts where `hist` would answer None."""
+    return _moments(x, threads, bins)
+
+
+def _moments(x: np.ndarray, threads: int | None, bins: int | None) -> tuple[Moments, list[int] | None] | None:
     n = x.size
-    if n == 0 or n >= 1 << 31 or x.dtype not in _KEYS or not x.flags.c_contiguous:
+    if n == 0 or n >= 1 << 31 or x.dtype not in _BITS or not x.flags.c_contiguous:
         return None
-    bits, mask, sh = _KEYS[x.dtype]
-    keys = x.view(bits)
+    signed, unsigned, limits, _ = _BITS[x.dtype]
+    bits, ubits = x.view(signed), x.view(unsigned)
     parts = _parts(n, threads)
     shift = float(x[0])
-    done = _run("moments", parts, x, keys, mask, sh, shift)
+    found = None
+    if bins is not None:
+        scratch = np.empty(4, dtype=x.dtype)
+        found = _run("both", parts, x, bits, ubits, limits, shift, bins, 1 < bins <= _PAIRED and n >= _PAIRED_MIN,
+                     (scratch, scratch.view(signed), scratch.view(unsigned)))
+    # Without bins, or a small chunk before `both` has run for its type: the moments alone.
+    done, counts = found if found is not None else (_run("moments", parts, x, bits, ubits, limits, shift), None)
     if done is None:
         return None
-    total, squares, zeros, lo_key, hi_key = done
+    total, squares, zeros, lo_bits, hi_bits, ulo_bits, uhi_bits = done
     if not (math.isfinite(total) and math.isfinite(squares)):  # NaN or Inf in the chunk
         return None
-    lo, hi = _unkey(int(lo_key), int(hi_key), x.dtype)
+    lo, hi = _range(int(lo_bits), int(hi_bits), int(ulo_bits), int(uhi_bits), x.dtype)
     big = max(abs(lo), abs(hi))
     if x.dtype == np.float64 and (big > _SAFE64[1] or 0 < big < _SAFE64[0]):
         return None
     m2 = squares - total * total / n
     if m2 * _RESHIFT < squares:  # the first value was far from the mean: sum again about the mean
         shift = float(x.dtype.type(shift + total / n))
-        total, squares, _, _, _ = _run("moments", parts, x, keys, mask, sh, shift)
+        total, squares = _run("moments", parts, x, bits, ubits, limits, shift)[:2]
         m2 = squares - total * total / n
-    return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros))
+    binned = list(counts.tolist()) if counts is not None and counts.size else None
+    return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros)), binned
 
 
-def _unkey(lo: int, hi: int, dtype: np.dtype) -> tuple[float, float]:
-    """The floats of two order keys: the key map k ^ ((k >> sh) & mask) is its own inverse (on Python ints too,
-    whose >> is arithmetic), then the bits are read back as the float type."""
-    key: tuple[Any, Any, Any] = _KEYS[dtype]
-    mask, sh = int(key[1]), int(key[2])
-    ints, floats = _PACKED[dtype]
-    lo, hi = lo ^ ((lo >> sh) & mask), hi ^ ((hi >> sh) & mask)
-    result: tuple[float, float] = struct.unpack(floats, struct.pack(ints, lo, hi))
-    return result
+def _range(lo: int, hi: int, ulo: int, uhi: int, dtype: np.dtype) -> tuple[float, float]:
+    """The float min and max of finite values from the signed (lo, hi) and unsigned (ulo, uhi) min and max of
+    their bits. The max: the largest signed bits if any value is non-negative (sign bit clear: hi >= 0), else the
+    negative value nearest 0, whose bits are the smallest. The min: the largest unsigned bits if any value is
+    negative (-0.0 too: the sign bit set, uhi above the signed range), else the smallest."""
+    _, _, limits, (ints, uints, floats) = _BITS[dtype]
+    top = int(limits[0])
+    high = struct.unpack(floats, struct.pack(ints, hi if hi >= 0 else lo))[0]
+    low = struct.unpack(floats, struct.pack(uints, uhi if uhi > top else ulo))[0]
+    return float(low), float(high)
 
 
 def hist(x: np.ndarray, lo: float, hi: float, bins: int, finite: bool, threads: int | None = None) -> list[int] | None:
     """Bin counts of a finite contiguous chunk with the eager path's affine map (on up to `threads` threads), or
     None to let the eager path decide (ranges that leave float32, NaN/Inf to mask)."""
-    if not finite or x.size == 0 or x.size >= 1 << 31 or x.dtype not in _KEYS or not x.flags.c_contiguous:
+    if not finite or x.size == 0 or x.size >= 1 << 31 or x.dtype not in _BITS or not x.flags.c_contiguous:
         return None
     big, span = max(abs(lo), abs(hi)), hi * 0.5 - lo * 0.5
     if not (big < 2.0**100 and span > 2.0**-100):  # the eager path widens or scales these

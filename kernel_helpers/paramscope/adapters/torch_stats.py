@@ -74,6 +74,19 @@ def moments(chunk: torch.Tensor) -> Moments:
     view = _host_view(chunk)
     if view is not None and (fast := numba_stats.moments(view, _threads())) is not None:
         return fast
+    return _eager(chunk, view)
+
+
+def moments_and_hist(chunk: torch.Tensor, bins: int) -> tuple[Moments, list[int] | None]:
+    """The moments of a chunk that is a whole tensor, and where the kernels can, its `bins` counts over its own
+    range from the same kernel call (else None: `stats.steps` asks `hist` for them)."""
+    view = _host_view(chunk)
+    if view is not None and (fast := numba_stats.moments_and_hist(view, bins, _threads())) is not None:
+        return fast
+    return _eager(chunk, view), None
+
+
+def _eager(chunk: torch.Tensor, view: Any) -> Moments:
     with _serial(chunk):
         if view is None or view.size <= _stats_chunk():
             return _moments(floating(chunk))
@@ -160,12 +173,24 @@ def _scaled(x: torch.Tensor, n: int, lo: float, hi: float, zeros: int, big: floa
 
 
 def _non_finite(x: torch.Tensor) -> Moments:
-    nan = int(torch.isnan(x).sum())
-    inf = int(torch.isinf(x).sum())
-    kept = x[torch.isfinite(x)]
+    kept, nan, inf = _finite_values(x)
     part = _moments(kept)
     part.nan, part.inf = nan, inf
     return part
+
+
+def _finite_values(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """The finite values of a chunk (a copy), its NaN and its Inf count. On the CPU the masks and the copy go to
+    reused buffers: fresh ones per chunk (x[torch.isfinite(x)]) grew the heap chunk by chunk (glibc raises its
+    mmap threshold as blocks are freed), up to 58 MB for a 1 GiB tensor with NaN in every chunk, against at most
+    17 MB with these (6 runs each)."""
+    if x.device.type != "cpu":
+        return x[torch.isfinite(x)], int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+    finite = torch.eq(torch.sub(x, x, out=_scratch(x, 2)), 0, out=_scratch(x, 3, torch.bool))  # x - x: 0 or NaN
+    nan = int(torch.ne(x, x, out=_scratch(x, 4, torch.bool)).sum())
+    count = int(finite.sum())
+    kept = torch.masked_select(x, finite, out=_scratch(x, 5)[:count])
+    return kept, nan, x.numel() - count - nan
 
 
 def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
@@ -183,7 +208,7 @@ def hist(chunk: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> 
 
 def _hist(x: torch.Tensor, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
     if not finite:
-        x = x[torch.isfinite(x)]
+        x = _finite_values(x)[0]
     if x.numel() == 0:
         return [0] * bins
     big, span = max(abs(lo), abs(hi)), hi * 0.5 - lo * 0.5  # span: half the range, which cannot overflow
