@@ -24,11 +24,12 @@ from typing import Any
 
 ROUNDS = 7
 _FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every framework take two compiled loops: one "
-         "read for the moments (float64 sums and the zero count beside a min/max on integer order keys of the bits, "
-         "which vectorize) and one for the histogram (vectorized codes, counted in pairs in a 64x64 table of uint16 "
-         "that stays in L1, added to int32 counts every 64Ki values); a PyTorch chunk over "
-         "`torch.get_num_threads()` threads (as `p.sum()` itself), Keras and MXNet chunks on one, unless "
-         "PARAMSCOPE_STATS_THREADS says otherwise.")
+         "read for the moments (float64 sums and the zero count beside the signed and unsigned min/max of the raw "
+         "bits, which vectorize at their own width) and one for the histogram (vectorized codes in blocks of 256 "
+         "pairs, counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki "
+         "pairs); a PyTorch tensor of one chunk gets both from one call; PyTorch's contiguous float tensors are read "
+         "4M values at a time, over `torch.get_num_threads()` threads (as `p.sum()` itself), Keras and MXNet chunks "
+         "(1M) on one, unless PARAMSCOPE_STATS_THREADS says otherwise.")
 
 
 def alternate(tools: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:
