@@ -231,6 +231,7 @@ def run_rank(body: Callable[[int, int], Any]) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         result = body(rank, world)
+        dist.barrier()  # no rank tears the group down while another still waits on it
     finally:
         dist.destroy_process_group()
     if rank == 0:
