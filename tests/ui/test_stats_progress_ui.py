@@ -18,10 +18,13 @@ import torch
 from torch import nn
 import paramscope as ps
 import paramscope.adapters.torch as torch_adapter
+from paramscope.adapters import torch_stats
 from paramscope import stats_jobs
 
-# 16K-value chunks: a slow machine's pace (thousands of slices), so that Cancel lands while the job runs.
+# 16K-value chunks, for the numba kernels too: a slow machine's pace (thousands of slices), so that Cancel lands
+# while the job runs.
 torch_adapter.CHUNK_ELEMS = 1 << 14
+torch_stats.KERNEL_CHUNKS = 1
 big = nn.Module()
 big.w = nn.Parameter(torch.empty(2**28).uniform_(-1, 1))  # 1 GiB of float32"""
 PENDING = 'print("PENDING", stats_jobs.pending(), sep="|")'
