@@ -109,6 +109,8 @@ def _compile() -> bool:
     # The parts and merges are compiled on their own and called by the drivers; the drivers once serial, once
     # parallel. The histogram has no contraction (fused multiply-adds): its codes are those of the eager path, bit
     # for bit.
+    numba_kernels.prefetch = _prefetch_intrinsic()
+    numba_kernels.two_sum = jit(getattr(numba_kernels.two_sum, "py_func", numba_kernels.two_sum), False)
     for name, flags in (("moments", _FLAGS), ("hist", False)):
         for helper in (name + "_part", name + "_merge"):
             fn = getattr(numba_kernels, helper)
@@ -118,6 +120,34 @@ def _compile() -> bool:
         _state[name + "_parallel"] = jit(_renamed(fn, name + "_parallel"), flags, parallel=True)
     _state["threads"] = numba.get_num_threads()
     return True
+
+
+def _prefetch_intrinsic() -> Any:
+    """`prefetch(x, i)` for the kernels: LLVM's prefetch of x[i]'s cache line (a read, kept in every cache
+    level), which never faults, emitted in place."""
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.core import types as nb_types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ty = signature.args[0]
+            data = context.make_array(ty)(context, builder, args[0])
+            where = cgutils.get_item_pointer(context, builder, ty, data, [args[1]], wraparound=False,
+                                             boundscheck=False)
+            byte = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
+                                                "llvm.prefetch.p0i8")
+            builder.call(fn, [builder.bitcast(where, byte), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return nb_types.void(array, index), codegen
+
+    return prefetch
 
 
 def _renamed(fn: Any, name: str) -> Any:
@@ -173,10 +203,10 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     done = _run("moments", parts, x, bits, ubits, limits, shift)
     if done is None:
         return None
-    total, squares, zeros, lo_bits, hi_bits, ulo_bits, uhi_bits = done
+    total, squares, zeros, hi_bits, ulo_bits, uhi_bits = done
     if not (math.isfinite(total) and math.isfinite(squares)):  # NaN or Inf in the chunk
         return None
-    lo, hi = _range(int(lo_bits), int(hi_bits), int(ulo_bits), int(uhi_bits), x.dtype)
+    lo, hi = _range(int(hi_bits), int(ulo_bits), int(uhi_bits), x.dtype)
     big = max(abs(lo), abs(hi))
     if x.dtype == np.float64 and (big > _SAFE64[1] or 0 < big < _SAFE64[0]):
         return None
@@ -188,14 +218,14 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros))
 
 
-def _range(lo: int, hi: int, ulo: int, uhi: int, dtype: np.dtype) -> tuple[float, float]:
-    """The float min and max of finite values from the signed (lo, hi) and unsigned (ulo, uhi) min and max of
+def _range(hi: int, ulo: int, uhi: int, dtype: np.dtype) -> tuple[float, float]:
+    """The float min and max of finite values from the signed max (hi) and the unsigned min and max (ulo, uhi) of
     their bits. The max: the largest signed bits if any value is non-negative (sign bit clear: hi >= 0), else the
     negative value nearest 0, whose bits are the smallest. The min: the largest unsigned bits if any value is
     negative (-0.0 too: the sign bit set, uhi above the signed range), else the smallest."""
     _, _, limits, (ints, uints, floats) = _BITS[dtype]
     top = int(limits[0])
-    high = struct.unpack(floats, struct.pack(ints, hi if hi >= 0 else lo))[0]
+    high = struct.unpack(floats, struct.pack(ints, hi) if hi >= 0 else struct.pack(uints, ulo))[0]
     low = struct.unpack(floats, struct.pack(uints, uhi if uhi > top else ulo))[0]
     return float(low), float(high)
 
