@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 ROUNDS = 7
-_FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every framework take two compiled loops: one "
-         "read for the moments (float64 sums and the zero count beside the signed and unsigned min/max of the raw "
-         "bits, which vectorize at their own width) and one for the histogram (vectorized codes in blocks of 256 "
-         "pairs, counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki "
-         "pairs); PyTorch's contiguous float tensors are read "
+_FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every framework take two compiled loops, "
+         "each prefetching 32 KB ahead: one read for the moments (per 4096-value stretch, float64 sums added with a "
+         "compensated two-sum, then from L1 the zero count and the signed max and unsigned min/max of the raw bits, "
+         "at the bits' own width) and one for the histogram (vectorized codes of a block's two halves, 256 pairs, "
+         "counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki pairs); a "
+         "PyTorch tensor of one chunk gets both from one call; PyTorch's contiguous float tensors are read "
          "4M values at a time, over `torch.get_num_threads()` threads (as `p.sum()` itself), Keras and MXNet chunks "
          "(1M) on one, unless PARAMSCOPE_STATS_THREADS says otherwise.")
 

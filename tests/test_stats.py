@@ -124,7 +124,7 @@ def test_torch_kernels_run_on_torchs_threads_unless_told(monkeypatch):
     if not numba_stats.available():
         pytest.skip("the numba kernels are off (PARAMSCOPE_NUMBA=0)")
     asked: list[tuple[str, int | None]] = []
-    for name in ("moments", "hist"):
+    for name in ("moments", "hist", "moments_and_hist"):
         real = getattr(numba_stats, name)
 
         def spy(*args, _real=real, _name=name, **kwargs):
@@ -137,9 +137,9 @@ def test_torch_kernels_run_on_torchs_threads_unless_told(monkeypatch):
     before = torch.get_num_threads()
     results = []
     try:
-        for chunk in (1 << 20, 1 << 16):  # one chunk, then two
+        for chunk in (1 << 20, 1 << 16):  # one chunk (moments and bins from one call), then two
             monkeypatch.setattr("paramscope.adapters.torch.CHUNK_ELEMS", chunk)
-            calls = ["moments", "hist"] if chunk == 1 << 20 else ["moments", "moments", "hist", "hist"]
+            calls = ["moments_and_hist"] if chunk == 1 << 20 else ["moments", "moments", "hist", "hist"]
             for threads, override in ((3, None), (1, None), (2, 1)):
                 torch.set_num_threads(threads)
                 monkeypatch.setattr(numba_stats, "THREADS", override)

@@ -107,6 +107,33 @@ def test_min_and_max_of_each_sign_from_the_bits(dtype):
                 assert math.copysign(1, m.max) == math.copysign(1, max(values, key=lambda v: (v, math.copysign(1, v))))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_moments_and_hist_in_one_call_bin_as_the_two_calls_do(dtype):
+    """A one-chunk tensor's moments and counts from one kernel call are those of `moments`, then `hist` over the
+    range `stats` picks (a single value widened to a unit range; offset data binned as x - lo), paired or not, on
+    one thread or split; where `hist` defers (a range beyond float32's reach) or NaN is in the chunk, so does it."""
+    from paramscope.stats import _hist_range
+
+    rng = np.random.default_rng(7)
+    cases = {"normal": rng.standard_normal(50_001) * 0.02, "offset": rng.standard_normal(3000) * 1e-3 + 1000,
+             "constant": np.full(40_000, 0.25), "one": np.array([-3.0]), "tiny range": np.array([1.0, 1.0 + 2**-52]),
+             "huge": np.array([1e35, -1e35, 5.0]), "NaN": np.array([1.0, np.nan, 2.0]),
+             "-0.0 the only sign": np.array([-0.0, 1.0, 0.5] * 9000), "all negative": -rng.random(30_000) - 0.5}
+    for name, values in cases.items():
+        x = values.astype(dtype)
+        for bins in (1, 7, 64, 65, 256):
+            for threads in (1, 2):
+                both = numba_stats.moments_and_hist(x, bins, threads)
+                alone = numba_stats.moments(x, threads)
+                if alone is None:
+                    assert both is None, name
+                    continue
+                assert both is not None and both[0] == alone, (name, bins)
+                lo, hi = _hist_range(alone)
+                assert both[1] == numba_stats.hist(x, lo, hi, bins, True, threads), (name, bins, threads)
+    assert numba_stats.moments_and_hist(cases["huge"].astype(dtype), 64)[1] is None  # float32 scale: eager
+
+
 def test_constant_zero_and_extreme_chunks():
     """All-equal values: m2 is 0 and every value is in one bin (300,001 counts: past a uint16); all zeros (with
     -0.0): the zero count and the range; float32 max: squares stay finite in float64; a chunk of one value."""

@@ -9,9 +9,10 @@ end, `stats_jobs` runs it a time slice per request so that front ends can show p
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from ._errors import ActionError
@@ -60,7 +61,7 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
     try:
         work = max(1, entry.meta.numel) * (1 if bins is None else 2)
         shared = _collective(adapter, entry, grad)
-        total, numel, finite, only = yield from _moments(adapter, entry, grad, work, shared)
+        total, numel, finite, only, binned = yield from _moments(adapter, entry, grad, work, shared, bins)
         result = {**head, "available": True, **_scalars(total, numel)}
         replicas = getattr(adapter, "replicas", None)  # tf.distribute: read from one replica, checked against all
         check = replicas(entry, grad) if replicas is not None else None
@@ -69,7 +70,10 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
         if bins is not None:
             lo, hi = _hist_range(total)
             counts = [0] * bins
-            if total.count:
+            if binned is not None:  # the only chunk, binned over its range (this range) by its moments' call
+                counts = binned
+                yield 1.0
+            elif total.count:
                 done = numel
                 # A tensor of one chunk is binned from the chunk its moments came from (no second `chunks`).
                 again = adapter.chunks(entry, grad) if only is None else iter((only,))
@@ -86,16 +90,27 @@ def steps(adapter: Adapter, entry: TensorEntry, *, grad: bool = False, bins: int
     return result
 
 
-def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int,
-             shared: Any) -> Generator[float, None, tuple[Moments, int, list[bool], Any]]:
-    """Merged moments over all chunks, the element count, which chunks hold only finite values, and the chunk
-    itself where there was only one (else None)."""
+def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int, shared: Any,
+             bins: int | None) -> Generator[float, None, tuple[Moments, int, list[bool], Any, list[int] | None]]:
+    """Merged moments over all chunks, the element count, which chunks hold only finite values, the chunk itself
+    where there was only one (else None), and that chunk's `bins` counts where the adapter's `chunk_stats` gave
+    them with its moments (else None: a tensor of several chunks, a sharded one, or no such method)."""
     total = Moments()
     numel = 0
     finite: list[bool] = []
     first = None
-    for chunk in adapter.chunks(entry, grad):
-        part = adapter.chunk_moments(chunk)
+    binned = None
+    chunks: Iterator[Any] = adapter.chunks(entry, grad)
+    fused = getattr(adapter, "chunk_stats", None) if bins is not None and shared is None else None
+    if fused is not None:  # only for a tensor of one chunk: look one chunk ahead
+        ahead = list(itertools.islice(chunks, 2))
+        chunks = itertools.chain(ahead, chunks)
+        fused = fused if len(ahead) == 1 else None
+    for chunk in chunks:
+        if fused is not None:
+            part, binned = fused(chunk, bins)
+        else:
+            part = adapter.chunk_moments(chunk)
         first = chunk if not finite else None  # kept while it is the only one
         numel += part.count + part.nan + part.inf
         finite.append(part.nan + part.inf == 0)
@@ -106,7 +121,7 @@ def _moments(adapter: Adapter, entry: TensorEntry, grad: bool, work: int,
         numel = total.count + total.nan + total.inf
     if numel == 0:
         raise Unavailable("the tensor is empty")
-    return total, numel, finite, first
+    return total, numel, finite, first, binned
 
 
 def _size(chunk: Any) -> int:

@@ -121,7 +121,11 @@ class Adapter(Protocol):
     def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
         """Counts of the finite values of `chunk` in `bins` equal bins over [lo, hi] (`hi` in the last bin; a
         value outside the range, written since the moments were read, goes to the nearest end bin). `finite`:
-        `chunk_moments` found no NaN/Inf in this chunk, so no mask is needed."""
+        `chunk_moments` found no NaN/Inf in this chunk, so no mask is needed.
+
+        Optional, like `collective` and `replicas`: `chunk_stats(chunk, bins) -> (Moments, counts or None)`, the
+        moments of a tensor's only chunk and its counts over its own range from one pass of the adapter's loops
+        (PyTorch's numba kernels); `stats` then does not call `chunk_hist` for it."""
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - numba_stats never compiles without num
 BLOCK = 256
 SPAN = 4096  # values per prefetched stretch of the moments loop
 AHEAD = 32768  # bytes read ahead of the loops by prefetch (8K float32 values): 16K-64K were as good
+_FMAX = 1.7976931348623157e308  # sys.float_info.max
 FLUSH = 128  # blocks counted in a uint16 table before it is added to the int32 one: at most 32,768 per count
 
 
@@ -208,3 +209,39 @@ def hist_merge(tables: Any, singles: Any, bins: int, width: int) -> Any:
                 if width > 1:
                     counts[j] += c
     return counts
+
+
+def both(x: Any, bits: Any, ubits: Any, limits: Any, shift: float, bins: int, paired: bool, scratch: Any,
+         parts: int) -> tuple[tuple[float, float, int, Any, Any, Any], Any]:
+    """`moments`, then the histogram of x over its own range as `numba_stats.hist` would bin it after
+    `stats.steps` chose that range, in one call: the one-chunk tensor's second Python round trip (and, in the
+    parallel build, its second launch of the threads) is saved. The counts are empty where the eager path must
+    decide (NaN/Inf, a range beyond float32's reach). `scratch` is four values of x's dtype with their signed and
+    unsigned integer views: x's float min and max are read back from their bits there, then the map's constants
+    are rounded to x's dtype there. `moments` and `hist` are the builds of the same kind (serial or parallel),
+    put in this function's globals by numba_stats."""
+    done = moments(x, bits, ubits, limits, shift, parts)
+    total, squares, _, hi_bits, ulo_bits, uhi_bits = done
+    values, signed, unsigned = scratch
+    if not (np.isfinite(total) and np.isfinite(squares)):
+        return done, np.zeros(0, dtype=np.int64)
+    # As numba_stats._range, read back through the views (no compare of signed with unsigned integers, which
+    # numba makes in float64): the min is the largest unsigned bits if one has its sign set, else the smallest;
+    # the max the largest signed bits if one is non-negative, else the smallest unsigned.
+    unsigned[0] = uhi_bits
+    if signed[0] >= 0:
+        unsigned[0] = ulo_bits
+    signed[1] = hi_bits
+    if hi_bits < 0:
+        unsigned[1] = ulo_bits
+    lo, hi = float(values[0]), float(values[1])
+    if lo == hi:  # as stats._hist_range: a unit-wide range centred on a single value
+        half = max(0.5, abs(lo) * 2.0**-20)
+        lo, hi = max(lo - half, -_FMAX), min(hi + half, _FMAX)
+    big, span = max(abs(lo), abs(hi)), hi * 0.5 - lo * 0.5  # as numba_stats.hist from here on
+    if not (big < 2.0**100 and span > 2.0**-100):
+        return done, np.zeros(0, dtype=np.int64)
+    scale = bins / (2 * span)
+    shift_h, b = (0.0, -lo * scale) if abs(lo) <= 8 * span else (lo, 0.0)
+    values[0], values[1], values[2], values[3] = shift_h, scale, b, bins - 1  # rounded to x's dtype, as kind(...)
+    return done, hist(x, values[0], values[1], values[2], values[3], bins, paired, parts)

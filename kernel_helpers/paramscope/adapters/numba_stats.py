@@ -118,6 +118,10 @@ def _compile() -> bool:
         fn = getattr(numba_kernels, name)
         _state[name] = jit(fn, flags)
         _state[name + "_parallel"] = jit(_renamed(fn, name + "_parallel"), flags, parallel=True)
+    both = getattr(numba_kernels.both, "py_func", numba_kernels.both)
+    for build in ("", "_parallel"):  # `both` calls the drivers of its own kind: its globals name them
+        names = {**vars(numba_kernels), "moments": _state["moments" + build], "hist": _state["hist" + build]}
+        _state["both" + build] = jit(_renamed(both, "both" + build, names), False)
     _state["threads"] = numba.get_num_threads()
     return True
 
@@ -150,11 +154,13 @@ def _prefetch_intrinsic() -> Any:
     return prefetch
 
 
-def _renamed(fn: Any, name: str) -> Any:
-    """A copy of `fn` under another name. numba's cache files are named by a function's module, qualified name and
-    line, and its index does not tell a parallel build from a serial one: two builds of one function shared one
-    cache, and whichever compiled first was loaded for both (the parallel driver ran serially from a warm cache)."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+def _renamed(fn: Any, name: str, names: dict[str, Any] | None = None) -> Any:
+    """A copy of `fn` under another name (and with other globals, `names`). numba's cache files are named by a
+    function's module, qualified name and line, and its index does not tell a parallel build from a serial one:
+    two builds of one function shared one cache, and whichever compiled first was loaded for both (the parallel
+    driver ran serially from a warm cache)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__ if names is None else names, name, fn.__defaults__,
+                              fn.__closure__)
     copy.__qualname__ = name
     copy.__module__ = fn.__module__
     copy.__annotations__ = dict(fn.__annotations__)
@@ -193,6 +199,17 @@ def _run(name: str, parts: int, x: np.ndarray, *args: Any) -> Any:
 def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     """Moments of a contiguous 1-D float32/float64 chunk in one read (on up to `threads` threads), or None where
     the eager path must decide (NaN/Inf, float64 values whose squares leave float64)."""
+    found = _moments(x, threads, None)
+    return None if found is None else found[0]
+
+
+def moments_and_hist(x: np.ndarray, bins: int, threads: int | None = None) -> tuple[Moments, list[int] | None] | None:
+    """`moments`, and for a chunk that is a whole tensor its `bins` counts over its own range (the range
+    `stats.steps` bins it over) from the same call, or None for those counts where `hist` would answer None."""
+    return _moments(x, threads, bins)
+
+
+def _moments(x: np.ndarray, threads: int | None, bins: int | None) -> tuple[Moments, list[int] | None] | None:
     n = x.size
     if n == 0 or n >= 1 << 31 or x.dtype not in _BITS or not x.flags.c_contiguous:
         return None
@@ -200,7 +217,13 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
     bits, ubits = x.view(signed), x.view(unsigned)
     parts = _parts(n, threads)
     shift = float(x[0])
-    done = _run("moments", parts, x, bits, ubits, limits, shift)
+    found = None
+    if bins is not None:
+        scratch = np.empty(4, dtype=x.dtype)
+        found = _run("both", parts, x, bits, ubits, limits, shift, bins, 1 < bins <= _PAIRED and n >= _PAIRED_MIN,
+                     (scratch, scratch.view(signed), scratch.view(unsigned)))
+    # Without bins, or a small chunk before `both` has run for its type: the moments alone.
+    done, counts = found if found is not None else (_run("moments", parts, x, bits, ubits, limits, shift), None)
     if done is None:
         return None
     total, squares, zeros, hi_bits, ulo_bits, uhi_bits = done
@@ -215,7 +238,8 @@ def moments(x: np.ndarray, threads: int | None = None) -> Moments | None:
         shift = float(x.dtype.type(shift + total / n))
         total, squares = _run("moments", parts, x, bits, ubits, limits, shift)[:2]
         m2 = squares - total * total / n
-    return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros))
+    binned = list(counts.tolist()) if counts is not None and counts.size else None
+    return Moments(n, shift + total / n, max(m2, 0.0), lo, hi, int(zeros)), binned
 
 
 def _range(hi: int, ulo: int, uhi: int, dtype: np.dtype) -> tuple[float, float]:

@@ -186,6 +186,10 @@ class TorchAdapter:
     def chunk_moments(self, chunk: torch.Tensor) -> Moments:
         return torch_stats.moments(chunk)
 
+    def chunk_stats(self, chunk: torch.Tensor, bins: int) -> tuple[Moments, list[int] | None]:
+        """The moments of a tensor's only chunk and, where one kernel call gives them, its counts over its range."""
+        return torch_stats.moments_and_hist(chunk, bins)
+
     def collective(self, entry: TensorEntry, grad: bool) -> Any:
         """For a DTensor, what merges this rank's statistics with the other shards' (collectives: every rank
         of its mesh must ask for the same statistics); None for a plain tensor."""

@@ -77,6 +77,15 @@ def moments(chunk: torch.Tensor) -> Moments:
     return _eager(chunk, view)
 
 
+def moments_and_hist(chunk: torch.Tensor, bins: int) -> tuple[Moments, list[int] | None]:
+    """The moments of a chunk that is a whole tensor, and where the kernels can, its `bins` counts over its own
+    range from the same kernel call (else None: `stats.steps` asks `hist` for them)."""
+    view = _host_view(chunk)
+    if view is not None and (fast := numba_stats.moments_and_hist(view, bins, _threads())) is not None:
+        return fast
+    return _eager(chunk, view), None
+
+
 def _eager(chunk: torch.Tensor, view: Any) -> Moments:
     with _serial(chunk):
         if view is None or view.size <= _stats_chunk():
