@@ -107,10 +107,8 @@ def _host_view(chunk: torch.Tensor) -> Any:
     None: the kernels are not installed, the chunk is on an accelerator or strided, or its type is not float."""
     if chunk.device.type != "cpu" or not numba_stats.wanted(chunk.numel()):
         return None
-    x = floating(chunk.detach())
-    if x.dtype not in _FLOATS or not x.is_contiguous() or x.is_neg() or x.is_conj():
-        return None
-    return x.reshape(-1).numpy()
+    x = floating(chunk.detach())  # narrow types widened: the kernels read float32 and float64
+    return x.reshape(-1).numpy() if kernel_ready(x) else None
 
 
 def _moments(x: torch.Tensor) -> Moments:
