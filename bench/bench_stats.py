@@ -28,9 +28,9 @@ _FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every fr
          "compensated two-sum, then from L1 the zero count and the signed max and unsigned min/max of the raw bits, "
          "at the bits' own width) and one for the histogram (vectorized codes of a block's two halves, 256 pairs, "
          "counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki pairs); a "
-         "PyTorch tensor of one chunk gets both from one call; PyTorch's contiguous float tensors are read "
-         "4M values at a time, over `torch.get_num_threads()` threads (as `p.sum()` itself), Keras and MXNet chunks "
-         "(1M) on one, unless PARAMSCOPE_STATS_THREADS says otherwise.")
+         "PyTorch or Keras-on-TensorFlow tensor of one chunk gets both from one call; their contiguous float tensors "
+         "are read 4M values at a time, PyTorch's over `torch.get_num_threads()` threads (as `p.sum()` itself), "
+         "Keras's and MXNet's (1M) on one, unless PARAMSCOPE_STATS_THREADS says otherwise.")
 
 
 def alternate(tools: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:

@@ -286,6 +286,34 @@ def test_keras_several_chunks(monkeypatch, kernels):
     assert chunked["hist"] == whole["hist"]
 
 
+def test_keras_variable_of_one_chunk_gets_moments_and_bins_from_one_kernel_call(monkeypatch, kernels):
+    """A TensorFlow CPU variable of one chunk: moments and histogram from one kernel call (with the kernels), the
+    same results as the moments then the histogram (the adapter without `chunk_stats`); other backends, and the
+    eager path, take the two calls."""
+    keras = pytest.importorskip("keras")
+    from paramscope.adapters.keras.adapter import KerasAdapter
+
+    values = np.random.default_rng(5).standard_normal(30_000).astype(np.float32) * 0.02
+    values[::50] = 0
+    calls = []
+    real = numba_stats.moments_and_hist
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba_stats, "moments_and_hist", spy)
+    one, _ = keras_stats(values, "float32")
+    fused = kernels.startswith("numba") and keras.backend.backend() == "tensorflow"
+    assert calls == ([64] if fused else [])
+    check(one, values)
+    monkeypatch.delattr(KerasAdapter, "chunk_stats")
+    two, _ = keras_stats(values, "float32")
+    exact = ("hist", "min", "max", "numel", "zeros", "nan", "inf")
+    assert {k: one[k] for k in exact} == {k: two[k] for k in exact}
+    assert (one["mean"], one["std"]) == pytest.approx((two["mean"], two["std"]), rel=1e-12)
+
+
 def test_small_tensors_answer_without_importing_numba():
     """The first click on a small parameter must not wait for numba's import and compile (the UI's 300 ms budget)."""
     import subprocess

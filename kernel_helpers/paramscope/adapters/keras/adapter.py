@@ -53,6 +53,9 @@ class KerasAdapter:
     def chunk_moments(self, chunk: Any) -> Moments:
         return values.chunk_moments(chunk)
 
+    def chunk_stats(self, chunk: Any, bins: int) -> tuple[Moments, list[int] | None]:
+        return values.chunk_stats(chunk, bins)
+
     def chunk_hist(self, chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
         return values.chunk_hist(chunk, lo, hi, bins, finite)
 

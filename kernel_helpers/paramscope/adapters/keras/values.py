@@ -12,12 +12,21 @@ import numpy as np
 from ..._errors import ActionError
 from ...stats import CHUNK_ELEMS, matrix_shape
 from ...tree import TensorEntry
-from .. import Moments, Unavailable, format_index, numpy_stats
+from .. import Moments, Unavailable, format_index, numba_stats, numpy_stats
 from . import grads
 from .backend import BACKEND
 from .paths import Pending
 
 ops = keras.ops
+
+
+# TensorFlow CPU float32/float64 variables go to the numba kernels in chunks this many times CHUNK_ELEMS: each chunk
+# costs two kernel calls and some Python, and a variable of one chunk gets both passes from one call (chunk_stats).
+KERNEL_CHUNKS = 4
+
+
+def _kernel_ready(flat: np.ndarray) -> bool:
+    return flat.dtype in (np.float32, np.float64) and flat.flags.c_contiguous and numba_stats.wanted(flat.size)
 
 
 def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
@@ -27,8 +36,9 @@ def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
         # spins on the cores the numpy reductions need (several times the reductions' own cost under load).
         read = getattr(tensor, "read_value", None)  # a tf.Variable's read tensor shares its buffer; its numpy() copies
         flat_view = np.asarray(read() if callable(read) else tensor).reshape(-1)
-        for start in range(0, flat_view.size, CHUNK_ELEMS):
-            yield flat_view[start : start + CHUNK_ELEMS]
+        size = CHUNK_ELEMS * (KERNEL_CHUNKS if _kernel_ready(flat_view) else 1)
+        for start in range(0, flat_view.size, size):
+            yield flat_view[start : start + size]
         return
     with BACKEND.on_device(tensor):
         flat = ops.reshape(tensor, [-1])
@@ -70,6 +80,16 @@ def chunk_moments(chunk: Any) -> Moments:
         ])).tolist()  # one device -> host transfer per chunk
     c, mu, m2v, mn, mx, zeros, nan, n_inf = scalars
     return Moments(int(c), mu if c else 0.0, m2v, mn, mx, int(zeros), int(nan), int(n_inf))
+
+
+def chunk_stats(chunk: Any, bins: int) -> tuple[Moments, list[int] | None]:
+    """The moments of a variable's only chunk and, where one kernel call gives them, its `bins` counts over its
+    own range (else None: `stats.steps` asks `chunk_hist`)."""
+    if isinstance(chunk, np.ndarray) and _kernel_ready(chunk.reshape(-1)):
+        fast = numba_stats.moments_and_hist(chunk.reshape(-1), bins)
+        if fast is not None:
+            return fast
+    return chunk_moments(chunk), None
 
 
 def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
