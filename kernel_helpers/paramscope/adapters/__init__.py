@@ -125,7 +125,7 @@ class Adapter(Protocol):
 
         Optional, like `collective` and `replicas`: `chunk_stats(chunk, bins) -> (Moments, counts or None)`, the
         moments of a tensor's only chunk and its counts over its own range from one pass of the adapter's loops
-        (PyTorch's numba kernels); `stats` then does not call `chunk_hist` for it."""
+        (the numba kernels, for PyTorch and for Keras on TensorFlow); `stats` then does not call `chunk_hist` for it."""
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

@@ -148,20 +148,12 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
         m = block.size // per
         if per == 2:  # the block's first half pairs with its second: two contiguous loads, no shuffles
             first, second = block[:m], block[m:]
-            if shift == zero:  # x * a + b: the same codes as (x - 0) * a + b, one operation fewer a value
-                for i in range(m):
-                    t = first[i] * a + b
-                    u = second[i] * a + b
-                    t = t if t > 0 else zero
-                    u = u if u > 0 else zero
-                    codes[i] = np.uint32(np.int32(t if t < top else top) * width + np.int32(u if u < top else top))
-            else:
-                for i in range(m):
-                    t = (first[i] - shift) * a + b
-                    u = (second[i] - shift) * a + b
-                    t = t if t > 0 else zero
-                    u = u if u > 0 else zero
-                    codes[i] = np.uint32(np.int32(t if t < top else top) * width + np.int32(u if u < top else top))
+            for i in range(m):
+                t = (first[i] - shift) * a + b
+                u = (second[i] - shift) * a + b
+                t = t if t > 0 else zero
+                u = u if u > 0 else zero
+                codes[i] = np.uint32(np.int32(t if t < top else top) * width + np.int32(u if u < top else top))
         else:
             for i in range(m):
                 t = (block[i] - shift) * a + b

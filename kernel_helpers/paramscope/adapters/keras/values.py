@@ -85,10 +85,9 @@ def chunk_moments(chunk: Any) -> Moments:
 def chunk_stats(chunk: Any, bins: int) -> tuple[Moments, list[int] | None]:
     """The moments of a variable's only chunk and, where one kernel call gives them, its `bins` counts over its
     own range (else None: `stats.steps` asks `chunk_hist`)."""
-    if isinstance(chunk, np.ndarray) and _kernel_ready(chunk.reshape(-1)):
-        fast = numba_stats.moments_and_hist(chunk.reshape(-1), bins)
-        if fast is not None:
-            return fast
+    flat = chunk.reshape(-1) if isinstance(chunk, np.ndarray) else None
+    if flat is not None and _kernel_ready(flat) and (fast := numba_stats.moments_and_hist(flat, bins)) is not None:
+        return fast
     return chunk_moments(chunk), None
 
 
