@@ -14,7 +14,7 @@ VSIX := extension/paramscope.vsix
 # Run again on Keras' torch and JAX backends (the default run is Keras on TensorFlow).
 KERAS_TESTS := tests/test_chapter.py tests/test_chapter_init.py tests/test_keras_adapter.py tests/test_keras_backends.py \
 	tests/test_actions_undo.py tests/test_actions_property.py tests/test_actions_lifetime.py tests/test_keras_watch_threads.py \
-	tests/test_keras_watch_grads.py tests/test_sizes.py tests/test_compare.py
+	tests/test_keras_watch_grads.py tests/test_sizes.py tests/test_compare.py tests/test_stats.py
 
 .PHONY: lab test setup test-py test-ts vsix test-vscode lint bench clean
 

@@ -86,6 +86,41 @@ def test_keras_watch_start_and_stop_while_a_thread_runs_train_on_batch():
     net.train_on_batch(x, y)  # and training goes on unwatched
 
 
+def test_keras_tree_and_stats_read_while_a_thread_runs_train_on_batch():
+    # On JAX a training step donates the variables' arrays to its compiled update and assigns new ones after:
+    # a read in between met "Array has been deleted" (the index's device, the stats' value).
+    net = _net()
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
+    net.train_on_batch(x, y)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    steps = 0
+
+    def train() -> None:
+        nonlocal steps
+        try:
+            while not done.is_set():
+                net.train_on_batch(x, y)
+                steps += 1
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    try:
+        for _ in range(200):
+            tree = ps.inspect(net)
+            kernel = tree.children[0].children[0]
+            assert kernel.path == "net/d/kernel" and kernel.device is not None and kernel.shape == [4, 3]
+            got = ps.stats(net, "net/d/kernel")
+            assert got["numel"] == 12 and np.isfinite(got["mean"]) and got["min"] <= got["max"]
+    finally:
+        done.set()
+        thread.join(60)
+    assert not errors, errors
+    assert steps > 0
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_keras_on_torch_or_jax_never_imports_tensorflow(backend):
     code = (

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import keras
+import numpy as np
 
 
 class Backend(Protocol):
@@ -26,6 +27,14 @@ class Backend(Protocol):
 
     def on_device(self, tensor: Any) -> AbstractContextManager[None]:
         """Run `keras.ops` on the tensor's own device (float64 allowed, no autograd graph) while inside."""
+
+    def host_view(self, tensor: Any) -> np.ndarray | None:
+        """A numpy view of a CPU tensor's own buffer (no copy) that stays readable while it is held (a variable's
+        buffer too), or None where the backend has none (another device, a dtype numpy cannot view)."""
+
+    def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
+        """`read(get())`; where a training step on another thread can take the tensor `get` gave (JAX donates a
+        variable's array to its compiled update), `read` again on the one `get` gives then."""
 
     def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
         """`var[where] = value` in place (`value` already has the slice's shape and the variable's dtype)."""

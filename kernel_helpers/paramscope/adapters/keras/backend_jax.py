@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ class JaxBackend:
         scope = get_stateless_scope()
         value = scope.get_current_value(var) if scope is not None else None
         if value is None:
-            value = getattr(var, "_value", None)
+            value = _settled(var)
         if value is None:
             raise Unavailable(
                 f"{var.path} has no value now: Keras on JAX moves a model's values into the compiled training "
@@ -42,20 +43,44 @@ class JaxBackend:
     def device(self, var: Any) -> str | None:
         """"cpu:0", "gpu:0" (what keras.device accepts); a sharded array lists its devices."""
         value = getattr(var, "_value", None)
-        if value is None or not hasattr(value, "devices"):
+        sharding = getattr(value, "sharding", None)
+        if sharding is None:
             return None
-        return ",".join(sorted(f"{d.platform}:{d.id}" for d in value.devices()))
+        # The placement, not the buffer: a training step on another thread may have donated the buffer
+        # (`devices()` would raise "Array has been deleted"); its new value lands on the same devices.
+        return ",".join(sorted(f"{d.platform}:{d.id}" for d in sharding.device_set))
 
     @contextlib.contextmanager
     def on_device(self, tensor: Any) -> Iterator[None]:
         # JAX computes in float32 unless x64 is on: a local (thread's) switch, put back on exit.
-        devices = list(tensor.devices()) if hasattr(tensor, "devices") else []
+        sharding = getattr(tensor, "sharding", None)
+        devices = list(sharding.device_set) if sharding is not None else []
         with jax.experimental.enable_x64():
             if len(devices) == 1:
                 with jax.default_device(devices[0]):
                     yield
             else:
                 yield
+
+    def host_view(self, tensor: Any) -> np.ndarray | None:
+        """numpy's view of a CPU array's buffer. While the view lives, a training step that donates the array
+        to its update copies it instead (XLA does not donate a buffer with outside references)."""
+        sharding = getattr(tensor, "sharding", None)
+        if sharding is None or len(sharding.device_set) != 1 or next(iter(sharding.device_set)).platform != "cpu":
+            return None
+        view = np.asarray(tensor)
+        return view if not view.flags.owndata else None  # a copy would be no better than the device path
+
+    def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
+        deadline = time.monotonic() + _WAIT_S
+        while True:
+            value = get()
+            try:
+                return read(value)
+            except RuntimeError:
+                if not (isinstance(value, jax.Array) and value.is_deleted()) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.001)  # the step assigns the new array when its update returns
 
     def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
         var.assign(self.native(var).at[where].set(value))
@@ -151,6 +176,24 @@ class _Lent:
     def __exit__(self, *exc: object) -> None:
         for var, value in zip(self.variables, self.saved, strict=False):
             var._value = value
+
+
+_WAIT_S = 2.0  # how long a read waits for a training step to give back the array it donated
+
+
+def _settled(var: Any) -> Any:
+    """The variable's jax Array; while a training step on another thread has donated it to its compiled update
+    (the array is deleted until the step assigns the new one), the new one."""
+    deadline = time.monotonic() + _WAIT_S
+    while True:
+        value = getattr(var, "_value", None)
+        if value is None or not isinstance(value, jax.Array) or not value.is_deleted():
+            return value
+        if time.monotonic() > deadline:
+            raise Unavailable(
+                f"{var.path} is being written: a training step on another thread holds its value and has not "
+                "given it back; try again when the step is done")
+        time.sleep(0.001)
 
 
 def _current(scope: Any, var: Any) -> Any:

@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context as tf_context
 from tensorflow.python.ops import control_flow_util, stateful_random_ops
@@ -39,6 +40,14 @@ class TensorFlowBackend:
 
     def on_device(self, tensor: Any) -> contextlib.AbstractContextManager[None]:
         return tf.device(str(getattr(tensor, "device", "") or ""))
+
+    def host_view(self, tensor: Any) -> np.ndarray | None:
+        # A tf.Variable's read tensor shares its buffer; the variable's numpy() copies.
+        read = getattr(tensor, "read_value", None)
+        return np.asarray(read() if callable(read) else tensor)
+
+    def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
+        return read(get())
 
     def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
         native = self.native(var)

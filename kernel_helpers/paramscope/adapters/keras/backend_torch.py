@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 import torch
 
 from ... import threads
 from ..._errors import ActionError
 from .. import Unavailable
+
+_NO_NUMPY = (torch.bfloat16, torch.complex32)
 
 
 class TorchBackend:
@@ -40,6 +43,14 @@ class TorchBackend:
         device = getattr(tensor, "device", None)
         with torch.no_grad(), keras.device(str(device)) if device is not None else contextlib.nullcontext():
             yield
+
+    def host_view(self, tensor: Any) -> np.ndarray | None:
+        if tensor.device.type != "cpu" or tensor.dtype in _NO_NUMPY or not tensor.is_contiguous():
+            return None  # numpy has no bfloat16 nor complex32; a strided view would be copied by reshape
+        return tensor.detach().numpy()
+
+    def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
+        return read(get())
 
     def write(self, var: Any, where: tuple[Any, ...], value: Any) -> None:
         with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -30,21 +31,35 @@ def _kernel_ready(flat: np.ndarray) -> bool:
 
 
 def chunks(entry: TensorEntry, grad: bool) -> Iterator[Any]:
-    tensor = _readable(entry, grad)
-    if BACKEND.name == "tensorflow" and _on_cpu(tensor):
+    def get() -> Any:
+        return _readable(entry, grad)
+
+    tensor = BACKEND.reread(get, _host_or_self)
+    if isinstance(tensor, np.ndarray):
         # Slices of one numpy view of the buffer: a TensorFlow slice per chunk is an op whose thread pool then
-        # spins on the cores the numpy reductions need (several times the reductions' own cost under load).
-        read = getattr(tensor, "read_value", None)  # a tf.Variable's read tensor shares its buffer; its numpy() copies
-        flat_view = np.asarray(read() if callable(read) else tensor).reshape(-1)
+        # spins on the cores the numpy reductions need (several times the reductions' own cost under load), and
+        # the numba kernels read the view itself.
+        flat_view = tensor.reshape(-1)
         size = CHUNK_ELEMS * (KERNEL_CHUNKS if _kernel_ready(flat_view) else 1)
         for start in range(0, flat_view.size, size):
             yield flat_view[start : start + size]
         return
     with BACKEND.on_device(tensor):
-        flat = ops.reshape(tensor, [-1])
-        n = int(flat.shape[0])
+        n = math.prod(int(d) for d in tensor.shape)
         for start in range(0, n, CHUNK_ELEMS):
-            yield flat[start : start + CHUNK_ELEMS]
+            yield BACKEND.reread(get, functools.partial(_piece, start=start, size=CHUNK_ELEMS))
+
+
+def _host_or_self(tensor: Any) -> Any:
+    view = BACKEND.host_view(tensor) if _on_cpu(tensor) else None
+    return tensor if view is None else view
+
+
+def _piece(tensor: Any, start: int, size: int) -> Any:
+    """`size` values of the flattened tensor from `start`, never the variable's own array (which a JAX training
+    step could donate while the piece is read)."""
+    piece = ops.reshape(tensor, [-1])[start : start + size]
+    return ops.copy(piece) if piece is tensor else piece
 
 
 def chunk_moments(chunk: Any) -> Moments:
