@@ -28,9 +28,10 @@ _FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every fr
          "compensated two-sum, then from L1 the zero count and the signed max and unsigned min/max of the raw bits, "
          "at the bits' own width) and one for the histogram (vectorized codes of a block's two halves, 256 pairs, "
          "counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki pairs); a "
-         "PyTorch or Keras-on-TensorFlow tensor of one chunk gets both from one call; their contiguous float tensors "
-         "are read 4M values at a time, PyTorch's over `torch.get_num_threads()` threads (as `p.sum()` itself), "
-         "Keras's and MXNet's (1M) on one, unless PARAMSCOPE_STATS_THREADS says otherwise.")
+         "PyTorch or Keras (any backend) CPU tensor of one chunk gets both from one call; their contiguous float "
+         "tensors are read 4M values at a time, PyTorch's and Keras-on-PyTorch's over `torch.get_num_threads()` "
+         "threads (as `p.sum()` itself), those of Keras on TensorFlow or JAX and MXNet's (1M) on one, unless "
+         "PARAMSCOPE_STATS_THREADS says otherwise.")
 
 
 def alternate(tools: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:
@@ -230,7 +231,7 @@ def main() -> None:
               "of squares, a non-zero count; one transfer of five scalars) and one for the histogram (an affine "
               "map to bin codes, an int8 conversion, a bincount), then the chunks are merged in float64. MXNet and "
               "Keras CPU chunks are reduced with numpy (MXNet's own CPU reductions run at ~13 ns per value); "
-              "Keras TensorFlow chunks are slices of one numpy view of the variable. " + _FAST, "",
+              "Keras CPU chunks are slices of one numpy view of the variable's buffer (on every backend). " + _FAST, "",
               "Fused kernels measured on the largest tensor in 1M chunks and not kept: `torch.compile` of the moments "
               "and the bin codes (one thread 121 ms against 90 ms eager, default threads 574 ms; first call 71 s "
               "cold); XLA (`tf.function(jit_compile=True)`) moments 442 ms against 309 ms for the whole numpy path, "

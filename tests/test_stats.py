@@ -314,6 +314,43 @@ def test_keras_variable_of_one_chunk_gets_moments_and_bins_from_one_kernel_call(
     assert (one["mean"], one["std"]) == pytest.approx((two["mean"], two["std"]), rel=1e-12)
 
 
+def test_keras_cpu_chunks_are_slices_of_one_view_of_the_variable(monkeypatch, kernels):
+    """On every backend the kernels read a CPU variable's own buffer (no copy per chunk), each chunk once per pass,
+    on PyTorch's thread count under Keras-on-PyTorch (as the PyTorch adapter) and on one thread otherwise."""
+    keras = pytest.importorskip("keras")
+    from paramscope.adapters import adapter_for
+    from paramscope.adapters.keras import values as keras_values
+    from paramscope.adapters.keras.backend import BACKEND
+
+    monkeypatch.setattr(keras_values, "CHUNK_ELEMS", 1024)
+    monkeypatch.setattr(keras_values, "KERNEL_CHUNKS", 1)
+    data = np.random.default_rng(6).standard_normal(3000).astype(np.float32)
+    layer = keras.layers.Dense(3000, name="d")
+    layer.build((None, 1))
+    layer.kernel.assign(data.reshape(1, -1))
+    seen: list[tuple[str, np.ndarray, int | None]] = []
+    for name in ("moments", "hist"):
+        real = getattr(numba_stats, name)
+
+        def spy(x, *args, _real=real, _name=name, **kwargs):
+            seen.append((_name, x, args[-1] if args else kwargs.get("threads")))
+            return _real(x, *args, **kwargs)
+
+        monkeypatch.setattr(numba_stats, name, spy)
+    entry = adapter_for(layer).index(layer).tensors["d/kernel"]
+    check(ps.stats(layer, "d/kernel"), data)
+    if not kernels.startswith("numba"):
+        assert seen == []
+        return
+    assert [(name, x.size) for name, x, _ in seen] == [("moments", 1024), ("moments", 1024), ("moments", 952),
+                                                       ("hist", 1024), ("hist", 1024), ("hist", 952)]
+    threads = 2 if keras.backend.backend() == "torch" else None  # THREADS is 2 here; torch takes it as asked
+    assert {t for _, _, t in seen} == {threads}
+    buffer = BACKEND.host_view(BACKEND.native(entry.obj)).__array_interface__["data"][0]
+    starts = [buffer + 4 * i for i in (0, 1024, 2048)] * 2
+    assert [x.__array_interface__["data"][0] for _, x, _ in seen] == starts  # the variable's memory, in order
+
+
 def test_small_tensors_answer_without_importing_numba():
     """The first click on a small parameter must not wait for numba's import and compile (the UI's 300 ms budget)."""
     import subprocess

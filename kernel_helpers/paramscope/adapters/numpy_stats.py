@@ -37,13 +37,14 @@ def floating(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32)  # other float types (bfloat16, float8 from ml_dtypes)
 
 
-def moments(chunk: Any) -> Moments:
+def moments(chunk: Any, threads: int | None = None) -> Moments:
+    """The moments of a numpy chunk: the numba kernels (on up to `threads` threads) where they take it, else numpy."""
     x = floating(chunk)
     n = x.size
     if n == 0:
         return Moments()
     if numba_stats.wanted(n):
-        fast = numba_stats.moments(x)
+        fast = numba_stats.moments(x, threads)
         if fast is not None:
             return fast
     lo, hi = float(x.min()), float(x.max())
@@ -98,10 +99,10 @@ def _non_finite(x: np.ndarray) -> Moments:
     return part
 
 
-def hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool) -> list[int]:
+def hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool, threads: int | None = None) -> list[int]:
     x = floating(chunk)
     if numba_stats.wanted(x.size):
-        fast = numba_stats.hist(x, lo, hi, bins, finite)
+        fast = numba_stats.hist(x, lo, hi, bins, finite, threads)
         if fast is not None:
             return fast
     if not finite:

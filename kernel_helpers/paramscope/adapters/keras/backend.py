@@ -32,6 +32,11 @@ class Backend(Protocol):
         """A numpy view of a CPU tensor's own buffer (no copy) that stays readable while it is held (a variable's
         buffer too), or None where the backend has none (another device, a dtype numpy cannot view)."""
 
+    def kernel_threads(self) -> int | None:
+        """Threads for the numba kernels on a CPU chunk: the backend's own intra-op count where its pool sleeps
+        between ops (PyTorch), else None (one, or PARAMSCOPE_STATS_THREADS: TensorFlow's and XLA's pools spin on
+        the cores numba's workers would need)."""
+
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         """`read(get())`; where a training step on another thread can take the tensor `get` gave (JAX donates a
         variable's array to its compiled update), `read` again on the one `get` gives then."""

@@ -71,6 +71,9 @@ class JaxBackend:
         view = np.asarray(tensor)
         return view if not view.flags.owndata else None  # a copy would be no better than the device path
 
+    def kernel_threads(self) -> int | None:
+        return None
+
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         deadline = time.monotonic() + _WAIT_S
         while True:

@@ -46,6 +46,9 @@ class TensorFlowBackend:
         read = getattr(tensor, "read_value", None)
         return np.asarray(read() if callable(read) else tensor)
 
+    def kernel_threads(self) -> int | None:
+        return None
+
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         return read(get())
 

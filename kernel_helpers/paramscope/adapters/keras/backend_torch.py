@@ -12,7 +12,7 @@ import torch
 
 from ... import threads
 from ..._errors import ActionError
-from .. import Unavailable
+from .. import Unavailable, numba_stats
 
 _NO_NUMPY = (torch.bfloat16, torch.complex32)
 
@@ -48,6 +48,9 @@ class TorchBackend:
         if tensor.device.type != "cpu" or tensor.dtype in _NO_NUMPY or not tensor.is_contiguous():
             return None  # numpy has no bfloat16 nor complex32; a strided view would be copied by reshape
         return tensor.detach().numpy()
+
+    def kernel_threads(self) -> int | None:
+        return numba_stats.THREADS or torch.get_num_threads()  # as the PyTorch adapter
 
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         return read(get())

@@ -65,7 +65,7 @@ def _piece(tensor: Any, start: int, size: int) -> Any:
 def chunk_moments(chunk: Any) -> Moments:
     # CPU chunks: numpy on a host view (TensorFlow) or copy of the chunk, fewer and cheaper passes than keras.ops.
     if isinstance(chunk, np.ndarray) or _on_cpu(chunk):
-        return numpy_stats.moments(_host(chunk))
+        return numpy_stats.moments(_host(chunk), BACKEND.kernel_threads())
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
         n = int(x.shape[0])
@@ -101,15 +101,17 @@ def chunk_stats(chunk: Any, bins: int) -> tuple[Moments, list[int] | None]:
     """The moments of a variable's only chunk and, where one kernel call gives them, its `bins` counts over its
     own range (else None: `stats.steps` asks `chunk_hist`)."""
     flat = chunk.reshape(-1) if isinstance(chunk, np.ndarray) else None
-    if flat is not None and _kernel_ready(flat) and (fast := numba_stats.moments_and_hist(flat, bins)) is not None:
-        return fast
+    if flat is not None and _kernel_ready(flat):
+        fast = numba_stats.moments_and_hist(flat, bins, BACKEND.kernel_threads())
+        if fast is not None:
+            return fast
     return chunk_moments(chunk), None
 
 
 def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False) -> list[int]:
     """As `tf.histogram_fixed_width`: bin floor(bins * (x - lo) / (hi - lo)), clipped to the edge bins."""
     if isinstance(chunk, np.ndarray) or _on_cpu(chunk):
-        return numpy_stats.hist(_host(chunk), lo, hi, bins, finite)
+        return numpy_stats.hist(_host(chunk), lo, hi, bins, finite, BACKEND.kernel_threads())
     with BACKEND.on_device(chunk):
         x = as_float64(chunk)
         weights = None
@@ -213,8 +215,9 @@ def _on_cpu(tensor: Any) -> bool:
 
 
 def _host(chunk: Any) -> np.ndarray:
-    """A CPU chunk as numpy: a view of a TensorFlow tensor's buffer, else `convert_to_numpy` (which copies)."""
-    if BACKEND.name == "tensorflow":
+    """A CPU chunk as numpy: itself (a slice of `chunks`' host view), a view of a TensorFlow tensor's buffer, else
+    `convert_to_numpy` (which copies)."""
+    if isinstance(chunk, np.ndarray) or BACKEND.name == "tensorflow":
         return np.asarray(chunk)
     return ops.convert_to_numpy(chunk)
 
