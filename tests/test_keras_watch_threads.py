@@ -121,6 +121,53 @@ def test_keras_tree_and_stats_read_while_a_thread_runs_train_on_batch():
     assert steps > 0
 
 
+def test_keras_actions_and_reads_while_a_thread_runs_train_on_batch():
+    # Each action either happens whole or says why not in its own words (an undo meets the training's writes):
+    # on JAX a try that met the step's donated array runs again instead of failing with "Array has been deleted".
+    from paramscope._errors import UndoConflict
+    from paramscope.adapters import adapter_for
+    from paramscope.stats import tensor_values
+
+    net = _net()
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
+    net.train_on_batch(x, y)
+    adapter = adapter_for(net)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def train() -> None:
+        try:
+            while not done.is_set():
+                net.train_on_batch(x, y)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    failed: list[str] = []
+    try:
+        for _ in range(60):
+            before = ps.snapshot(net)
+            for act in (lambda: ps.set_value(net, "net/d/kernel", np.zeros((4, 3))),
+                        lambda: ps.reinit(net, "net/d", seed=1),
+                        lambda: ps.undo(net)):
+                try:
+                    act()
+                except UndoConflict:
+                    pass  # the training step wrote since: undo says so, by design
+                except Exception as error:  # noqa: BLE001 - collected, asserted below
+                    failed.append(f"{type(error).__name__}: {error}")
+            assert ps.compare(net, before)["totals"]["params"] == 2
+            entry = adapter.index(net).tensors["net/d/kernel"]
+            values = tensor_values(adapter, entry)
+            assert values["available"] and len(values["data"]) == 4
+    finally:
+        done.set()
+        thread.join(60)
+    assert not errors, errors
+    assert failed == []
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_keras_on_torch_or_jax_never_imports_tensorflow(backend):
     code = (

@@ -156,10 +156,36 @@ def _param(index: ModelIndex, path: str) -> TensorEntry:
     return entry
 
 
+# How long an action tries again while a training step on another thread holds the values it reads (Keras on JAX
+# donates a variable's array to the compiled update until the step assigns the new one).
+RETRY_S = 2.0
+
+
+def _retried(adapter: Adapter, work: Callable[[], Any]) -> Any:
+    """`work()`, again (from the start) while it fails only because a training step on another thread held the
+    values it read at that moment (`adapter.transient`); every try is atomic, so a failed one changed nothing."""
+    transient = getattr(adapter, "transient", None)
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            return work()
+        except Exception as error:
+            cause = error.__cause__ if isinstance(error, ActionError) and error.__cause__ is not None else error
+            if transient is None or not transient(cause) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.001)
+
+
 def _run(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: str, paths: list[str],
          paths_to_save: list[str], action: Callable[[], Any], grads: bool = False) -> Any:
     """Run `action` with everything in `paths_to_save` saved first (and the gradients, with `grads`); on any
     error, or a dtype/shape/device the action moved, put it all back and raise."""
+    return _retried(adapter, lambda: _run_once(model, adapter, index, op, description, paths, paths_to_save,
+                                               action, grads))
+
+
+def _run_once(model: Any, adapter: Adapter, index: ModelIndex, op: str, description: str, paths: list[str],
+              paths_to_save: list[str], action: Callable[[], Any], grads: bool) -> Any:
     snapshot = adapter.snapshot(index, paths_to_save, grads=grads)
     try:
         result = action()
@@ -400,7 +426,7 @@ def undo(model: Any, force: bool = False, *, root: str = "net") -> dict[str, Any
     replaced layer, a dtype conversion), undo refuses and says what; `force=True` puts the saved state back
     anyway and reports what it could not put back (a layer that is gone, a shape that changed)."""
     ranks.mirror("undo", model, force=force)
-    require_adapter(model)
+    adapter = require_adapter(model)
     if not isinstance(force, bool):
         raise ActionError(f"force is True or False, got {force!r}")
     state = _state(model)
@@ -410,7 +436,7 @@ def undo(model: Any, force: bool = False, *, root: str = "net") -> dict[str, Any
     entry = state.entries[-1]
     if entry.snapshot is None:
         raise ActionError(f"'{entry.description}' cannot be undone: its saved copy was larger than the undo limit")
-    conflicts = entry.snapshot.conflicts()
+    conflicts = _retried(adapter, entry.snapshot.conflicts)
     if conflicts and not force:
         if root == "net":  # called from a cell: the variable's own name in the advice
             from .session import name_of

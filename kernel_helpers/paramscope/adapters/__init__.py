@@ -96,7 +96,10 @@ class Adapter(Protocol):
     def snapshot(self, index: ModelIndex, paths: list[str], grads: bool = False) -> Snapshot:
         """Save values and the slot binding of each tensor use in `paths` (and its gradient, with `grads`, where
         the framework keeps one on the parameter), and the slot binding of each block path in `paths` (which
-        child object sits at it), for atomicity and undo. Holds the model's objects weakly."""
+        child object sits at it), for atomicity and undo. Holds the model's objects weakly.
+
+        Optional: `transient(error) -> bool`, whether an action failed only because a training step on another
+        thread held the values at that moment (Keras on JAX: a donated array); the action then runs again."""
 
     def rebound(self, model: Any) -> None:
         """A restore put other objects back into slots: drop what captured the old ones (traced graphs)."""
@@ -125,7 +128,7 @@ class Adapter(Protocol):
 
         Optional, like `collective` and `replicas`: `chunk_stats(chunk, bins) -> (Moments, counts or None)`, the
         moments of a tensor's only chunk and its counts over its own range from one pass of the adapter's loops
-        (the numba kernels, for PyTorch and for Keras on TensorFlow); `stats` then does not call `chunk_hist` for it."""
+        (the numba kernels, for PyTorch and Keras on any backend); `stats` then does not call `chunk_hist` for it."""
 
     def sample_2d(self, entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
                   cstep: int) -> list[list[float]]:

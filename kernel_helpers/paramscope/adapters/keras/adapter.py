@@ -95,7 +95,11 @@ class KerasAdapter:
 
     def host_copy(self, entry: TensorEntry) -> Any:
         """A numpy copy of the values on the host (one read of the variable, then `convert_to_numpy`)."""
-        return np.array(keras.ops.convert_to_numpy(values.readable(entry, False)))
+        return BACKEND.reread(lambda: values.readable(entry, False),
+                              lambda t: np.array(keras.ops.convert_to_numpy(t)))
+
+    def transient(self, error: BaseException) -> bool:
+        return BACKEND.transient(error)
 
     def watch_delta_norm(self, entry: TensorEntry, saved: Any) -> float:
         return watch.watch_delta_norm(entry, saved)

@@ -32,6 +32,10 @@ class Backend(Protocol):
         """A numpy view of a CPU tensor's own buffer (no copy) that stays readable while it is held (a variable's
         buffer too), or None where the backend has none (another device, a dtype numpy cannot view)."""
 
+    def transient(self, error: BaseException) -> bool:
+        """Whether `error` only says that a training step on another thread held a value read at that moment
+        (JAX: the array it donated to its update); reading again a moment later succeeds."""
+
     def kernel_threads(self) -> int | None:
         """Threads for the numba kernels on a CPU chunk: the backend's own intra-op count where its pool sleeps
         between ops (PyTorch), else None (one, or PARAMSCOPE_STATS_THREADS: TensorFlow's and XLA's pools spin on

@@ -71,6 +71,9 @@ class JaxBackend:
         view = np.asarray(tensor)
         return view if not view.flags.owndata else None  # a copy would be no better than the device path
 
+    def transient(self, error: BaseException) -> bool:
+        return _donated(error)
+
     def kernel_threads(self) -> int | None:
         return None
 
@@ -80,8 +83,8 @@ class JaxBackend:
             value = get()
             try:
                 return read(value)
-            except RuntimeError:
-                if not (isinstance(value, jax.Array) and value.is_deleted()) or time.monotonic() > deadline:
+            except RuntimeError as error:
+                if not _donated(error) or time.monotonic() > deadline:
                     raise
             time.sleep(0.001)  # the step assigns the new array when its update returns
 
@@ -182,6 +185,15 @@ class _Lent:
 
 
 _WAIT_S = 2.0  # how long a read waits for a training step to give back the array it donated
+
+
+def _donated(error: BaseException) -> bool:
+    """JAX's errors for a read of an array that a jitted step took as a donated buffer: a plain RuntimeError
+    "Array has been deleted with shape=float32[4,3]." where jax checks first, XLA's "INVALID_ARGUMENT: Invalid
+    buffer passed: buffer has been deleted or donated." (an XlaRuntimeError) where the step took it meanwhile."""
+    text = str(error)
+    return isinstance(error, RuntimeError) and (
+        text.startswith("Array has been deleted") or "buffer has been deleted or donated" in text)
 
 
 def _settled(var: Any) -> Any:

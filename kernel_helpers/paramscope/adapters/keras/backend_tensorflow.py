@@ -46,6 +46,9 @@ class TensorFlowBackend:
         read = getattr(tensor, "read_value", None)
         return np.asarray(read() if callable(read) else tensor)
 
+    def transient(self, error: BaseException) -> bool:
+        return False
+
     def kernel_threads(self) -> int | None:
         return None
 

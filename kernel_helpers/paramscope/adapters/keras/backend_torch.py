@@ -49,6 +49,9 @@ class TorchBackend:
             return None  # numpy has no bfloat16 nor complex32; a strided view would be copied by reshape
         return tensor.detach().numpy()
 
+    def transient(self, error: BaseException) -> bool:
+        return False
+
     def kernel_threads(self) -> int | None:
         return numba_stats.THREADS or torch.get_num_threads()  # as the PyTorch adapter
 

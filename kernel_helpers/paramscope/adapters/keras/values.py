@@ -126,11 +126,13 @@ def chunk_hist(chunk: Any, lo: float, hi: float, bins: int, finite: bool = False
 
 def sample_2d(entry: TensorEntry, grad: bool, rows: int, cols: int, rstep: int,
               cstep: int) -> list[list[float]]:
-    tensor = _readable(entry, grad)
-    with BACKEND.on_device(tensor):
-        view = ops.reshape(tensor, matrix_shape([int(d) for d in tensor.shape]))
-        result: list[list[float]] = ops.convert_to_numpy(as_float64(view[::rstep, ::cstep])).tolist()
-    return result
+    def sample(tensor: Any) -> list[list[float]]:
+        with BACKEND.on_device(tensor):
+            view = ops.reshape(tensor, matrix_shape([int(d) for d in tensor.shape]))
+            result: list[list[float]] = ops.convert_to_numpy(as_float64(view[::rstep, ::cstep])).tolist()
+        return result
+
+    return BACKEND.reread(lambda: _readable(entry, grad), sample)
 
 
 def set_value(entry: TensorEntry, value: Any, where: tuple[Any, ...] | None, mode: str) -> None:
