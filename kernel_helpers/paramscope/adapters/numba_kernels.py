@@ -20,8 +20,12 @@ except ImportError:  # pragma: no cover - numba_stats never compiles without num
 # threads on one core share its L1: 256 was 10-15% faster than 1024 there (0.158 against 0.183 ns a value, 4M
 # chunks of normal data from memory) and the same on one thread; 128 no faster.
 BLOCK = 256
-SPAN = 4096  # values per prefetched stretch of the moments loop
-AHEAD = 32768  # bytes read ahead of the loops by prefetch (8K float32 values): 16K-64K were as good
+SPAN = 4096  # values per stretch of the moments loop, whose sums are added with two_sum
+# Values per step of the moments loops, each step prefetching the lines AHEAD bytes past its own: the whole stretch's
+# 256 lines asked at once stalled the loop until they were on their way (0.56 against 0.39 ns a float32 value, one
+# thread, GPT-2's embedding; 64 to 4096 measured, 128-256 best).
+SUB = 256
+AHEAD = 32768  # bytes read ahead of the loops by prefetch (8K float32 values): 16K as good; 64K crowded L1
 _FMAX = 1.7976931348623157e308  # sys.float_info.max
 FLUSH = 128  # blocks counted in a uint16 table before it is added to the int32 one: at most 32,768 per count
 
@@ -44,22 +48,22 @@ def two_sum(total: float, carry: float, y: float) -> tuple[float, float]:
 
 def moments_part(x: Any, bits: Any, ubits: Any, limits: Any, shift: float) -> tuple[float, float, int, Any, Any,
                                                                                     Any]:
-    """float64 sums of x - shift and of its squares, the zero count, and the signed max and the unsigned min and
-    max of x's raw bits (`bits` and `ubits`: x viewed as signed and as unsigned integers of its width).
+    """float64 sums of x - shift and of its squares, the zero count, and the signed max and the unsigned min and max of
+    x's raw bits (`bits` and `ubits`: x viewed as signed and as unsigned integers of its width).
 
-    Floats of one sign order as their bits do: the non-negative ones as signed integers, the negative ones
-    (sign bit set) in reverse as unsigned integers. `numba_stats.moments` reads the float min and max from these
-    three. Integer min/max of the bits vectorize where float min/max with NaN semantics do not, and at the bits'
-    own width: a key map (shifts and masks) is promoted to 64-bit lanes by numba's integer typing (28% slower).
-    Zeros (either sign) are counted from the bits too, in a 32-bit count (a float compare counted in 64-bit lanes
-    cost as much as the two sums). `limits` are the largest and smallest signed, then unsigned, integers of that
-    width (where the min and max start; not computed here, where numba would widen them). The loops read SPAN
-    values at a time and prefetch AHEAD bytes in front: the hardware prefetcher alone left them waiting on
-    memory (0.75 against 0.59 ns a float32 value, one thread, GPT-2's embedding). The sums and the bit loops are
-    two loops over each stretch: in one, the integer lanes were as few as the float64 ones (0.25 against 0.19 ns
-    a value from L1). Each stretch's sums are added to the part's with `two_sum`: a plain running sum of 4096-value
-    sums lost 2**7 ulps of the mean of 2**19 values of [-1, 1]. A NaN makes the sums NaN: the caller sees it there
-    and defers to the eager path."""
+    Floats of one sign order as their bits do: the non-negative ones as signed integers, the negative ones (sign bit
+    set) in reverse as unsigned integers. `numba_stats.moments` reads the float min and max from these three. Integer
+    min/max of the bits vectorize where float min/max with NaN semantics do not, and at the bits' own width: a key map
+    (shifts and masks) is promoted to 64-bit lanes by numba's integer typing (28% slower). Zeros (either sign) are
+    counted from the bits too, in a 32-bit count (a float compare counted in 64-bit lanes cost as much as the two sums).
+    `limits` are the largest and smallest signed, then unsigned, integers of that width (where the min and max start;
+    not computed here, where numba would widen them). The loops read SUB values per step and prefetch the lines AHEAD
+    bytes in front of them: the hardware prefetcher alone left them waiting on memory (0.75 against 0.59 ns a float32
+    value, one thread, GPT-2's embedding), and a SPAN's lines asked at once stalled them (0.59 against 0.39). The sums
+    and the bit loops are two loops over each step: in one, the integer lanes were as few as the float64 ones (0.25
+    against 0.19 ns a value from L1). Each SPAN's sums are added to the part's with `two_sum`: a plain running sum of
+    4096-value sums lost 2**7 ulps of the mean of 2**19 values of [-1, 1]. A NaN makes the sums NaN: the caller sees it
+    there and defers to the eager path."""
     total = 0.0
     squares = 0.0
     carry = 0.0
@@ -72,24 +76,26 @@ def moments_part(x: Any, bits: Any, ubits: Any, limits: Any, shift: float) -> tu
     magnitude = limits[0]  # all bits but the sign
     for start in range(0, n, SPAN):
         stop = min(n, start + SPAN)
-        for j in range(start + ahead, min(n, stop + ahead), line):
-            prefetch(x, j)
-        span, sbits, subits = x[start:stop], bits[start:stop], ubits[start:stop]  # slices: the loop vectorizes
         t = 0.0
         q = 0.0
-        for i in range(span.size):  # float64 lanes
-            d = float(span[i]) - shift
-            t += d
-            q += d * d
+        for sub in range(start, stop, SUB):
+            end = min(stop, sub + SUB)
+            for j in range(sub + ahead, min(n, end + ahead), line):
+                prefetch(x, j)
+            span, sbits, subits = x[sub:end], bits[sub:end], ubits[sub:end]  # slices: the loop vectorizes
+            for i in range(span.size):  # float64 lanes
+                d = float(span[i]) - shift
+                t += d
+                q += d * d
+            for i in range(span.size):  # the same values again, from L1, in lanes of their own width
+                k = sbits[i]
+                u = subits[i]
+                zeros = np.uint32(zeros + np.uint32(k & magnitude == 0))  # +0.0 and -0.0
+                hi = max(hi, k)
+                ulo = min(ulo, u)
+                uhi = max(uhi, u)
         total, carry = two_sum(total, carry, t)
         squares, carry_sq = two_sum(squares, carry_sq, q)
-        for i in range(span.size):  # the same values again, from L1, in lanes of their own width
-            k = sbits[i]
-            u = subits[i]
-            zeros = np.uint32(zeros + np.uint32(k & magnitude == 0))  # +0.0 and -0.0
-            hi = max(hi, k)
-            ulo = min(ulo, u)
-            uhi = max(uhi, u)
     return total + carry, squares + carry_sq, int(zeros), hi, ulo, uhi
 
 
@@ -125,14 +131,14 @@ def moments_merge(sums: Any, zeros: Any, keys: Any, ukeys: Any, limits: Any) -> 
 
 
 def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: Any, single: Any) -> None:
-    """Add the codes floor((x - shift) * a + b), clamped to [0, top] by selects (a NaN goes to 0, so no code leaves
-    the table), to `table`. With width > 1 (width = bins) two codes are counted as one index c0 * width + c1 of a
-    bins**2 table: half the scattered increments. The increments go to a uint16 copy of the table, added to it
-    every FLUSH blocks: half the cache lines of int32 counts, so that the table, the codes and the block stay in L1
-    together (data spread over all bins, such as uniform initializations, ran 1.6x slower on an int32 table). A
-    block pairs its first half with its second (contiguous loads; the deinterleaved pairs of neighbours cost
-    shuffles), and the blocks AHEAD bytes in front are prefetched (0.91 against 0.61 ns a float32 value, one
-    thread, GPT-2's embedding). An odd last value is counted in `single`."""
+    """Add the codes floor((x - shift) * a + b), clamped to [0, top] by selects (a NaN goes to 0, so no code leaves the
+    table), to `table`. With width > 1 (width = bins) two codes are counted as one index c0 * width + c1 of a bins**2
+    table: half the scattered increments. The increments go to a uint16 copy of the table, added to it every FLUSH
+    blocks: half the cache lines of int32 counts, so that the table, the codes and the block stay in L1 together (data
+    spread over all bins, such as uniform initializations, ran 1.6x slower on an int32 table). A block pairs its first
+    half with its second (contiguous loads; the deinterleaved pairs of neighbours cost shuffles), and the blocks AHEAD
+    bytes in front are prefetched (0.91 against 0.61 ns a float32 value, one thread, GPT-2's embedding), half of a
+    block's lines before its codes and half before its increments (0.55). An odd last value is counted in `single`."""
     zero = top - top  # the bounds are in x's dtype (top = bins - 1): nothing widens in the code loops
     codes = np.empty(BLOCK, dtype=np.uint32)  # unsigned: the scatter's index needs no wraparound check
     per = 2 if width > 1 else 1
@@ -141,8 +147,9 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
     blocks = 0
     line = 64 // x.itemsize
     ahead = AHEAD // x.itemsize
+    half = BLOCK * per // 2
     for start in range(0, whole, BLOCK * per):
-        for j in range(start + ahead, min(whole, start + BLOCK * per + ahead), line):
+        for j in range(start + ahead, min(whole, start + half + ahead), line):
             prefetch(x, j)
         block = x[start:min(start + BLOCK * per, whole)]  # a slice: the code loops vectorize
         m = block.size // per
@@ -159,6 +166,8 @@ def hist_part(x: Any, shift: Any, a: Any, b: Any, top: Any, width: int, table: A
                 t = (block[i] - shift) * a + b
                 t = t if t > 0 else zero
                 codes[i] = np.uint32(np.int32(t if t < top else top))  # truncation: floor for t >= 0
+        for j in range(start + half + ahead, min(whole, start + BLOCK * per + ahead), line):
+            prefetch(x, j)
         for i in range(m):
             local[codes[i]] += 1
         blocks += 1
