@@ -129,6 +129,32 @@ def run_torch() -> dict[str, Any]:
             "sum": "`p.sum()`"}
 
 
+def run_torch_cuda() -> dict[str, Any]:
+    """The same on a CUDA device (`--one torch-cuda` on a GPU machine): `p.sum()` on the device against stats,
+    each pass ended by a synchronize."""
+    import torch
+    from bench_torch import gpt2
+
+    model = gpt2("cuda")
+    adapter, entries = unique_entries(model)
+    params = [e.obj.detach() for e in entries]
+    largest = max(entries, key=lambda e: e.meta.numel)
+
+    def synced(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            out = fn()
+            torch.cuda.synchronize()
+            return out
+        return run
+
+    with torch.no_grad():
+        result = measure(adapter, entries, synced(lambda: [p.sum() for p in params]),
+                         synced(lambda: largest.obj.detach().sum()), largest,
+                         lambda: largest.obj.detach().cpu().numpy())
+    return {**result, "framework": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}",
+            "threads": None, "sum": "`p.sum()` on the device"}
+
+
 def run_keras() -> dict[str, Any]:
     import keras
     from bench_keras import gpt2
@@ -172,7 +198,7 @@ def run_mxnet() -> dict[str, Any]:
     return {**result, "framework": f"MXNet {mx.__version__}", "threads": None, "sum": "`nd.sum` (then `waitall`)"}
 
 
-RUNNERS = {"torch": run_torch, "keras": run_keras, "mxnet": run_mxnet}
+RUNNERS = {"torch": run_torch, "torch-cuda": run_torch_cuda, "keras": run_keras, "mxnet": run_mxnet}
 # Each in its own process: Keras once on each backend a user may pick (KERAS_BACKEND).
 RUNS = [("torch", {}), ("keras", {"KERAS_BACKEND": "tensorflow"}), ("keras", {"KERAS_BACKEND": "torch"}),
         ("keras", {"KERAS_BACKEND": "jax"}), ("mxnet", {})]
