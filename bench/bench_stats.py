@@ -29,8 +29,8 @@ _FAST = ("With the `fast` extra (numba), contiguous CPU float chunks of every fr
          "at the bits' own width) and one for the histogram (vectorized codes of a block's two halves, 256 pairs, "
          "counted in pairs in a 64x64 table of uint16 that stays in L1, added to int32 counts every 32Ki pairs); a "
          "PyTorch or Keras (any backend) CPU tensor of one chunk gets both from one call; their contiguous float "
-         "tensors are read 4M values at a time, PyTorch's and Keras-on-PyTorch's over `torch.get_num_threads()` "
-         "threads (as `p.sum()` itself), those of Keras on TensorFlow or JAX and MXNet's (1M) on one, unless "
+         "tensors are read 4M values at a time, PyTorch's over `torch.get_num_threads()` threads (as `p.sum()` "
+         "itself), Keras's over as many threads as its backend's reductions use, MXNet's (1M) on one, unless "
          "PARAMSCOPE_STATS_THREADS says otherwise.")
 
 

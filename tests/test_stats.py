@@ -316,7 +316,7 @@ def test_keras_variable_of_one_chunk_gets_moments_and_bins_from_one_kernel_call(
 
 def test_keras_cpu_chunks_are_slices_of_one_view_of_the_variable(monkeypatch, kernels):
     """On every backend the kernels read a CPU variable's own buffer (no copy per chunk), each chunk once per pass,
-    on PyTorch's thread count under Keras-on-PyTorch (as the PyTorch adapter) and on one thread otherwise."""
+    on PARAMSCOPE_STATS_THREADS threads where set, else as many as the backend's own reductions use."""
     keras = pytest.importorskip("keras")
     from paramscope.adapters import adapter_for
     from paramscope.adapters.keras import values as keras_values
@@ -344,8 +344,20 @@ def test_keras_cpu_chunks_are_slices_of_one_view_of_the_variable(monkeypatch, ke
         return
     assert [(name, x.size) for name, x, _ in seen] == [("moments", 1024), ("moments", 1024), ("moments", 952),
                                                        ("hist", 1024), ("hist", 1024), ("hist", 952)]
-    threads = 2 if keras.backend.backend() == "torch" else None  # THREADS is 2 here; torch takes it as asked
-    assert {t for _, _, t in seen} == {threads}
+    assert {t for _, _, t in seen} == {2}  # THREADS (PARAMSCOPE_STATS_THREADS) is 2 here
+    monkeypatch.setattr(numba_stats, "THREADS", None)  # unset: the backend's own count
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        expected = torch.get_num_threads()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        expected = tf.config.threading.get_intra_op_parallelism_threads() or numba_stats.cpus()
+    else:
+        expected = numba_stats.cpus()  # XLA's CPU client
+    assert BACKEND.kernel_threads() == expected
     buffer = BACKEND.host_view(BACKEND.native(entry.obj)).__array_interface__["data"][0]
     starts = [buffer + 4 * i for i in (0, 1024, 2048)] * 2
     assert [x.__array_interface__["data"][0] for _, x, _ in seen] == starts  # the variable's memory, in order

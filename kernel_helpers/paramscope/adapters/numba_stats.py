@@ -45,15 +45,23 @@ _FLAGS = {"reassoc", "contract", "nsz", "arcp"}  # reordered sums vectorize; NaN
 # import and first compile (0.5 s with a warm cache, seconds cold) would otherwise delay the first click on a small
 # parameter past the UI's 300 ms budget.
 MIN_ELEMS = 1 << 16
-# Threads per chunk: PARAMSCOPE_STATS_THREADS where set, else what the caller passes (PyTorch passes its intra-op
-# thread count, as its own sum() uses), else 1. Keras and MXNet stay on one thread: numba's OpenMP workers spinning
-# next to TensorFlow's pool made some runs 20x slower, and they meet their targets on one.
+# Threads per chunk: PARAMSCOPE_STATS_THREADS where set, else what the caller passes (the framework's intra-op
+# thread count, as its own sum() uses: PyTorch's, and Keras's backend's), else 1. MXNet stays on one thread. Keras
+# on TensorFlow once stayed on one too: numba's OpenMP workers and TensorFlow's pool spinning in turn, a
+# TensorFlow slice per chunk, made some runs 20x slower. Its chunks are slices of one numpy view now (no op
+# between kernel calls): on two threads, 15 rounds after a tf.reduce_sum each, 107-145 ms against 182-201 on one.
 _ASKED = os.environ.get("PARAMSCOPE_STATS_THREADS", "").strip()
 THREADS: int | None = max(1, int(_ASKED)) if _ASKED else None
 PARALLEL_MIN = 1 << 18  # chunks from this size are split over threads (a parallel region costs ~5-50 us)
 _state: dict[str, Any] = {}
 _warm: set[tuple[str, np.dtype, bool]] = set()  # (build, dtype, writeable) that ran: compiled or loaded
 _LOCK = threading.Lock()
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (numba starts as many workers; `_parts` never asks for more)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def wanted(n: int) -> bool:

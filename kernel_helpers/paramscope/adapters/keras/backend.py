@@ -37,9 +37,9 @@ class Backend(Protocol):
         (JAX: the array it donated to its update); reading again a moment later succeeds."""
 
     def kernel_threads(self) -> int | None:
-        """Threads for the numba kernels on a CPU chunk: the backend's own intra-op count where its pool sleeps
-        between ops (PyTorch), else None (one, or PARAMSCOPE_STATS_THREADS: TensorFlow's and XLA's pools spin on
-        the cores numba's workers would need)."""
+        """Threads for the numba kernels on a CPU chunk (PARAMSCOPE_STATS_THREADS where set): as many as the
+        backend's own reductions use (PyTorch's intra-op count; TensorFlow's, or every CPU when it is left to
+        TensorFlow; every CPU for XLA on JAX)."""
 
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         """`read(get())`; where a training step on another thread can take the tensor `get` gave (JAX donates a

@@ -14,7 +14,7 @@ import numpy as np
 from jax.experimental import io_callback
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
-from .. import Unavailable
+from .. import Unavailable, numba_stats
 
 
 class JaxBackend:
@@ -75,7 +75,7 @@ class JaxBackend:
         return _donated(error)
 
     def kernel_threads(self) -> int | None:
-        return None
+        return numba_stats.THREADS or numba_stats.cpus()  # XLA's CPU client runs a thread per CPU
 
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         deadline = time.monotonic() + _WAIT_S

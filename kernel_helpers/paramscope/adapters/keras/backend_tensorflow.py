@@ -13,6 +13,7 @@ from tensorflow.python.eager import context as tf_context
 from tensorflow.python.ops import control_flow_util, stateful_random_ops
 
 from ..._errors import ActionError
+from .. import numba_stats
 from . import distribute
 
 
@@ -50,7 +51,7 @@ class TensorFlowBackend:
         return False
 
     def kernel_threads(self) -> int | None:
-        return None
+        return numba_stats.THREADS or tf.config.threading.get_intra_op_parallelism_threads() or numba_stats.cpus()
 
     def reread(self, get: Callable[[], Any], read: Callable[[Any], Any]) -> Any:
         return read(get())
