@@ -63,7 +63,8 @@ def _piece(tensor: Any, start: int, size: int) -> Any:
 
 
 def chunk_moments(chunk: Any) -> Moments:
-    # CPU chunks: numpy on a host view (TensorFlow) or copy of the chunk, fewer and cheaper passes than keras.ops.
+    # CPU chunks: the numba kernels or numpy on the host view (a copy where the backend has no view, as for
+    # bfloat16 on PyTorch), fewer and cheaper passes than keras.ops.
     if isinstance(chunk, np.ndarray) or _on_cpu(chunk):
         return numpy_stats.moments(_host(chunk), BACKEND.kernel_threads())
     with BACKEND.on_device(chunk):
