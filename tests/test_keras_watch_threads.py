@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -59,66 +61,57 @@ def test_keras_the_train_function_is_published_only_with_its_listener():
         assert _TrainsWhenPublished.calls > before  # the step ran at the moment of publishing, and passed
 
 
-def test_keras_watch_start_and_stop_while_a_thread_runs_train_on_batch():
-    net = _net()
-    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
-    net.train_on_batch(x, y)
+_X, _Y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
+
+
+@contextlib.contextmanager
+def _training(net) -> Iterator[list[int]]:
+    """A thread running `net.train_on_batch` in a loop while inside (the count of its steps yielded); on the way
+    out it is stopped, and an error it raised fails the test."""
+    net.train_on_batch(_X, _Y)
     errors: list[BaseException] = []
     done = threading.Event()
+    steps = [0]
 
     def train() -> None:
         try:
             while not done.is_set():
-                net.train_on_batch(x, y)
+                net.train_on_batch(_X, _Y)
+                steps[0] += 1
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             errors.append(error)
 
     thread = threading.Thread(target=train)
     thread.start()
     try:
-        for _ in range(30):
-            ps.watch(net, every=1).stop()
+        yield steps
     finally:
         done.set()
         thread.join(60)
     assert not errors, errors
+
+
+def test_keras_watch_start_and_stop_while_a_thread_runs_train_on_batch():
+    net = _net()
+    with _training(net):
+        for _ in range(30):
+            ps.watch(net, every=1).stop()
     assert not _hooked(net)  # a make_train_function of the thread did not wrap again after stop()
-    net.train_on_batch(x, y)  # and training goes on unwatched
+    net.train_on_batch(_X, _Y)  # and training goes on unwatched
 
 
 def test_keras_tree_and_stats_read_while_a_thread_runs_train_on_batch():
     # On JAX a training step donates the variables' arrays to its compiled update and assigns new ones after:
     # a read in between met "Array has been deleted" (the index's device, the stats' value).
     net = _net()
-    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
-    net.train_on_batch(x, y)
-    errors: list[BaseException] = []
-    done = threading.Event()
-    steps = 0
-
-    def train() -> None:
-        nonlocal steps
-        try:
-            while not done.is_set():
-                net.train_on_batch(x, y)
-                steps += 1
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
-            errors.append(error)
-
-    thread = threading.Thread(target=train)
-    thread.start()
-    try:
+    with _training(net) as steps:
         for _ in range(200):
             tree = ps.inspect(net)
             kernel = tree.children[0].children[0]
             assert kernel.path == "net/d/kernel" and kernel.device is not None and kernel.shape == [4, 3]
             got = ps.stats(net, "net/d/kernel")
             assert got["numel"] == 12 and np.isfinite(got["mean"]) and got["min"] <= got["max"]
-    finally:
-        done.set()
-        thread.join(60)
-    assert not errors, errors
-    assert steps > 0
+    assert steps[0] > 0
 
 
 def test_keras_actions_and_reads_while_a_thread_runs_train_on_batch():
@@ -129,23 +122,9 @@ def test_keras_actions_and_reads_while_a_thread_runs_train_on_batch():
     from paramscope.stats import tensor_values
 
     net = _net()
-    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
-    net.train_on_batch(x, y)
     adapter = adapter_for(net)
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def train() -> None:
-        try:
-            while not done.is_set():
-                net.train_on_batch(x, y)
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
-            errors.append(error)
-
-    thread = threading.Thread(target=train)
-    thread.start()
     failed: list[str] = []
-    try:
+    with _training(net):
         for _ in range(60):
             before = ps.snapshot(net)
             for act in (lambda: ps.set_value(net, "net/d/kernel", np.zeros((4, 3))),
@@ -161,10 +140,6 @@ def test_keras_actions_and_reads_while_a_thread_runs_train_on_batch():
             entry = adapter.index(net).tensors["net/d/kernel"]
             values = tensor_values(adapter, entry)
             assert values["available"] and len(values["data"]) == 4
-    finally:
-        done.set()
-        thread.join(60)
-    assert not errors, errors
     assert failed == []
 
 
